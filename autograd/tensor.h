@@ -1,0 +1,111 @@
+#pragma once
+// tapegrad::Tensor: a shared handle to float32, row-major, contiguous storage plus its autograd
+// state. Copying a Tensor shares data, grad and history (like a PyTorch tensor in Python).
+// No xtensor type appears here: the implementation lives in tensor_impl.h and .cpp files, so user
+// code compiles fast and does not depend on our SIMD flags.
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/errors.h"
+#include "autograd/generator.h"
+
+namespace tapegrad {
+
+struct TensorImpl;
+class Node;
+
+struct BackwardOptions {
+  // Keep the graph's saved values so backward can run through it again.
+  bool retain_graph = false;
+};
+
+class Tensor {
+ public:
+  // An undefined tensor (no storage); defined() is false.
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // ---- factories (requires_grad defaults to false, as in PyTorch) ----
+  static Tensor empty(const Shape& shape);  // uninitialised storage, for ops' outputs
+  static Tensor zeros(const Shape& shape, bool requires_grad = false);
+  static Tensor ones(const Shape& shape, bool requires_grad = false);
+  static Tensor full(const Shape& shape, float value, bool requires_grad = false);
+  static Tensor scalar(float value, bool requires_grad = false);  // 0-D
+  // [start, start+step, ...) up to end (exclusive), 1-D.
+  static Tensor arange(float start, float end, float step = 1.0f);
+  // Copies values; values.size() must equal the product of shape.
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape,
+                            bool requires_grad = false);
+  static Tensor uniform(const Shape& shape, float low, float high, Generator& generator,
+                        bool requires_grad = false);
+  static Tensor normal(const Shape& shape, float mean, float stddev, Generator& generator,
+                       bool requires_grad = false);
+  static Tensor zeros_like(const Tensor& other) { return zeros(other.shape()); }
+  static Tensor ones_like(const Tensor& other) { return ones(other.shape()); }
+
+  // ---- shape and data ----
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const;
+  std::int64_t dim() const { return static_cast<std::int64_t>(shape().size()); }
+  std::int64_t size(std::int64_t dim) const;  // negative dims count from the end
+  std::int64_t numel() const;
+  // Contiguous row-major data. Writing through data() is not tracked by the version counter; use
+  // the in-place methods below (or bump_version()) when a saved tensor may be affected.
+  float* data();
+  const float* data() const;
+  float item() const;  // the value of a one-element tensor
+  float at(std::initializer_list<std::int64_t> index) const;
+  std::vector<float> to_vector() const;
+  std::string to_string() const;  // shape and (abbreviated) values, for debugging
+
+  // ---- autograd ----
+  bool requires_grad() const;
+  // Marks a leaf as requiring grad. Throws on a non-leaf (its grad is decided by its history).
+  Tensor& requires_grad_(bool requires_grad = true);
+  bool is_leaf() const;
+  // The accumulated gradient of a leaf; undefined until a backward reaches it. Has no history.
+  Tensor grad() const;
+  void zero_grad();  // drops the gradient (PyTorch's set_to_none=True)
+  // Seeds with 1; only valid for a one-element tensor, as in PyTorch.
+  void backward(BackwardOptions options = {}) const;
+  // Seeds with an explicit gradient of this tensor's shape.
+  void backward(const Tensor& gradient, BackwardOptions options = {}) const;
+  // A new handle to the same data (and version counter) with no history: truncated BPTT uses it.
+  Tensor detach() const;
+  // A copy of the data. Differentiable: the gradient flows back to this tensor.
+  Tensor clone() const;
+  const std::shared_ptr<Node>& grad_fn() const;
+  int output_nr() const;
+  const std::string& name() const;
+  Tensor& set_name(std::string name);
+
+  // ---- in-place (not differentiable; each bumps the version counter) ----
+  // Throws AutogradError if grad mode is on and this tensor requires grad, as PyTorch does for
+  // in-place writes to leaves: wrap optimizer-style updates in NoGradGuard.
+  Tensor& fill_(float value);
+  Tensor& copy_(const Tensor& source);  // same shape required
+  Tensor& add_(const Tensor& other, float alpha = 1.0f);  // this += alpha * other, same shape
+  Tensor& mul_(float factor);
+  std::uint64_t version() const;
+  void bump_version();
+
+  // The same storage viewed with another shape (same numel); shares the version counter.
+  // Not differentiable: use reshape() from ops.h for that.
+  Tensor view_data_as(const Shape& shape) const;
+
+  // True when both handles share one TensorImpl (not value equality).
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+ private:
+  void check_defined(const char* what) const;
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::int64_t numel_of(const Shape& shape);
+
+}  // namespace tapegrad

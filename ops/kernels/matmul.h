@@ -1,0 +1,38 @@
+#pragma once
+// Single-precision matrix products on raw row-major pointers (llm.c style: outputs first, then
+// inputs, then dimensions).
+// Dimension letters: M rows of the result, N columns of the result, K the reduction length.
+// lda/ldb/ldc are row strides in floats of the matrices as stored.
+// Work is split over blocks of the output only, never over K, so the result is bit-identical for
+// any thread count.
+#include <cstdint>
+
+namespace tapegrad::kernels {
+
+// C[M,N] = op(A)[M,K] . op(B)[K,N], plus the old C when accumulate is set.
+// op(A) = A stored [M,K], or A^T with A stored [K,M] when transpose_a; likewise for B.
+void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+          std::int64_t ldc, bool accumulate);
+// The naive triple loop (double accumulation) that gemm is tested against.
+void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
+                    std::int64_t K, const float* a, std::int64_t lda, const float* b,
+                    std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate);
+
+// out[M,N] (+)= a[M,K] . b[K,N]
+inline void matmul_forward(float* out, const float* a, const float* b, std::int64_t M,
+                           std::int64_t K, std::int64_t N, bool accumulate = false) {
+  gemm(false, false, M, N, K, a, K, b, N, out, N, accumulate);
+}
+// out[M,N] (+)= a[M,K] . b[N,K]^T  (the input gradient of a product, x . W^T of a Linear)
+inline void matmul_nt(float* out, const float* a, const float* b, std::int64_t M, std::int64_t K,
+                      std::int64_t N, bool accumulate = false) {
+  gemm(false, true, M, N, K, a, K, b, K, out, N, accumulate);
+}
+// out[M,N] (+)= a[K,M]^T . b[K,N]  (the weight gradient of a product)
+inline void matmul_tn(float* out, const float* a, const float* b, std::int64_t M, std::int64_t K,
+                      std::int64_t N, bool accumulate = false) {
+  gemm(true, false, M, N, K, a, M, b, N, out, N, accumulate);
+}
+
+}  // namespace tapegrad::kernels

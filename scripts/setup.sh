@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages tapegrad needs to build, test and run its examples, skipping the
+# ones already installed. Run as root (or with sudo available).
+#   scripts/setup.sh          build + test + examples
+#   scripts/setup.sh --peer   also OpenBLAS and PyTorch (python3-torch), for the side-by-side
+#                             benchmarks and for regenerating the PyTorch fixtures
+set -euo pipefail
+
+packages=(g++ cmake make pkg-config
+          libxtensor-dev libxsimd-dev xtl-dev libtbb-dev catch2 libbenchmark-dev
+          nlohmann-json3-dev gnuplot-nox)
+if [[ "${1:-}" == "--peer" ]]; then
+  packages+=(libopenblas-dev python3-torch python3-numpy)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
