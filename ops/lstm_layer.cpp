@@ -1,0 +1,187 @@
+// lstm_layer: a whole LSTM layer (one direction) over a sequence as ONE tape node.
+// Forward, per PyTorch (https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html):
+//   gates_t = x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T          [B, 4H], order i, f, g, o
+//   c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g),  h_t = (sigmoid(o) * tanh(c_t)) W_hr^T
+// x W_ih^T for all T is one product before the loop; each step adds one recurrent product and runs
+// the fused gate kernel. Backward walks the steps in reverse for d gates, then forms the weight
+// gradients with one product each over all T*B rows (dW = dgates^T [x | h_prev]).
+#include <algorithm>
+#include <utility>
+
+#include "autograd/node.h"
+#include "ops/kernels/lstm_gates.h"
+#include "ops/kernels/matmul.h"
+#include "ops/recurrent.h"
+#include "ops/recurrent_common.h"
+
+namespace tapegrad {
+
+using kernels::gemm;
+
+RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
+                           const Tensor& weight_ih, const Tensor& weight_hh,
+                           const Tensor& bias_ih, const Tensor& bias_hh, const Tensor& weight_hr,
+                           const std::vector<std::int64_t>& lengths, bool reverse) {
+  constexpr const char* op = "lstm_layer";
+  const auto [T, B, I] = recurrent::check_input(op, x, lengths);
+  if (!weight_ih.defined() || weight_ih.dim() != 2 || weight_ih.size(0) % 4 != 0) {
+    throw ShapeError(std::string(op) + ": expected weight_ih of shape [4*hidden_size, " +
+                     std::to_string(I) + "], got " +
+                     (weight_ih.defined() ? format_shape(weight_ih.shape()) : "undefined"));
+  }
+  const std::int64_t H = weight_ih.size(0) / 4;
+  const std::int64_t G = 4 * H;
+  const bool projected = weight_hr.defined();
+  if (projected && weight_hr.dim() != 2) {
+    throw ShapeError(std::string(op) + ": expected weight_hr of shape [proj_size, " +
+                     std::to_string(H) + "], got " + format_shape(weight_hr.shape()));
+  }
+  const std::int64_t P = projected ? weight_hr.size(0) : H;
+  recurrent::check_matrix(op, "weight_ih", weight_ih, G, I);
+  recurrent::check_matrix(op, "weight_hh", weight_hh, G, P);
+  if (projected) recurrent::check_matrix(op, "weight_hr", weight_hr, P, H);
+  recurrent::check_bias(op, "bias_ih", bias_ih, G);
+  recurrent::check_bias(op, "bias_hh", bias_hh, G);
+  recurrent::check_state(op, "h0", h0, B, P);
+  recurrent::check_state(op, "c0", c0, B, H);
+
+  const std::int64_t rows = T * B;
+  // Pre-activations of all steps: biases, then x W_ih^T in one product.
+  Tensor gates = Tensor::empty({T, B, G});
+  recurrent::fill_bias_rows(gates.data(), rows, G, bias_ih.defined() ? bias_ih.data() : nullptr,
+                            bias_hh.defined() ? bias_hh.data() : nullptr);
+  gemm(false, true, rows, G, I, x.data(), I, weight_ih.data(), I, gates.data(), G, true);
+
+  // States by slot: forward uses slot t as the state before step t and t+1 after it; reverse
+  // uses t+1 before and t after. Either way the "previous state" of times 0..T-1 is one
+  // contiguous [T*B, P] block, which the weight gradient of W_hh reads in one product.
+  Tensor h_seq = Tensor::empty({T + 1, B, P});
+  Tensor c_seq = Tensor::empty({T + 1, B, H});
+  Tensor gates_act = Tensor::empty({T, B, G});
+  Tensor tanh_c = Tensor::empty({T, B, H});
+  Tensor h_unprojected = projected ? Tensor::empty({T, B, H}) : Tensor();
+  const std::int64_t first_slot = reverse ? T : 0;
+  std::copy_n(recurrent::initial_state(h0, B, P).data(), B * P, h_seq.data() + first_slot * B * P);
+  std::copy_n(recurrent::initial_state(c0, B, H).data(), B * H, c_seq.data() + first_slot * B * H);
+
+  for (std::int64_t step = 0; step < T; ++step) {
+    const std::int64_t t = recurrent::time_at(step, T, reverse);
+    const std::int64_t prev = reverse ? t + 1 : t;
+    const std::int64_t next = reverse ? t : t + 1;
+    float* gates_t = gates.data() + t * B * G;
+    const float* h_prev = h_seq.data() + prev * B * P;
+    float* h_next = h_seq.data() + next * B * P;
+    const float* c_prev = c_seq.data() + prev * B * H;
+    float* c_next = c_seq.data() + next * B * H;
+    gemm(false, true, B, G, P, h_prev, P, weight_hh.data(), P, gates_t, G, true);
+    float* h_cell = projected ? h_unprojected.data() + t * B * H : h_next;
+    kernels::lstm_gates_forward(h_cell, c_next, gates_act.data() + t * B * G,
+                                tanh_c.data() + t * B * H, gates_t, c_prev, B, H);
+    if (projected) gemm(false, true, B, P, H, h_cell, H, weight_hr.data(), H, h_next, P, false);
+    for (std::int64_t b = 0; b < B; ++b) {
+      if (recurrent::is_valid(lengths, b, t)) continue;
+      std::copy_n(h_prev + b * P, P, h_next + b * P);  // past its end a sequence keeps its state
+      std::copy_n(c_prev + b * H, H, c_next + b * H);
+    }
+  }
+
+  RecurrentResult result{Tensor::empty({T, B, P}), Tensor::empty({B, P}), Tensor::empty({B, H})};
+  for (std::int64_t t = 0; t < T; ++t) {
+    const float* h_t = h_seq.data() + (reverse ? t : t + 1) * B * P;
+    float* out_t = result.output.data() + t * B * P;
+    for (std::int64_t b = 0; b < B; ++b) {
+      if (recurrent::is_valid(lengths, b, t)) {
+        std::copy_n(h_t + b * P, P, out_t + b * P);
+      } else {
+        std::fill_n(out_t + b * P, P, 0.0f);
+      }
+    }
+  }
+  const std::int64_t last_slot = reverse ? 0 : T;
+  std::copy_n(h_seq.data() + last_slot * B * P, B * P, result.h_n.data());
+  std::copy_n(c_seq.data() + last_slot * B * H, B * H, result.c_n.data());
+
+  record(op, {x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr},
+         {result.output, result.h_n, result.c_n}, {x, weight_ih, weight_hh, weight_hr},
+         [=](BackwardContext& ctx) {
+           const Tensor& x_saved = ctx.saved(0);
+           const Tensor& w_ih = ctx.saved(1);
+           const Tensor& w_hh = ctx.saved(2);
+           const Tensor& w_hr = ctx.saved(3);
+           const float* grad_out = ctx.grad_output(0).data();
+           Tensor dh = ctx.grad_output(1).clone();
+           Tensor dc = ctx.grad_output(2).clone();
+           Tensor dh_prev = Tensor::empty({B, P});
+           Tensor dc_prev = Tensor::empty({B, H});
+           Tensor dgates = Tensor::empty({T, B, G});
+           Tensor dh_cell = projected ? Tensor::empty({B, H}) : Tensor();
+           Tensor dh_all = projected ? Tensor::zeros({T, B, P}) : Tensor();
+           for (std::int64_t step = T - 1; step >= 0; --step) {
+             const std::int64_t t = recurrent::time_at(step, T, reverse);
+             const std::int64_t prev = reverse ? t + 1 : t;
+             float* dh_data = dh.data();
+             for (std::int64_t b = 0; b < B; ++b) {
+               if (!recurrent::is_valid(lengths, b, t)) continue;
+               const float* g = grad_out + (t * B + b) * P;
+               for (std::int64_t j = 0; j < P; ++j) dh_data[b * P + j] += g[j];
+             }
+             const float* dh_for_cell = dh_data;
+             if (projected) {
+               float* dh_t = dh_all.data() + t * B * P;
+               for (std::int64_t b = 0; b < B; ++b) {
+                 if (recurrent::is_valid(lengths, b, t)) std::copy_n(dh_data + b * P, P, dh_t + b * P);
+               }
+               gemm(false, false, B, H, P, dh_data, P, w_hr.data(), H, dh_cell.data(), H, false);
+               dh_for_cell = dh_cell.data();
+             }
+             float* dgates_t = dgates.data() + t * B * G;
+             kernels::lstm_gates_backward(dgates_t, dc_prev.data(), dh_for_cell, dc.data(),
+                                          gates_act.data() + t * B * G, tanh_c.data() + t * B * H,
+                                          c_seq.data() + prev * B * H, B, H);
+             for (std::int64_t b = 0; b < B; ++b) {
+               if (recurrent::is_valid(lengths, b, t)) continue;
+               std::fill_n(dgates_t + b * G, G, 0.0f);
+               std::copy_n(dc.data() + b * H, H, dc_prev.data() + b * H);
+             }
+             gemm(false, false, B, P, G, dgates_t, G, w_hh.data(), P, dh_prev.data(), P, false);
+             for (std::int64_t b = 0; b < B; ++b) {
+               if (recurrent::is_valid(lengths, b, t)) continue;
+               for (std::int64_t j = 0; j < P; ++j) dh_prev.data()[b * P + j] += dh_data[b * P + j];
+             }
+             std::swap(dh, dh_prev);
+             std::swap(dc, dc_prev);
+           }
+           if (ctx.needs_grad(0)) {
+             Tensor dx = Tensor::empty({T, B, I});
+             gemm(false, false, rows, I, G, dgates.data(), G, w_ih.data(), I, dx.data(), I, false);
+             ctx.accumulate(0, dx);
+           }
+           if (ctx.needs_grad(1)) ctx.accumulate(1, dh);
+           if (ctx.needs_grad(2)) ctx.accumulate(2, dc);
+           if (ctx.needs_grad(3)) {
+             Tensor dw_ih = Tensor::empty({G, I});
+             gemm(true, false, G, I, rows, dgates.data(), G, x_saved.data(), I, dw_ih.data(), I, false);
+             ctx.accumulate(3, dw_ih);
+           }
+           if (ctx.needs_grad(4)) {
+             Tensor dw_hh = Tensor::empty({G, P});
+             const float* h_prev_all = h_seq.data() + (reverse ? B * P : 0);
+             gemm(true, false, G, P, rows, dgates.data(), G, h_prev_all, P, dw_hh.data(), P, false);
+             ctx.accumulate(4, dw_hh);
+           }
+           if (ctx.needs_grad(5) || ctx.needs_grad(6)) {
+             Tensor db = Tensor::zeros({G});
+             recurrent::add_column_sums(db.data(), dgates.data(), rows, G);
+             ctx.accumulate(5, db);  // the engine copies a gradient it receives twice
+             ctx.accumulate(6, db);
+           }
+           if (ctx.needs_grad(7)) {
+             Tensor dw_hr = Tensor::empty({P, H});
+             gemm(true, false, P, H, rows, dh_all.data(), P, h_unprojected.data(), H, dw_hr.data(), H, false);
+             ctx.accumulate(7, dw_hr);
+           }
+         });
+  return result;
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,78 @@
+#include "ops/recurrent_common.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace tapegrad::recurrent {
+
+Dims check_input(const char* op, const Tensor& x, const std::vector<std::int64_t>& lengths) {
+  if (!x.defined()) throw ValueError(std::string(op) + ": the input is undefined");
+  if (x.dim() != 3) {
+    throw ShapeError(std::string(op) + ": expected input of shape [T, B, I], got " +
+                     format_shape(x.shape()));
+  }
+  const Dims dims{x.size(0), x.size(1), x.size(2)};
+  if (dims.T < 1) {
+    throw ShapeError(std::string(op) + ": expected at least one time step, got input of shape " +
+                     format_shape(x.shape()));
+  }
+  if (!lengths.empty()) {
+    if (static_cast<std::int64_t>(lengths.size()) != dims.B) {
+      throw ShapeError(std::string(op) + ": expected " + std::to_string(dims.B) +
+                       " lengths (one per sequence), got " + std::to_string(lengths.size()));
+    }
+    for (std::size_t b = 0; b < lengths.size(); ++b) {
+      if (lengths[b] < 1 || lengths[b] > dims.T) {
+        throw ValueError(std::string(op) + ": length " + std::to_string(lengths[b]) +
+                         " of sequence " + std::to_string(b) + " is outside [1, " +
+                         std::to_string(dims.T) + "]");
+      }
+    }
+  }
+  return dims;
+}
+
+void check_matrix(const char* op, const char* name, const Tensor& weight, std::int64_t rows,
+                  std::int64_t cols) {
+  if (!weight.defined()) throw ValueError(std::string(op) + ": " + name + " is undefined");
+  check_same_shape(op, name, Shape{rows, cols}, weight.shape());
+}
+
+void check_bias(const char* op, const char* name, const Tensor& bias, std::int64_t size) {
+  if (bias.defined()) check_same_shape(op, name, Shape{size}, bias.shape());
+}
+
+void check_state(const char* op, const char* name, const Tensor& state, std::int64_t B,
+                 std::int64_t size) {
+  if (state.defined()) check_same_shape(op, name, Shape{B, size}, state.shape());
+}
+
+void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
+                    const float* bias_b) {
+  std::vector<float> row(static_cast<std::size_t>(width), 0.0f);
+  for (std::int64_t j = 0; j < width; ++j) {
+    row[static_cast<std::size_t>(j)] = (bias_a ? bias_a[j] : 0.0f) + (bias_b ? bias_b[j] : 0.0f);
+  }
+  for (std::int64_t r = 0; r < rows; ++r) std::copy(row.begin(), row.end(), out + r * width);
+}
+
+void add_column_sums(float* sums, const float* values, std::int64_t rows, std::int64_t width) {
+  std::vector<double> total(static_cast<std::size_t>(width), 0.0);
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* row = values + r * width;
+    for (std::int64_t j = 0; j < width; ++j) total[static_cast<std::size_t>(j)] += row[j];
+  }
+  for (std::int64_t j = 0; j < width; ++j) sums[j] += static_cast<float>(total[static_cast<std::size_t>(j)]);
+}
+
+Tensor initial_state(const Tensor& state, std::int64_t B, std::int64_t size) {
+  Tensor out = Tensor::empty({B, size});
+  if (state.defined()) {
+    std::copy_n(state.data(), B * size, out.data());
+  } else {
+    std::fill_n(out.data(), B * size, 0.0f);
+  }
+  return out;
+}
+
+}  // namespace tapegrad::recurrent
