@@ -118,10 +118,12 @@ Tensor log_softmax(const Tensor& x, std::int64_t dim) {
     float* y = out.data() + o * layout.block();
     lane_shifts(block, layout, shift.data());
     shifted_exp(block, shift.data(), layout, y, sum.data());  // y is scratch until overwritten
-    for (std::int64_t i = 0; i < layout.inner; ++i) shift[i] += std::log(sum[i]);
+    for (float& s : sum) s = std::log(s);
+    // (x - s) - log(sum), not x - (s + log(sum)): near the max, x - s is exact, so the result
+    // keeps float precision instead of the precision of a value near |s| (1000 in the tests).
     for (std::int64_t e = 0; e < layout.extent; ++e) {
       for (std::int64_t i = 0; i < layout.inner; ++i) {
-        y[e * layout.inner + i] = block[e * layout.inner + i] - shift[i];
+        y[e * layout.inner + i] = (block[e * layout.inner + i] - shift[i]) - sum[i];
       }
     }
   }
