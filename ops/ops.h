@@ -11,6 +11,8 @@
 
 #include "autograd/generator.h"
 #include "autograd/tensor.h"
+#include "ops/losses.h"  // mse_loss, l1_loss, binary_cross_entropy(_with_logits), cross_entropy, nll_loss
+#include "ops/recurrent.h"  // lstm_layer, gru_layer, rnn_layer, lstm_cell
 
 namespace tapegrad {
 
