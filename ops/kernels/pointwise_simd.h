@@ -75,11 +75,13 @@ inline FloatBatch load_or_zero(const float* p) {
   return p ? xsimd::load_unaligned(p) : FloatBatch(0.0f);
 }
 
-// Runs rows(begin, end) over [0, rows_total). Below kParallelElements (rows_total * row_elements)
-// a per-step gate call costs a few microseconds, the same order as waking a TBB worker on this
-// shared 2-core machine, so it stays serial; above it rows are split into chunks of at least
-// kMinTaskElements. Every element is computed the same way whichever thread runs it, so the result
-// does not depend on the split. Thresholds come from bench/bench_gates.cpp.
+// Runs rows(begin, end) over [0, rows_total), serially below kParallelElements cell positions
+// (rows_total * row_elements). In bench_gates on this shared 2-core machine, splitting the
+// per-step sizes up to 64x512 (25-110 us of serial work) measured 0.6-1.1x of serial: the second
+// core is rarely free, and a sleeping TBB worker takes 30-70 us to wake. 990x100 (the sine config,
+// ~400 us forward) gained up to 2.1x. So the split starts at 65536 positions, where even a slow
+// wake-up is amortised, with chunks of at least kMinTaskElements. Each element is computed the
+// same way on whichever thread, so results do not depend on the split.
 constexpr std::int64_t kParallelElements = 1 << 16;
 constexpr std::int64_t kMinTaskElements = 1 << 14;
 
