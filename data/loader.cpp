@@ -22,7 +22,8 @@ std::vector<std::int64_t> random_permutation(std::int64_t count, Generator& gene
   std::vector<std::int64_t> order(static_cast<std::size_t>(count));
   std::iota(order.begin(), order.end(), std::int64_t{0});
   for (std::int64_t i = count - 1; i > 0; --i) {
-    const auto j = static_cast<std::int64_t>(uniform_below(generator, static_cast<std::uint64_t>(i) + 1));
+    const auto bound = static_cast<std::uint64_t>(i) + 1;
+    const auto j = static_cast<std::int64_t>(uniform_below(generator, bound));
     std::swap(order[i], order[j]);
   }
   return order;
@@ -61,7 +62,8 @@ Batch DataLoader::load_batch(const std::vector<std::int64_t>* order,
   const std::int64_t last = std::min(first + options_.batch_size, dataset_.size());
   std::vector<std::int64_t> indices(static_cast<std::size_t>(last - first));
   for (std::int64_t k = first; k < last; ++k) {
-    indices[static_cast<std::size_t>(k - first)] = order ? (*order)[static_cast<std::size_t>(k)] : k;
+    const auto position = static_cast<std::size_t>(k);
+    indices[position - static_cast<std::size_t>(first)] = order ? (*order)[position] : k;
   }
   return dataset_.gather(indices);
 }

@@ -6,10 +6,11 @@
 //   for (int epoch = 0; epoch < 10; ++epoch)
 //     for (const std::vector<Tensor>& batch : loader) { /* batch[0]: [b, ...], batch[1]: ... */ }
 //
-// Shuffling draws a fresh permutation at each begin() (each epoch) from a tapegrad::Generator seeded
-// with options.seed at construction, by Fisher-Yates on Generator::next_u64. The epoch orders are
-// therefore reproducible across runs and platforms for a given seed, but they are NOT the orders
-// torch.randperm gives for the same seed.
+// Shuffling draws a fresh permutation at each begin() (each epoch) from a tapegrad::Generator
+// seeded with options.seed at construction, by Fisher-Yates on Generator::next_u64. The epoch
+// orders are therefore reproducible across runs and platforms for a given seed, but they are NOT
+// the orders torch.randperm gives for the same seed. Epoch k's order depends on how many epochs
+// (begin() calls) came before it on this loader.
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
