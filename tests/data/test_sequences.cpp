@@ -33,7 +33,7 @@ TEST_CASE("create_sequences horizon predicts further ahead", "[sequences]") {
   REQUIRE(y.to_vector() == std::vector<float>{4, 5, 6});
 }
 
-TEST_CASE("create_sequences on a [N, F] tensor windows every feature", "[sequences]") {
+TEST_CASE("create_sequences on an N x F tensor windows every feature", "[sequences]") {
   Tensor series = Tensor::from_vector({1, 10, 2, 20, 3, 30, 4, 40}, {4, 2});
   auto [X, y] = create_sequences(series, 2);
   REQUIRE(X.shape() == Shape{2, 2, 2});
@@ -71,7 +71,7 @@ TEST_CASE("create_sequences rejects windows that do not fit", "[sequences][error
                       Catch::Contains("create_sequences") && Catch::Contains("[2, 3, 4]"));
 }
 
-TEST_CASE("MinMaxScaler maps to [0, 1] like sklearn and inverts", "[scaler]") {
+TEST_CASE("MinMaxScaler maps to 0..1 like sklearn and inverts", "[scaler]") {
   MinMaxScaler scaler;
   const std::vector<float> series = {2, 4, 6, 10};
   const std::vector<float> scaled = scaler.fit_transform(series);
@@ -111,7 +111,7 @@ TEST_CASE("MinMaxScaler on a constant series does not divide by zero", "[scaler]
   REQUIRE(symmetric.fit_transform(std::vector<float>{-2, -2}) == std::vector<float>{-1, -1});
 }
 
-TEST_CASE("MinMaxScaler scales each column of a [N, F] tensor", "[scaler]") {
+TEST_CASE("MinMaxScaler scales each column of an N x F tensor", "[scaler]") {
   Tensor table = Tensor::from_vector({0, 10, 7, 5, 20, 7, 10, 30, 7}, {3, 3});
   MinMaxScaler scaler;
   Tensor scaled = scaler.fit_transform(table);

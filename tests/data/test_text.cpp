@@ -134,7 +134,7 @@ TEST_CASE("pad_ids and tensor_to_ids reject bad input", "[text][errors]") {
   REQUIRE_THROWS_AS(tensor_to_ids(Tensor::from_vector({-1.0f}, {1})), ValueError);
 }
 
-TEST_CASE("Labels must lie in [0, num_classes)", "[text][errors]") {
+TEST_CASE("Labels must satisfy 0 <= label < num_classes", "[text][errors]") {
   REQUIRE_NOTHROW(check_labels({0, 2, 1}, 3));
   REQUIRE_THROWS_AS(check_labels({0, 3, 1}, 3), ValueError);
   REQUIRE_THROWS_WITH(check_labels({0, 3, 1}, 3), Catch::Contains("check_labels") &&
