@@ -1,0 +1,210 @@
+#pragma once
+// Recurrent layers with PyTorch's options, parameter names, shapes, gate order and initialisation
+// (https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html, .../torch.nn.GRU.html,
+// .../torch.nn.RNN.html), so a PyTorch state_dict loads by name.
+//
+//   Generator gen(0);
+//   nn::LSTM lstm({.input_size = 1, .hidden_size = 100, .num_layers = 2, .batch_first = true}, gen);
+//   auto [output, state] = lstm.forward(x);          // output [B, T, 100]; state.h, state.c [2, B, 100]
+//   auto next = lstm.forward(chunk, state.detach()); // truncated BPTT: carry the state, cut the graph
+//
+// Input is [T, B, I] ([B, T, I] with batch_first) or unbatched [T, I]. h_n/c_n are
+// [num_layers * num_directions, B, H] and never batch-first. `lengths` (one per sequence, in
+// [1, T]) runs variable-length batches: past its length a sequence's state is carried unchanged and
+// its output is zero, so h_n holds each sequence's state at its own last step (PyTorch's
+// packed-sequence semantics, without packing).
+//
+// Two implementations per layer, tested to agree on outputs and every gradient: the fast default
+// (one tape node per layer and direction: ops/lstm_layer.cpp etc.) and a reference composed from
+// generic ops (set_fused(false)), which is also the readable specification.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/generator.h"
+#include "nn/module.h"
+#include "ops/recurrent.h"
+
+namespace tapegrad::nn {
+
+struct RNNOptions {
+  std::int64_t input_size = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t num_layers = 1;
+  std::string nonlinearity = "tanh";  // or "relu"
+  bool bias = true;
+  bool batch_first = false;
+  float dropout = 0.0f;  // between layers, in training mode only
+  bool bidirectional = false;
+};
+
+struct LSTMOptions {
+  std::int64_t input_size = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t num_layers = 1;
+  bool bias = true;
+  bool batch_first = false;
+  float dropout = 0.0f;
+  bool bidirectional = false;
+  std::int64_t proj_size = 0;  // > 0: h is projected to proj_size (weight_hr_l{k})
+};
+
+struct GRUOptions {
+  std::int64_t input_size = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t num_layers = 1;
+  bool bias = true;
+  bool batch_first = false;
+  float dropout = 0.0f;
+  bool bidirectional = false;
+};
+
+struct LSTMState {
+  Tensor h{};  // [num_layers * num_directions, B, proj_size or H]
+  Tensor c{};  // [num_layers * num_directions, B, H]
+  LSTMState detach() const { return {h.detach(), c.detach()}; }
+};
+
+struct LSTMOutput {
+  Tensor output{};
+  LSTMState state{};
+};
+
+struct RNNOutput {
+  Tensor output{};
+  Tensor h_n{};
+};
+
+// Shared machinery: parameters per layer and direction, layout, stacking, dropout.
+class RecurrentBase : public Module {
+ public:
+  std::int64_t num_layers() const { return num_layers_; }
+  std::int64_t hidden_size() const { return hidden_size_; }
+  std::int64_t num_directions() const { return bidirectional_ ? 2 : 1; }
+  // Fused single-node layers (default) or the reference composed from generic ops.
+  void set_fused(bool fused) { fused_ = fused; }
+  bool fused() const { return fused_; }
+
+ protected:
+  struct Config {
+    const char* name;  // "LSTM", "GRU", "RNN"
+    std::int64_t gates;  // 4, 3, 1
+    std::int64_t input_size, hidden_size, num_layers, proj_size;
+    bool bias, batch_first, bidirectional;
+    float dropout;
+  };
+  RecurrentBase(const Config& config, Generator& generator);
+
+  struct LayerWeights {
+    Tensor weight_ih, weight_hh, bias_ih, bias_hh, weight_hr;
+  };
+  using LayerFn = std::function<RecurrentResult(const Tensor& x, const Tensor& h0, const Tensor& c0,
+                                                const LayerWeights& weights,
+                                                const std::vector<std::int64_t>& lengths,
+                                                bool reverse)>;
+  // Runs every layer and direction; h0/c0 undefined or [L*D, B, *] (unbatched [L*D, *]).
+  struct Result {
+    Tensor output, h_n, c_n;
+  };
+  Result run(const Tensor& input, const Tensor& h0, const Tensor& c0,
+             const std::vector<std::int64_t>& lengths, LayerFn layer) const;
+
+  const char* name_;
+  std::int64_t gates_, input_size_, hidden_size_, num_layers_, proj_size_;
+  bool bias_, batch_first_, bidirectional_;
+  float dropout_;
+  bool fused_ = true;
+  std::vector<LayerWeights> weights_;  // index layer * num_directions + direction
+  mutable Generator dropout_generator_;
+};
+
+class LSTM : public RecurrentBase {
+ public:
+  LSTM(const LSTMOptions& options, Generator& generator);
+  // state: both h and c, or neither (zeros).
+  LSTMOutput forward(const Tensor& input, const LSTMState& state = {},
+                     const std::vector<std::int64_t>& lengths = {}) const;
+  // Sets the forget-gate block of every bias_ih to `value` and of every bias_hh to 0.
+  void set_forget_gate_bias(float value);
+};
+
+class GRU : public RecurrentBase {
+ public:
+  GRU(const GRUOptions& options, Generator& generator);
+  RNNOutput forward(const Tensor& input, const Tensor& h0 = {},
+                    const std::vector<std::int64_t>& lengths = {}) const;
+};
+
+class RNN : public RecurrentBase {
+ public:
+  RNN(const RNNOptions& options, Generator& generator);
+  RNNOutput forward(const Tensor& input, const Tensor& h0 = {},
+                    const std::vector<std::int64_t>& lengths = {}) const;
+
+ private:
+  RNNNonlinearity nonlinearity_;
+};
+
+// ---- single steps, for hand-written loops (torch.nn.LSTMCell etc.) ----
+struct RNNCellOptions {
+  std::int64_t input_size = 0;
+  std::int64_t hidden_size = 0;
+  bool bias = true;
+  std::string nonlinearity = "tanh";  // RNNCell only
+};
+
+// The parameters every cell has: weight_ih [G*H, I], weight_hh [G*H, H], bias_ih/bias_hh [G*H].
+class RecurrentCellBase : public Module {
+ public:
+  Tensor weight_ih, weight_hh, bias_ih, bias_hh;
+
+ protected:
+  RecurrentCellBase(const char* name, std::int64_t gates, const RNNCellOptions& options,
+                    Generator& generator);
+  std::int64_t input_size_, hidden_size_;
+};
+
+class LSTMCell : public RecurrentCellBase {
+ public:
+  LSTMCell(const RNNCellOptions& options, Generator& generator);
+  // x [B, I] or [I]; state {h [B, H], c [B, H]} or empty (zeros). Returns {h', c'}.
+  LSTMState forward(const Tensor& x, const LSTMState& state = {}) const;
+};
+
+class GRUCell : public RecurrentCellBase {
+ public:
+  GRUCell(const RNNCellOptions& options, Generator& generator);
+  Tensor forward(const Tensor& x, const Tensor& h = {}) const;
+};
+
+class RNNCell : public RecurrentCellBase {
+ public:
+  RNNCell(const RNNCellOptions& options, Generator& generator);
+  Tensor forward(const Tensor& x, const Tensor& h = {}) const;
+
+ private:
+  bool relu_;
+};
+
+// Reference layers composed from generic ops (same contract as ops/recurrent.h).
+RecurrentResult lstm_layer_reference(const Tensor& x, const Tensor& h0, const Tensor& c0,
+                                     const Tensor& weight_ih, const Tensor& weight_hh,
+                                     const Tensor& bias_ih, const Tensor& bias_hh,
+                                     const Tensor& weight_hr,
+                                     const std::vector<std::int64_t>& lengths, bool reverse);
+RecurrentResult gru_layer_reference(const Tensor& x, const Tensor& h0, const Tensor& weight_ih,
+                                    const Tensor& weight_hh, const Tensor& bias_ih,
+                                    const Tensor& bias_hh,
+                                    const std::vector<std::int64_t>& lengths, bool reverse);
+RecurrentResult rnn_layer_reference(const Tensor& x, const Tensor& h0, const Tensor& weight_ih,
+                                    const Tensor& weight_hh, const Tensor& bias_ih,
+                                    const Tensor& bias_hh, RNNNonlinearity nonlinearity,
+                                    const std::vector<std::int64_t>& lengths, bool reverse);
+
+// Pads variable-length sequences [L_i, *] to [max L, N, *] ([N, max L, *] with batch_first),
+// filling with padding_value (torch.nn.utils.rnn.pad_sequence). Differentiable.
+Tensor pad_sequence(const std::vector<Tensor>& sequences, bool batch_first = false,
+                    float padding_value = 0.0f);
+
+}  // namespace tapegrad::nn
