@@ -269,7 +269,7 @@ TEST_CASE("delayed_sine: the target is the input lag steps before the end", "[ta
   }
 }
 
-TEST_CASE("delayed_sine: without noise each sample is a sine of frequency in [0.2, 0.6)",
+TEST_CASE("delayed_sine: without noise each sample is a sine of 0.2 to 0.6 rad per step",
           "[tasks][sine]") {
   Generator gen(302);
   const std::int64_t N = 50, T = 40;
