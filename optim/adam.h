@@ -33,6 +33,8 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options = {});
   void step() override;
+  // For AdamW, its AdamWOptions in Adam's form (same fields).
+  const AdamOptions& options() const { return options_; }
 
  protected:
   // AdamW shares the update; `decoupled_weight_decay` switches how weight_decay applies.

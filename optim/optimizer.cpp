@@ -122,8 +122,8 @@ void Optimizer::load_state_tensors(const NamedTensors& named) {
       std::string slots;
       for (const auto& s : slot_names_) slots += (slots.empty() ? "" : ", ") + s;
       throw ValueError(where + "unexpected state '" + key + "' (expected '<param index>.<slot>' " +
-                       "with param index < " + std::to_string(params_.size()) + " and slot one of {" +
-                       slots + "})");
+                       "with param index < " + std::to_string(params_.size()) +
+                       " and slot one of {" + slots + "})");
     }
     const auto slot = static_cast<std::size_t>(slot_it - slot_names_.begin());
     if (!incoming.emplace(std::pair{index, slot}, &tensor).second) {
@@ -138,7 +138,8 @@ void Optimizer::load_state_tensors(const NamedTensors& named) {
                          "shape " + format_shape(tensor.shape()));
       }
       if (!is_step_count(tensor.data()[0])) {
-        throw ValueError(where + "state '" + key + "' must be a non-negative whole step count, got " +
+        throw ValueError(where + "state '" + key +
+                         "' must be a non-negative whole step count, got " +
                          detail::format_number(tensor.data()[0]));
       }
     } else if (tensor.shape() != params_[index].shape()) {

@@ -1,9 +1,10 @@
 #pragma once
 // tapegrad::optim::Optimizer: the base of SGD, Adam, AdamW, RMSprop and Adagrad.
 //
-// An optimizer holds Tensor handles, so its in-place updates are what the module sees. Per-parameter
-// state (moments, step counts) lives in named slots that run parallel to the parameters; the slot
-// names are PyTorch's state_dict keys ("exp_avg", "step", ...), so saved state reads the same.
+// An optimizer holds Tensor handles, so its in-place updates are what the module sees.
+// Per-parameter state (moments, step counts) lives in named slots that run parallel to the
+// parameters; the slot names are PyTorch's state_dict keys ("exp_avg", "step", ...), so saved
+// state reads the same.
 // Only one parameter group exists: schedulers change the single lr with set_lr().
 //
 // Rounding. The update rules reproduce PyTorch 1.13's float32 results bit for bit (checked against

@@ -250,7 +250,8 @@ TEST_CASE("a bad state is rejected naming the entry, and nothing is loaded", "[o
   auto require_unchanged = [&] { REQUIRE(same_state(adam.state_tensors(), good)); };
 
   SECTION("wrong shape") {
-    REQUIRE_THROWS_AS(adam.load_state_tensors(replace("1.exp_avg", Tensor::zeros({5}))), ShapeError);
+    REQUIRE_THROWS_AS(adam.load_state_tensors(replace("1.exp_avg", Tensor::zeros({5}))),
+                      ShapeError);
     REQUIRE_THROWS_WITH(adam.load_state_tensors(replace("1.exp_avg", Tensor::zeros({5}))),
                         Catch::Contains("Adam: load_state_tensors") &&
                             Catch::Contains("'1.exp_avg'") && Catch::Contains("[5]") &&
