@@ -1,0 +1,68 @@
+// Adagrad as in https://pytorch.org/docs/1.13/generated/torch.optim.Adagrad.html (pseudo-code):
+//   g = grad (negated if maximize);  if weight_decay: g = g + weight_decay * p
+//   clr = lr / (1 + (t - 1) * lr_decay)
+//   s = s + g^2;   p = p - clr * g / (sqrt(s) + eps)
+// with s starting at initial_accumulator_value. eps sits outside the square root, as in PyTorch.
+// See optimizer.h for how the arithmetic reproduces PyTorch's rounding.
+#include "optim/adagrad.h"
+
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+
+namespace tapegrad::optim {
+
+Adagrad::Adagrad(std::vector<Tensor> params, AdagradOptions options)
+    : Optimizer("Adagrad", std::move(params), options.lr), options_(options) {
+  check_option(options.lr >= 0.0f, "lr", options.lr, "lr >= 0");
+  check_option(options.lr_decay >= 0.0f, "lr_decay", options.lr_decay, "lr_decay >= 0");
+  check_option(options.weight_decay >= 0.0f, "weight_decay", options.weight_decay,
+               "weight_decay >= 0");
+  check_option(options.initial_accumulator_value >= 0.0f, "initial_accumulator_value",
+               options.initial_accumulator_value, "initial_accumulator_value >= 0");
+  check_option(options.eps >= 0.0f, "eps", options.eps, "eps >= 0");
+  step_slot_ = add_slot("step");
+  sum_slot_ = add_slot("sum");
+  for (std::size_t i = 0; i < params_.size(); ++i) init_state(i);
+}
+
+void Adagrad::init_state(std::size_t param_index) {
+  state(param_index, step_slot_) = detail::filled_state({1}, 0.0f);
+  state(param_index, sum_slot_) =
+      detail::filled_state(params_[param_index].shape(), options_.initial_accumulator_value);
+}
+
+void Adagrad::step() {
+  NoGradGuard no_grad;
+  const double lr = this->lr();
+  const float eps = options_.eps;
+  const float weight_decay = options_.weight_decay;
+
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Tensor& param = params_[i];
+    const Tensor grad_tensor = param.grad();
+    if (!grad_tensor.defined()) continue;
+    // Loading a state without this parameter's entries leaves it fresh.
+    if (!has_state(i)) init_state(i);
+    float& step_count = state(i, step_slot_).data()[0];
+    step_count += 1.0f;
+    const double clr = lr / (1.0 + (static_cast<double>(step_count) - 1.0) *
+                                       static_cast<double>(options_.lr_decay));
+    const float neg_clr = static_cast<float>(-clr);
+
+    const std::int64_t n = param.numel();
+    float* p = param.data();
+    const float* grad = grad_tensor.data();
+    float* sum = state(i, sum_slot_).data();
+    for (std::int64_t k = 0; k < n; ++k) {
+      float g = options_.maximize ? -grad[k] : grad[k];
+      if (weight_decay != 0.0f) g = std::fma(weight_decay, p[k], g);
+      sum[k] = std::fma(g, g, sum[k]);
+      const float std_dev = std::sqrt(sum[k]) + eps;
+      p[k] = p[k] + (neg_clr * g) / std_dev;
+    }
+    param.bump_version();
+  }
+}
+
+}  // namespace tapegrad::optim

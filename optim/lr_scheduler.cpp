@@ -1,0 +1,152 @@
+// The schedulers of https://pytorch.org/docs/1.13/optim.html#how-to-adjust-learning-rate, each
+// following 1.13's get_lr (the recursive form that step() uses, not _get_closed_form_lr).
+// Scalars are computed in double as Python does; the optimizer stores the lr as float.
+#include "optim/lr_scheduler.h"
+
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+namespace tapegrad::optim {
+
+namespace {
+
+void require(bool ok, const std::string& owner, const std::string& option,
+             const std::string& value, const std::string& expected) {
+  if (!ok) {
+    throw ValueError(owner + ": invalid " + option + ": " + value + " (expected " + expected + ")");
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- LRScheduler
+
+LRScheduler::LRScheduler(Optimizer& optimizer)
+    : optimizer_(&optimizer), base_lr_(optimizer.lr()), last_lr_(optimizer.lr()) {}
+
+void LRScheduler::step() {
+  ++last_epoch_;
+  optimizer_->set_lr(static_cast<float>(compute_lr()));
+  last_lr_ = optimizer_->lr();
+}
+
+// ---------------------------------------------------------------- StepLR
+
+StepLR::StepLR(Optimizer& optimizer, int step_size, float gamma)
+    : LRScheduler(optimizer), step_size_(step_size), gamma_(gamma) {
+  require(step_size > 0, "StepLR", "step_size", std::to_string(step_size), "step_size > 0");
+  require(gamma >= 0.0f, "StepLR", "gamma", detail::format_number(gamma), "gamma >= 0");
+  initial_step();
+}
+
+double StepLR::compute_lr() const {
+  if (last_epoch() == 0 || last_epoch() % step_size_ != 0) return current_lr();
+  return current_lr() * gamma_;
+}
+
+// ---------------------------------------------------------------- ExponentialLR
+
+ExponentialLR::ExponentialLR(Optimizer& optimizer, float gamma)
+    : LRScheduler(optimizer), gamma_(gamma) {
+  require(gamma >= 0.0f, "ExponentialLR", "gamma", detail::format_number(gamma), "gamma >= 0");
+  initial_step();
+}
+
+double ExponentialLR::compute_lr() const {
+  if (last_epoch() == 0) return current_lr();
+  return current_lr() * gamma_;
+}
+
+// ---------------------------------------------------------------- CosineAnnealingLR
+
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int T_max, float eta_min)
+    : LRScheduler(optimizer), T_max_(T_max), eta_min_(eta_min) {
+  require(T_max > 0, "CosineAnnealingLR", "T_max", std::to_string(T_max), "T_max > 0");
+  require(eta_min >= 0.0f, "CosineAnnealingLR", "eta_min", detail::format_number(eta_min),
+          "eta_min >= 0");
+  initial_step();
+}
+
+// 1.13's recursive form: lr_t = eta_min + (lr_{t-1} - eta_min) * (1 + cos(pi t/T)) /
+// (1 + cos(pi (t-1)/T)). At t = T + 1 (mod 2T) the denominator is 0, so that epoch instead adds
+// the closed-form increment (base_lr - eta_min) * (1 - cos(pi/T)) / 2 to climb back up.
+double CosineAnnealingLR::compute_lr() const {
+  const int t = last_epoch();
+  const double eta_min = eta_min_;
+  const double T = T_max_;
+  constexpr double pi = std::numbers::pi;
+  if (t == 0) return current_lr();
+  if ((t - 1 - T_max_) % (2 * T_max_) == 0) {
+    return current_lr() + (base_lr() - eta_min) * (1.0 - std::cos(pi / T)) / 2.0;
+  }
+  return (1.0 + std::cos(pi * t / T)) / (1.0 + std::cos(pi * (t - 1) / T)) *
+             (current_lr() - eta_min) +
+         eta_min;
+}
+
+// ---------------------------------------------------------------- LambdaLR
+
+LambdaLR::LambdaLR(Optimizer& optimizer, std::function<float(int)> lr_lambda)
+    : LRScheduler(optimizer), lr_lambda_(std::move(lr_lambda)) {
+  if (!lr_lambda_) throw ValueError("LambdaLR: lr_lambda is empty");
+  initial_step();
+}
+
+double LambdaLR::compute_lr() const {
+  return static_cast<double>(base_lr()) * lr_lambda_(last_epoch());
+}
+
+// ---------------------------------------------------------------- ReduceLROnPlateau
+
+ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOptions options)
+    : optimizer_(&optimizer), options_(options), last_lr_(optimizer.lr()) {
+  const std::string owner = "ReduceLROnPlateau";
+  require(options.factor < 1.0f && options.factor >= 0.0f, owner, "factor",
+          detail::format_number(options.factor), "0 <= factor < 1");
+  require(options.patience >= 0, owner, "patience", std::to_string(options.patience),
+          "patience >= 0");
+  require(options.cooldown >= 0, owner, "cooldown", std::to_string(options.cooldown),
+          "cooldown >= 0");
+  require(options.threshold >= 0.0f, owner, "threshold", detail::format_number(options.threshold),
+          "threshold >= 0");
+  require(options.min_lr >= 0.0f, owner, "min_lr", detail::format_number(options.min_lr),
+          "min_lr >= 0");
+  require(options.eps >= 0.0f, owner, "eps", detail::format_number(options.eps), "eps >= 0");
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  best_ = options.mode == PlateauMode::min ? inf : -inf;
+}
+
+bool ReduceLROnPlateau::is_better(double metric) const {
+  const double threshold = options_.threshold;
+  if (options_.mode == PlateauMode::min) {
+    return options_.threshold_mode == ThresholdMode::rel ? metric < best_ * (1.0 - threshold)
+                                                         : metric < best_ - threshold;
+  }
+  return options_.threshold_mode == ThresholdMode::rel ? metric > best_ * (threshold + 1.0)
+                                                       : metric > best_ + threshold;
+}
+
+void ReduceLROnPlateau::step(double metric) {
+  ++last_epoch_;
+  if (is_better(metric)) {
+    best_ = metric;
+    num_bad_epochs_ = 0;
+  } else {
+    ++num_bad_epochs_;
+  }
+  if (cooldown_counter_ > 0) {
+    --cooldown_counter_;
+    num_bad_epochs_ = 0;  // bad epochs during cooldown do not count
+  }
+  if (num_bad_epochs_ > options_.patience) {
+    const double old_lr = optimizer_->lr();
+    const double new_lr = std::max(old_lr * options_.factor, static_cast<double>(options_.min_lr));
+    if (old_lr - new_lr > options_.eps) optimizer_->set_lr(static_cast<float>(new_lr));
+    cooldown_counter_ = options_.cooldown;
+    num_bad_epochs_ = 0;
+  }
+  last_lr_ = optimizer_->lr();
+}
+
+}  // namespace tapegrad::optim

@@ -1,0 +1,133 @@
+#pragma once
+// Learning-rate schedulers, as torch.optim.lr_scheduler in PyTorch 1.13. Each holds a pointer to
+// one optimizer (which must outlive it) and writes the new lr with Optimizer::set_lr. Construction
+// performs PyTorch's initial step (epoch 0); then call step() once per epoch, after the epoch's
+// optimizer steps:
+//   optim::StepLR scheduler(sgd, /*step_size=*/30, /*gamma=*/0.1f);
+//   for (int epoch = 0; epoch < 100; ++epoch) { train(...); scheduler.step(); }
+#include <functional>
+
+#include "optim/optimizer.h"
+
+namespace tapegrad::optim {
+
+// The epoch-driven schedulers. Like PyTorch's get_lr, most compute the next lr from the
+// optimizer's current lr (the recursive, "chainable" form), so the sequence matches PyTorch's and
+// composes with other changes to the lr.
+class LRScheduler {
+ public:
+  virtual ~LRScheduler() = default;
+  LRScheduler(const LRScheduler&) = delete;
+  LRScheduler& operator=(const LRScheduler&) = delete;
+
+  // Advances one epoch and sets the optimizer's lr.
+  void step();
+  // The lr this scheduler set last (PyTorch's get_last_lr()[0]).
+  float get_last_lr() const { return last_lr_; }
+  // The epoch the current lr belongs to: 0 after construction.
+  int last_epoch() const { return last_epoch_; }
+  // The optimizer's lr when the scheduler was made.
+  float base_lr() const { return base_lr_; }
+
+ protected:
+  explicit LRScheduler(Optimizer& optimizer);
+  // Derived constructors call this last: PyTorch's constructor steps to epoch 0.
+  void initial_step() { step(); }
+  // The lr for last_epoch(), computed in double like Python does.
+  virtual double compute_lr() const = 0;
+  // The optimizer's current lr.
+  double current_lr() const { return optimizer_->lr(); }
+
+ private:
+  Optimizer* optimizer_;
+  float base_lr_;
+  int last_epoch_ = -1;
+  float last_lr_ = 0.0f;
+};
+
+// lr = lr * gamma every step_size epochs.
+class StepLR : public LRScheduler {
+ public:
+  StepLR(Optimizer& optimizer, int step_size, float gamma = 0.1f);
+
+ private:
+  double compute_lr() const override;
+  int step_size_;
+  float gamma_;
+};
+
+// lr = lr * gamma every epoch.
+class ExponentialLR : public LRScheduler {
+ public:
+  ExponentialLR(Optimizer& optimizer, float gamma);
+
+ private:
+  double compute_lr() const override;
+  float gamma_;
+};
+
+// Cosine annealing from the base lr down to eta_min over T_max epochs and back up over the next
+// T_max (PyTorch's recursive form, not the SGDR restarts).
+class CosineAnnealingLR : public LRScheduler {
+ public:
+  CosineAnnealingLR(Optimizer& optimizer, int T_max, float eta_min = 0.0f);
+
+ private:
+  double compute_lr() const override;
+  int T_max_;
+  float eta_min_;
+};
+
+// lr = base_lr * lr_lambda(epoch).
+class LambdaLR : public LRScheduler {
+ public:
+  LambdaLR(Optimizer& optimizer, std::function<float(int epoch)> lr_lambda);
+
+ private:
+  double compute_lr() const override;
+  std::function<float(int)> lr_lambda_;
+};
+
+enum class PlateauMode { min, max };
+enum class ThresholdMode { rel, abs };
+
+// torch.optim.lr_scheduler.ReduceLROnPlateau's options (defaults included).
+struct ReduceLROnPlateauOptions {
+  PlateauMode mode = PlateauMode::min;
+  float factor = 0.1f;
+  int patience = 10;
+  float threshold = 1e-4f;
+  ThresholdMode threshold_mode = ThresholdMode::rel;
+  int cooldown = 0;
+  float min_lr = 0.0f;
+  float eps = 1e-8f;
+};
+
+// Multiplies the lr by factor once the metric has not improved for more than `patience` epochs,
+// then waits `cooldown` epochs before counting again. A reduction smaller than eps is skipped.
+class ReduceLROnPlateau {
+ public:
+  explicit ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOptions options = {});
+  ReduceLROnPlateau(const ReduceLROnPlateau&) = delete;
+  ReduceLROnPlateau& operator=(const ReduceLROnPlateau&) = delete;
+
+  // One epoch with this validation metric (a NaN metric is never an improvement).
+  void step(double metric);
+  float get_last_lr() const { return last_lr_; }
+  int last_epoch() const { return last_epoch_; }
+  double best() const { return best_; }
+  int num_bad_epochs() const { return num_bad_epochs_; }
+
+ private:
+  bool is_better(double metric) const;
+
+  Optimizer* optimizer_;
+  ReduceLROnPlateauOptions options_;
+  double best_;
+  int num_bad_epochs_ = 0;
+  int cooldown_counter_ = 0;
+  int last_epoch_ = 0;
+  float last_lr_;
+};
+
+}  // namespace tapegrad::optim

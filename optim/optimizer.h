@@ -1,0 +1,103 @@
+#pragma once
+// tapegrad::optim::Optimizer: the base of SGD, Adam, AdamW, RMSprop and Adagrad.
+//
+// An optimizer holds Tensor handles, so its in-place updates are what the module sees.
+// Per-parameter state (moments, step counts) lives in named slots that run parallel to the
+// parameters; the slot names are PyTorch's state_dict keys ("exp_avg", "step", ...), so saved
+// state reads the same.
+// Only one parameter group exists: schedulers change the single lr with set_lr().
+//
+// Rounding. The update rules reproduce PyTorch 1.13's float32 results bit for bit (checked against
+// tests/fixtures/optim.json), by rounding where its tensor ops round:
+//   - scalar factors (1 - beta, bias corrections, lr / bc) are computed in double, as Python does,
+//     then rounded to float, as ATen does with a Python scalar;
+//   - x.add(y, alpha=a) is fused: std::fma(a, y, x); x.addcmul(y, z, value=a) is
+//     std::fma(a * y, z, x); x.addcdiv(y, z, value=a) is x + (a * y) / z, unfused; a division by a
+//     scalar is a true division. (Measured on PyTorch's CPU kernels, vectorised and scalar tails.)
+//   - optim/*.cpp is compiled with -ffp-contract=off, so the compiler fuses nothing else.
+// Options are float32, so a default like alpha = 0.99f is 0.99000001 where PyTorch's Python default
+// is the double 0.99; the fixtures pass every option rounded to float32 to compare like with like.
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace tapegrad::optim {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  // Schedulers keep a pointer to their optimizer, so it never moves.
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+  Optimizer(Optimizer&&) = delete;
+  Optimizer& operator=(Optimizer&&) = delete;
+
+  // One update of every parameter that has a gradient, under NoGradGuard. Parameters whose grad is
+  // undefined are skipped, state included, as in PyTorch. Each updated parameter's version is
+  // bumped once, so a graph that saved it before the step refuses to run backward.
+  virtual void step() = 0;
+
+  // Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
+  void zero_grad();
+
+  float lr() const { return lr_; }
+  // Throws ValueError for a negative or NaN lr.
+  void set_lr(float lr);
+
+  const std::vector<Tensor>& params() const { return params_; }
+  // "SGD", "Adam", ...: the prefix of every error message.
+  const std::string& name() const { return name_; }
+
+  // Copies of every state tensor that exists, named "<param index>.<slot>" in parameter order,
+  // e.g. "0.step", "0.exp_avg", "0.exp_avg_sq", "1.step", ... Step counts are 1-element tensors.
+  // State that is created lazily by the first step (Adam's moments, SGD's momentum buffer) is
+  // absent before that step.
+  NamedTensors state_tensors() const;
+
+  // Replaces the whole state with copies of `state` (the format of state_tensors()). A parameter
+  // with no entries gets fresh state. Validates every name, shape and step count first and throws
+  // (ValueError for names, ShapeError for shapes) naming the offending entry, leaving the optimizer
+  // unchanged on error. A parameter's entries must be complete: all of its slots or none.
+  void load_state_tensors(const NamedTensors& state);
+
+ protected:
+  // Validates the parameter list: not empty, every tensor defined, a leaf, and present only once
+  // (two handles on one storage would be stepped twice). Throws ValueError.
+  Optimizer(std::string name, std::vector<Tensor> params, float lr);
+
+  // Registers a state slot for every parameter and returns its index. Called by constructors, in
+  // the order state_tensors() lists the slots.
+  std::size_t add_slot(std::string slot_name);
+  Tensor& state(std::size_t param_index, std::size_t slot) { return state_[param_index][slot]; }
+  // True when parameter i's slots exist (they are created together by the subclass's step).
+  bool has_state(std::size_t param_index) const;
+
+  // ValueError "<name>: invalid <option>: <value> (expected <expected>)" unless ok.
+  void check_option(bool ok, std::string_view option, float value,
+                    std::string_view expected) const;
+
+  std::vector<Tensor> params_;
+
+ private:
+  std::string name_;
+  float lr_;
+  std::vector<std::string> slot_names_;
+  std::vector<std::vector<Tensor>> state_;  // [param index][slot]
+};
+
+// Helpers shared by the update rules.
+namespace detail {
+// A new tensor of `shape` filled with `value`, for state slots.
+Tensor filled_state(const Shape& shape, float value);
+// Shortest text that reads back as the same float ("0.1", "1e-08", "inf").
+std::string format_number(float value);
+std::string format_number(double value);
+}  // namespace detail
+
+}  // namespace tapegrad::optim
