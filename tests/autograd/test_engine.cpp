@@ -98,7 +98,7 @@ TEST_CASE("gradients accumulate across backward calls until zero_grad", "[engine
   REQUIRE(x.grad().to_vector() == std::vector<float>{1, 1});
 }
 
-TEST_CASE("retain_graph allows a second backward; without it the error names the op",
+TEST_CASE("retain_graph allows a second backward and without it the error names the op",
           "[engine]") {
   Tensor x = Tensor::from_vector({2}, {1}, true);
   Tensor y = total(times(x, x));

@@ -54,7 +54,7 @@ TEST_CASE("Adam's second step uses bias-corrected moments by hand", "[optim][ada
   REQUIRE(p.item() == Approx(expected));
 }
 
-TEST_CASE("AdamW decays the weight before the Adam step; Adam adds it to the gradient",
+TEST_CASE("AdamW decays the weight before the Adam step while Adam adds it to the gradient",
           "[optim][adam]") {
   Tensor pw = Tensor::from_vector({2.0f}, {1}, true);
   AdamW adamw({pw}, {.lr = 0.1f, .weight_decay = 0.5f});
