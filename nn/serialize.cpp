@@ -1,0 +1,258 @@
+#include "nn/serialize.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include "autograd/grad_mode.h"
+#include "nn/safetensors_header.h"
+
+namespace tapegrad {
+namespace {
+
+using safetensors::DType;
+using safetensors::Header;
+using safetensors::TensorEntry;
+
+std::string errno_text(int error) { return std::system_category().message(error); }
+
+std::string in_quotes(const std::string& text) { return "'" + text + "'"; }
+
+// Every reader error names the calling function and the file.
+struct Context {
+  Context(const char* op, const std::string& path) : where(op + (": " + in_quotes(path))) {}
+  [[noreturn]] void fail(const std::string& problem) const { throw Error(where + ": " + problem); }
+  std::string where;
+};
+
+struct FileCloser {
+  void operator()(std::FILE* file) const { std::fclose(file); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+// ---------------------------------------------------------------- reading
+
+void read_exact(const Context& ctx, std::FILE* file, void* out, std::uint64_t count,
+                const std::string& what) {
+  if (count == 0) return;
+  if (std::fread(out, 1, count, file) != count) {
+    if (std::ferror(file)) ctx.fail("cannot read " + what + ": " + errno_text(errno));
+    ctx.fail("the file ended while reading " + what + " (was it modified while loading?)");
+  }
+}
+
+struct OpenedFile {
+  FilePtr file;
+  Header header;
+};
+
+OpenedFile open_and_parse(const Context& ctx, const std::string& path) {
+  FilePtr file(std::fopen(path.c_str(), "rb"));
+  if (!file) ctx.fail("cannot open: " + errno_text(errno));
+  struct stat info {};
+  if (fstat(fileno(file.get()), &info) != 0) ctx.fail("cannot stat: " + errno_text(errno));
+  if (!S_ISREG(info.st_mode)) ctx.fail("not a regular file");
+  const auto file_size = static_cast<std::uint64_t>(info.st_size);
+  if (file_size < 8) {
+    ctx.fail("file of " + std::to_string(file_size) +
+             " bytes is too short to hold the 8-byte header length");
+  }
+
+  unsigned char length_bytes[8];
+  read_exact(ctx, file.get(), length_bytes, 8, "the header length");
+  std::uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | length_bytes[i];
+  if (header_size > safetensors::kMaxHeaderBytes) {
+    ctx.fail("header length " + std::to_string(header_size) + " exceeds the limit of " +
+             std::to_string(safetensors::kMaxHeaderBytes) + " bytes (not a safetensors file?)");
+  }
+  if (header_size > file_size - 8) {
+    ctx.fail("header length " + std::to_string(header_size) + " is larger than the " +
+             std::to_string(file_size - 8) + " bytes after it (the file is truncated)");
+  }
+  std::string text(header_size, '\0');
+  read_exact(ctx, file.get(), text.data(), header_size, "the header");
+  OpenedFile opened{std::move(file), {}};
+  opened.header = safetensors::parse_header(ctx.where, text, file_size - 8 - header_size);
+  return opened;
+}
+
+// Reads the data buffer, which follows the header; the entries tile it in order.
+NamedTensors read_tensors(const Context& ctx, OpenedFile& opened) {
+  NamedTensors tensors;
+  tensors.reserve(opened.header.entries.size());
+  std::vector<unsigned char> raw;
+  for (const TensorEntry& entry : opened.header.entries) {
+    Tensor tensor = Tensor::empty(entry.shape);
+    const std::uint64_t bytes = entry.end - entry.begin;
+    const std::string what = "tensor " + in_quotes(entry.name);
+    float* out = tensor.data();
+    if (entry.dtype == DType::F32) {
+      read_exact(ctx, opened.file.get(), out, bytes, what);
+    } else {
+      raw.resize(bytes);
+      read_exact(ctx, opened.file.get(), raw.data(), bytes, what);
+      safetensors::convert_to_float(entry.dtype, raw.data(), tensor.numel(), out);
+    }
+    tensors.emplace_back(entry.name, std::move(tensor));
+  }
+  return tensors;
+}
+
+// ---------------------------------------------------------------- writing
+
+// A temporary file next to the target. Until commit() renames it into place, destruction (by an
+// exception) removes it, so a failed save leaves neither a partial target nor litter.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& target) : target_(target) {
+    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+    for (int attempt = 0; attempt < 16 && !file_; ++attempt) {
+      path_ = target + ".tmp." + std::to_string(getpid()) + "." + std::to_string(stamp) + "." +
+              std::to_string(attempt);
+      file_ = std::fopen(path_.c_str(), "wbx");  // x: never clobber a file we did not create
+      if (!file_ && errno != EEXIST) break;
+    }
+    if (!file_) fail(errno);
+  }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (file_) std::fclose(file_);
+    if (!committed_ && !path_.empty()) std::remove(path_.c_str());
+  }
+
+  void write(const void* data, std::uint64_t bytes) {
+    if (bytes != 0 && std::fwrite(data, 1, bytes, file_) != bytes) fail(errno);
+  }
+
+  // Data must be on disk before the rename makes it visible, and the rename must be on disk
+  // (the directory synced) before the caller can rely on the new file surviving a crash.
+  void commit() {
+    if (std::fflush(file_) != 0 || fsync(fileno(file_)) != 0) fail(errno);
+    const int close_result = std::fclose(file_);
+    file_ = nullptr;
+    if (close_result != 0) fail(errno);
+    if (std::rename(path_.c_str(), target_.c_str()) != 0) fail(errno);
+    committed_ = true;
+    sync_directory();
+  }
+
+ private:
+  [[noreturn]] void fail(int error, const char* problem = "cannot write") const {
+    throw Error(std::string("save_safetensors: ") + problem + " " + in_quotes(target_) + ": " +
+                errno_text(error));
+  }
+
+  void sync_directory() const {
+    const std::filesystem::path parent = std::filesystem::path(target_).parent_path();
+    const std::filesystem::path directory = parent.empty() ? std::filesystem::path(".") : parent;
+    // An unreadable directory cannot be opened for fsync; the file is in place regardless.
+    const int descriptor = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (descriptor < 0) return;
+    const int result = fsync(descriptor);
+    const int error = errno;
+    close(descriptor);
+    // EINVAL: this file system cannot sync directories, which is all one can do there.
+    if (result != 0 && error != EINVAL) fail(error, "wrote but could not sync the directory of");
+  }
+
+  std::string target_;
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  const std::string header = safetensors::build_header(tensors, metadata);  // checks the names
+  unsigned char length_bytes[8];
+  for (int i = 0; i < 8; ++i)
+    length_bytes[i] = static_cast<unsigned char>(header.size() >> (8 * i));
+
+  TempFile temp(path);
+  temp.write(length_bytes, 8);
+  temp.write(header.data(), header.size());
+  for (const auto& [name, tensor] : tensors) {
+    temp.write(tensor.data(), static_cast<std::uint64_t>(tensor.numel()) * sizeof(float));
+  }
+  temp.commit();
+}
+
+NamedTensors load_safetensors(const std::string& path,
+                              std::map<std::string, std::string>* metadata) {
+  const Context ctx{"load_safetensors", path};
+  OpenedFile opened = open_and_parse(ctx, path);
+  NamedTensors tensors = read_tensors(ctx, opened);
+  if (metadata) *metadata = std::move(opened.header.metadata);
+  return tensors;
+}
+
+void load_into(const std::string& path, const NamedTensors& destination, bool strict) {
+  std::map<std::string, const Tensor*> wanted;
+  for (const auto& [name, tensor] : destination) {
+    if (!tensor.defined())
+      throw ValueError("load_into: destination " + in_quotes(name) + " is undefined");
+    if (!wanted.emplace(name, &tensor).second) {
+      throw ValueError("load_into: duplicate destination name " + in_quotes(name));
+    }
+  }
+
+  // Names and shapes are all checked against the header before any data is read or copied.
+  const Context ctx{"load_into", path};
+  OpenedFile opened = open_and_parse(ctx, path);
+  std::map<std::string, const TensorEntry*> stored;
+  for (const TensorEntry& entry : opened.header.entries) stored.emplace(entry.name, &entry);
+
+  std::string missing, unexpected, mismatched;
+  const auto append = [](std::string& list, const std::string& item) {
+    list += (list.empty() ? "" : ", ") + item;
+  };
+  for (const auto& [name, tensor] : destination) {
+    const auto found = stored.find(name);
+    if (found == stored.end()) {
+      append(missing, in_quotes(name));
+    } else if (found->second->shape != tensor.shape()) {
+      append(mismatched, in_quotes(name) + " expected " + format_shape(tensor.shape()) +
+                             " (destination), got " + format_shape(found->second->shape) +
+                             " (file)");
+    }
+  }
+  for (const TensorEntry& entry : opened.header.entries) {
+    if (!wanted.count(entry.name)) append(unexpected, in_quotes(entry.name));
+  }
+  const bool names_wrong = strict && !(missing.empty() && unexpected.empty());
+  if (names_wrong || !mismatched.empty()) {
+    std::string message = "load_into: " + in_quotes(path) + " does not match the destination";
+    if (strict && !missing.empty()) message += "; missing keys (not in the file): " + missing;
+    if (strict && !unexpected.empty())
+      message += "; unexpected keys (not in the destination): " + unexpected;
+    if (!mismatched.empty()) message += "; shape mismatches: " + mismatched;
+    if (names_wrong) throw ValueError(message);
+    throw ShapeError(message);
+  }
+
+  const NamedTensors values = read_tensors(ctx, opened);
+  std::map<std::string, const Tensor*> by_name;
+  for (const auto& [name, tensor] : values) by_name.emplace(name, &tensor);
+  NoGradGuard no_grad;
+  for (const auto& [name, tensor] : destination) {
+    const auto found = by_name.find(name);
+    if (found == by_name.end()) continue;
+    Tensor target = tensor;  // a second handle: copy_ writes the shared storage
+    target.copy_(*found->second);
+  }
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,48 @@
+#pragma once
+// Named tensors on disk in the safetensors format (https://huggingface.co/docs/safetensors), the
+// format PyTorch checkpoints are shared in: an 8-byte little-endian header length N, N bytes of
+// JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {..}}, then the
+// raw little-endian data. It holds no code (unlike a pickled .pt file), so loading an untrusted
+// file is safe: every field is validated before anything is read or allocated from it.
+// scripts/state_dict_convert.py converts between PyTorch .pt state_dicts and this format.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace tapegrad {
+
+// Tensors with their names, in order (a module's named_parameters() has this form).
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// Writes the tensors as F32, in the given order, plus optional string metadata (the reference
+// writers put e.g. {"format": "pt"} there). Atomic: the data goes to a temporary file in the same
+// directory, which is synced and then renamed over `path`, so a crash or an error never leaves a
+// half-written file and an existing file stays intact until the new one is complete.
+// Throws ValueError for an empty, duplicate, reserved ("__metadata__") or non-UTF-8 name, an
+// undefined tensor or non-UTF-8 metadata, and Error (naming the path and the system's reason)
+// when the file cannot be written.
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+// Reads every tensor of the file, in the order of their data in the file (the save order for files
+// written by save_safetensors). F32 is read as is; F64, F16 and BF16 are converted to float32
+// (F64 rounds to nearest, overflowing to +-inf); any other dtype is rejected. The returned
+// tensors are leaves without requires_grad. If `metadata` is given it receives the file's
+// "__metadata__" (empty if it has none). Throws Error naming the file, the problem and, where
+// relevant, the tensor for any malformed or truncated file.
+NamedTensors load_safetensors(const std::string& path,
+                              std::map<std::string, std::string>* metadata = nullptr);
+
+// Copies the file's values into existing tensors by name (e.g. a model's named_parameters()),
+// like PyTorch's load_state_dict. Every name and shape is checked before any destination is
+// touched: a problem throws (ValueError for missing or unexpected names, ShapeError when only
+// shapes differ) with a message listing all of them, and leaves every destination unchanged.
+// strict=false ignores missing and unexpected names but still requires matching shapes.
+// The copies run under NoGradGuard and bump each destination's version counter, so a graph that
+// saved one of these tensors notices the change.
+void load_into(const std::string& path, const NamedTensors& destination, bool strict = true);
+
+}  // namespace tapegrad
