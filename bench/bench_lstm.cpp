@@ -1,0 +1,115 @@
+// lstm_fwd/<cell>/<id> and lstm_step/<cell>/<id> for every config in bench/configs.json (a copy of
+// shared/bench/configs.json; ids are stable and join with torch_lstm_bench.py's output).
+//   fwd:  forward of the recurrent model (batch_first, zero h0) + Linear(H->1) on the last step,
+//         under no-grad
+//   step: zero_grad, forward, MSE, backward, Adam step
+// Each runs with 1 and 2 TBB threads (a task_arena of that size), timed in real time.
+#include <benchmark/benchmark.h>
+#include <tbb/task_arena.h>
+
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "autograd/grad_mode.h"
+#include "nn/layers.h"
+#include "nn/rnn.h"
+#include "ops/losses.h"
+#include "ops/ops.h"
+#include "optim/adam.h"
+
+using namespace tapegrad;
+
+namespace {
+
+struct Config {
+  std::string id;
+  std::int64_t T, B, I, H, L;
+};
+
+struct Model : nn::Module {
+  nn::RecurrentBase* rnn = nullptr;
+  nn::Linear* head = nullptr;
+  std::string cell;
+
+  Model(const std::string& cell_name, const Config& c, Generator& gen) : cell(cell_name) {
+    if (cell == "lstm") {
+      rnn = &register_module("rnn", nn::LSTM({.input_size = c.I, .hidden_size = c.H,
+                                              .num_layers = c.L, .batch_first = true}, gen));
+    } else if (cell == "gru") {
+      rnn = &register_module("rnn", nn::GRU({.input_size = c.I, .hidden_size = c.H,
+                                             .num_layers = c.L, .batch_first = true}, gen));
+    } else {
+      rnn = &register_module("rnn", nn::RNN({.input_size = c.I, .hidden_size = c.H,
+                                             .num_layers = c.L, .batch_first = true}, gen));
+    }
+    head = &register_module("head", nn::Linear({.in_features = c.H, .out_features = 1}, gen));
+  }
+
+  Tensor forward(const Tensor& x) const {
+    Tensor output = cell == "lstm" ? static_cast<nn::LSTM*>(rnn)->forward(x).output
+                    : cell == "gru" ? static_cast<nn::GRU*>(rnn)->forward(x).output
+                                    : static_cast<nn::RNN*>(rnn)->forward(x).output;
+    return head->forward(select(output, 1, -1));  // the last time step
+  }
+};
+
+std::vector<Config> load_configs() {
+  std::ifstream file(TAPEGRAD_BENCH_CONFIGS);
+  const nlohmann::json doc = nlohmann::json::parse(file);
+  std::vector<Config> configs;
+  for (const auto& c : doc.at("configs")) {
+    configs.push_back({c.at("id"), c.at("T"), c.at("B"), c.at("I"), c.at("H"), c.at("L")});
+  }
+  return configs;
+}
+
+void run_forward(benchmark::State& state, const std::string& cell, const Config& c, int threads) {
+  tbb::task_arena arena(threads);
+  Generator gen(0);
+  Model model(cell, c, gen);
+  Tensor x = Tensor::normal({c.B, c.T, c.I}, 0, 1, gen);
+  arena.execute([&] {
+    NoGradGuard no_grad;
+    for (auto _ : state) benchmark::DoNotOptimize(model.forward(x).data());
+  });
+}
+
+void run_step(benchmark::State& state, const std::string& cell, const Config& c, int threads) {
+  tbb::task_arena arena(threads);
+  Generator gen(0);
+  Model model(cell, c, gen);
+  Tensor x = Tensor::normal({c.B, c.T, c.I}, 0, 1, gen);
+  Tensor y = Tensor::normal({c.B, 1}, 0, 1, gen);
+  optim::Adam adam(model.parameters(), {.lr = 1e-3f});
+  arena.execute([&] {
+    for (auto _ : state) {
+      adam.zero_grad();
+      Tensor loss = mse_loss(model.forward(x), y);
+      loss.backward();
+      adam.step();
+    }
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (const Config& c : load_configs()) {
+    for (const std::string cell : {"lstm", "gru", "rnn"}) {
+      for (int threads : {1, 2}) {
+        const std::string suffix = "/" + cell + "/" + c.id + "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(("lstm_fwd" + suffix).c_str(), run_forward, cell, c, threads)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("lstm_step" + suffix).c_str(), run_step, cell, c, threads)
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
