@@ -46,3 +46,16 @@ NamedTensors load_safetensors(const std::string& path,
 void load_into(const std::string& path, const NamedTensors& destination, bool strict = true);
 
 }  // namespace tapegrad
+
+namespace tapegrad::nn {
+
+class Module;
+
+// A module's parameters by their PyTorch-style names ("lstm.weight_ih_l0", ...), so a file written
+// by scripts/state_dict_convert.py from a PyTorch state_dict loads by name, and back.
+void save(const Module& module, const std::string& path,
+          const std::map<std::string, std::string>& metadata = {});
+// Checks every name and shape first and changes nothing on a mismatch (see load_into).
+void load(Module& module, const std::string& path, bool strict = true);
+
+}  // namespace tapegrad::nn
