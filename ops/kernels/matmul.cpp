@@ -40,7 +40,7 @@ static_assert(kLanes % 4 == 0, "the packing transpose works on 4x4 blocks");
 constexpr Index MR = 8;
 constexpr Index NR = 2 * kLanes;
 // KC = 512: a B sliver (KC x NR) is 64 KB and lives in L2, which feeds one FMA per cycle easily;
-// against KC = 256 it halves the passes over C (+5-8% at 512^3). MC x KC of packed A is 256 KB (L2).
+// against KC = 256 it halves the passes over C (+5-8% at 512^3). Packed A (MC x KC) is 256 KB.
 constexpr Index KC = 512;
 constexpr Index MC = 128;
 constexpr Index NC = 1024;
@@ -59,7 +59,9 @@ constexpr double kTaskFlops = 2e6;
 constexpr Index kTasksPerThread = 4;
 
 // With one row of A the tile can be wider; ~16 accumulators either way.
-constexpr Index wide_batches(Index rows) { return rows == 1 ? 16 : rows == 2 ? 8 : rows <= 4 ? 4 : 2; }
+constexpr Index wide_batches(Index rows) {
+  return rows == 1 ? 16 : rows == 2 ? 8 : rows <= 4 ? 4 : 2;
+}
 
 struct Problem {
   bool transpose_a, transpose_b;
@@ -103,7 +105,8 @@ void transpose_4_rows(const float* src, Index ld, Index depth, float* out, Index
     xsimd::zip_hi(t1, t3).store_aligned(columns[3]);
     for (Index lane = 0; lane < kLanes / 4; ++lane)
       for (Index i = 0; i < 4; ++i)
-        std::memcpy(out + (k + 4 * lane + i) * out_stride, &columns[i][4 * lane], 4 * sizeof(float));
+        std::memcpy(out + (k + 4 * lane + i) * out_stride, &columns[i][4 * lane],
+                    4 * sizeof(float));
   }
   for (; k < depth; ++k)
     for (Index r = 0; r < 4; ++r) out[k * out_stride + r] = src[r * ld + k];
@@ -126,7 +129,8 @@ void pack_k_strided(const float* src, Index ld, Index valid, Index width, Index 
     const float* row = src + k * ld;
     float* dst = out + k * width;
     if (valid == width && width % kLanes == 0) {
-      for (Index j = 0; j < width; j += kLanes) Batch::load_unaligned(row + j).store_aligned(dst + j);
+      for (Index j = 0; j < width; j += kLanes)
+        Batch::load_unaligned(row + j).store_aligned(dst + j);
     } else {
       for (Index j = 0; j < width; ++j) dst[j] = j < valid ? row[j] : 0.0f;
     }
@@ -204,7 +208,8 @@ void dispatch(std::integer_sequence<Index, R...>, Index rows, bool wide, Index d
               const Prefetch& prefetch) {
   auto run = [&]<Index Rows>() {
     if (wide)
-      micro_kernel<Rows, wide_batches(Rows), false>(depth, a_panel, b, ldb, c, ldc, load_c, prefetch);
+      micro_kernel<Rows, wide_batches(Rows), false>(depth, a_panel, b, ldb, c, ldc, load_c,
+                                                    prefetch);
     else if (prefetch.base != nullptr)
       micro_kernel<Rows, 2, true>(depth, a_panel, b, ldb, c, ldc, load_c, prefetch);
     else

@@ -142,8 +142,8 @@ TEST_CASE("gemm honours padded strides and never touches padding", "[kernels][ma
   const bool tb = GENERATE(false, true);
   const Index pad = GENERATE(1, 5, 16);
   // 510 and 250 columns end 2 short of a whole wide tile (256 or 128 columns) for 1 or 2 rows.
-  for (const Shape shape : {Shape{1, 40, 20}, Shape{1, 510, 30}, Shape{2, 250, 30}, Shape{3, 17, 33},
-                            Shape{19, 45, 70}, Shape{40, 33, 600}})
+  for (const Shape shape : {Shape{1, 40, 20}, Shape{1, 510, 30}, Shape{2, 250, 30},
+                            Shape{3, 17, 33}, Shape{19, 45, 70}, Shape{40, 33, 600}})
     check_against_reference(ta, tb, shape, pad, true, 100 + pad);
 }
 
