@@ -1,0 +1,279 @@
+// gemm against its naive twin gemm_reference (double accumulation) on awkward sizes: tails of the
+// 8x32 register tile, the KC = 512 / MC = 128 / NC = 1024 cache blocks, the in-place-B and
+// dot-product paths for few rows, every transpose combination, padded strides and accumulate.
+#include <tbb/task_arena.h>
+#include <tbb/parallel_for.h>
+
+#include <atomic>
+#include <chrono>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "autograd/generator.h"
+#include "ops/kernels/matmul.h"
+#include "test_util.h"
+
+namespace {
+
+using tapegrad::Generator;
+using tapegrad::kernels::gemm;
+using tapegrad::kernels::gemm_reference;
+using Index = std::int64_t;
+
+// Padding cells hold NaN in A and B (a kernel that reads them poisons its result) and a sentinel
+// in C (a kernel that writes them is caught).
+constexpr float kCPadding = -12345.0f;
+
+struct Shape {
+  Index M, N, K;
+};
+
+// Operands of one product, stored as gemm sees them: A is [M, K] or, transposed, [K, M]; B is
+// [K, N] or [N, K]; every row stride exceeds its row by `pad`.
+struct Operands {
+  bool transpose_a, transpose_b;
+  Shape s;
+  Index lda, ldb, ldc;
+  std::vector<float> a, b, c;
+
+  Operands(bool ta, bool tb, Shape shape, Index pad, Generator& gen, bool integers = false)
+      : transpose_a(ta), transpose_b(tb), s(shape) {
+    const Index a_rows = ta ? s.K : s.M, a_cols = ta ? s.M : s.K;
+    const Index b_rows = tb ? s.N : s.K, b_cols = tb ? s.K : s.N;
+    lda = a_cols + pad;
+    ldb = b_cols + pad;
+    ldc = s.N + pad;
+    a = make(a_rows, a_cols, lda, NAN, gen, integers);
+    b = make(b_rows, b_cols, ldb, NAN, gen, integers);
+    c = make(s.M, s.N, ldc, kCPadding, gen, integers);
+  }
+  static std::vector<float> make(Index rows, Index cols, Index ld, float padding, Generator& gen,
+                                 bool integers) {
+    std::vector<float> v(static_cast<std::size_t>(std::max<Index>(rows * ld, 1)), padding);
+    for (Index r = 0; r < rows; ++r)
+      for (Index j = 0; j < cols; ++j)
+        v[r * ld + j] = integers ? std::floor(gen.uniform(-4.0f, 5.0f)) : gen.uniform(-1.0f, 1.0f);
+    return v;
+  }
+  float a_at(Index m, Index k) const { return transpose_a ? a[k * lda + m] : a[m * lda + k]; }
+  float b_at(Index k, Index n) const { return transpose_b ? b[n * ldb + k] : b[k * ldb + n]; }
+
+  std::vector<float> run(bool accumulate) const {
+    std::vector<float> out = c;
+    gemm(transpose_a, transpose_b, s.M, s.N, s.K, a.data(), lda, b.data(), ldb, out.data(), ldc,
+         accumulate);
+    return out;
+  }
+  std::vector<float> run_reference(bool accumulate) const {
+    std::vector<float> out = c;
+    gemm_reference(transpose_a, transpose_b, s.M, s.N, s.K, a.data(), lda, b.data(), ldb,
+                   out.data(), ldc, accumulate);
+    return out;
+  }
+};
+
+std::string describe(const Operands& op, bool accumulate) {
+  return std::string(op.transpose_a ? "T" : "N") + (op.transpose_b ? "T" : "N") + " M=" +
+         std::to_string(op.s.M) + " N=" + std::to_string(op.s.N) + " K=" +
+         std::to_string(op.s.K) + " lda=" + std::to_string(op.lda) + " ldb=" +
+         std::to_string(op.ldb) + " ldc=" + std::to_string(op.ldc) +
+         (accumulate ? " accumulate" : "");
+}
+
+// "" when every element is within tolerance of the reference and C's padding is untouched;
+// otherwise where and by how much it is not. The float32 error of a K-term sum is bounded
+// relative to sum_k |a_mk b_kn| (plus |C| when accumulating), not to the result, which may cancel.
+std::string compare(const Operands& op, bool accumulate, const std::vector<float>& got,
+                    const std::vector<float>& want, double rel_tol) {
+  for (Index m = 0; m < op.s.M; ++m) {
+    for (Index n = 0; n < op.s.N; ++n) {
+      double scale = accumulate ? std::fabs(op.c[m * op.ldc + n]) : 0.0;
+      for (Index k = 0; k < op.s.K; ++k) scale += std::fabs(double(op.a_at(m, k)) * op.b_at(k, n));
+      const double x = got[m * op.ldc + n], y = want[m * op.ldc + n];
+      if (!(std::fabs(x - y) <= rel_tol * scale))  // also catches NaN
+        return "C[" + std::to_string(m) + "," + std::to_string(n) + "] = " + std::to_string(x) +
+               ", reference " + std::to_string(y) + ", scale " + std::to_string(scale);
+    }
+    for (Index n = op.s.N; n < op.ldc; ++n)
+      if (got[m * op.ldc + n] != kCPadding) return "wrote C's padding in row " + std::to_string(m);
+  }
+  return "";
+}
+
+double float_tolerance(Index K) { return 4.0 * FLT_EPSILON * std::sqrt(double(K) + 1.0); }
+
+void check_against_reference(bool ta, bool tb, Shape shape, Index pad, bool accumulate,
+                             std::uint64_t seed) {
+  Generator gen(seed);
+  const Operands op(ta, tb, shape, pad, gen);
+  INFO(describe(op, accumulate));
+  REQUIRE(compare(op, accumulate, op.run(accumulate), op.run_reference(accumulate),
+                  float_tolerance(shape.K)) == "");
+}
+
+}  // namespace
+
+TEST_CASE("gemm matches gemm_reference on awkward sizes and all transposes", "[kernels][matmul]") {
+  const bool ta = GENERATE(false, true);
+  const bool tb = GENERATE(false, true);
+  const bool accumulate = GENERATE(false, true);
+  const std::vector<Shape> shapes = {
+      {1, 1, 1},    {7, 5, 3},      {17, 65, 33},  {65, 257, 129}, {1, 513, 2047},
+      {1, 2047, 513}, {2, 300, 70},  {3, 70, 1100}, {4, 33, 17},   {5, 100, 17},
+      {8, 32, 512}, {9, 31, 513},   {7, 33, 511},  {32, 97, 512}, {33, 97, 512},
+      {64, 40, 256}, {65, 40, 257}, {16, 600, 40}, {24, 130, 1100}, {12, 50, 30}};
+  std::uint64_t seed = 1;
+  for (const Shape& shape : shapes) check_against_reference(ta, tb, shape, 0, accumulate, seed++);
+}
+
+TEST_CASE("gemm crosses the MC and NC cache blocks", "[kernels][matmul]") {
+  // 130 rows > MC = 128 and 1030 columns > NC = 1024: B slivers are packed once and reused by a
+  // second row block, and the last column block is 6 wide.
+  const bool ta = GENERATE(false, true);
+  const bool tb = GENERATE(false, true);
+  check_against_reference(ta, tb, {130, 1030, 40}, 0, ta != tb, 7);
+}
+
+TEST_CASE("gemm honours padded strides and never touches padding", "[kernels][matmul]") {
+  const bool ta = GENERATE(false, true);
+  const bool tb = GENERATE(false, true);
+  const Index pad = GENERATE(1, 5, 16);
+  // 510 and 250 columns end 2 short of a whole wide tile (256 or 128 columns) for 1 or 2 rows.
+  for (const Shape shape : {Shape{1, 40, 20}, Shape{1, 510, 30}, Shape{2, 250, 30},
+                            Shape{3, 17, 33}, Shape{19, 45, 70}, Shape{40, 33, 600}})
+    check_against_reference(ta, tb, shape, pad, true, 100 + pad);
+}
+
+TEST_CASE("gemm sums small integers exactly, in any order", "[kernels][matmul]") {
+  // Integers in [-4, 4] keep every partial sum exact in float32, so any summation order must
+  // reproduce the reference bit for bit; a dropped or doubled term cannot hide in a tolerance.
+  const bool ta = GENERATE(false, true);
+  const bool tb = GENERATE(false, true);
+  const bool accumulate = GENERATE(false, true);
+  for (const Shape shape : {Shape{1, 300, 1100}, Shape{3, 45, 700}, Shape{13, 70, 1030},
+                            Shape{40, 100, 513}}) {
+    Generator gen(shape.M * 1000 + shape.K);
+    const Operands op(ta, tb, shape, 3, gen, /*integers=*/true);
+    INFO(describe(op, accumulate));
+    REQUIRE(op.run(accumulate) == op.run_reference(accumulate));
+  }
+}
+
+TEST_CASE("gemm with an empty dimension", "[kernels][matmul]") {
+  Generator gen(3);
+  SECTION("K = 0 gives zeros, or leaves C as it was when accumulating") {
+    const Operands op(false, false, {3, 5, 0}, 2, gen);
+    std::vector<float> expected = op.c;
+    REQUIRE(op.run(true) == expected);
+    for (Index m = 0; m < 3; ++m)
+      for (Index n = 0; n < 5; ++n) expected[m * op.ldc + n] = 0.0f;
+    REQUIRE(op.run(false) == expected);
+  }
+  SECTION("M = 0 or N = 0 writes nothing") {
+    const float a = 1.0f, b = 2.0f;
+    float c[4] = {5.0f, 6.0f, 7.0f, 8.0f};
+    gemm(false, false, 0, 2, 1, &a, 1, &b, 2, c, 2, false);
+    gemm(true, true, 2, 0, 1, &a, 2, &b, 1, c, 2, false);
+    REQUIRE(c[0] == 5.0f);
+    REQUIRE(c[3] == 8.0f);
+  }
+}
+
+TEST_CASE("named wrappers match explicitly transposed inputs", "[kernels][matmul]") {
+  using tapegrad::kernels::matmul_forward;
+  using tapegrad::kernels::matmul_nt;
+  using tapegrad::kernels::matmul_tn;
+  const bool accumulate = GENERATE(false, true);
+  // M = 3 takes the dot-product path for matmul_nt, 70 the packed one; integers make every path
+  // exact, so the comparison can be bitwise.
+  const Index M = GENERATE(3, 70);
+  const Index K = 130, N = 45;
+  Generator gen(11);
+  auto random = [&](Index n) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (float& x : v) x = std::floor(gen.uniform(-4.0f, 5.0f));
+    return v;
+  };
+  auto transposed = [](const std::vector<float>& x, Index rows, Index cols) {
+    std::vector<float> t(x.size());
+    for (Index r = 0; r < rows; ++r)
+      for (Index j = 0; j < cols; ++j) t[j * rows + r] = x[r * cols + j];
+    return t;
+  };
+  const std::vector<float> a = random(M * K), b = random(K * N), c0 = random(M * N);
+  std::vector<float> expected = c0;
+  gemm_reference(false, false, M, N, K, a.data(), K, b.data(), N, expected.data(), N, accumulate);
+
+  std::vector<float> out = c0;
+  matmul_forward(out.data(), a.data(), b.data(), M, K, N, accumulate);
+  REQUIRE(out == expected);
+
+  out = c0;
+  const std::vector<float> b_t = transposed(b, K, N);  // [N, K], a Linear weight
+  matmul_nt(out.data(), a.data(), b_t.data(), M, K, N, accumulate);
+  REQUIRE(out == expected);
+
+  out = c0;
+  const std::vector<float> a_t = transposed(a, M, K);  // [K, M]
+  matmul_tn(out.data(), a_t.data(), b.data(), M, K, N, accumulate);
+  REQUIRE(out == expected);
+}
+
+namespace {
+
+// Runs `work` in `arena` right after both of its threads have met in a two-iteration loop, so the
+// worker is awake and stealing when gemm spawns its blocks (a sleeping worker can take longer to
+// wake than a sub-millisecond product takes). Returns whether they met (within 50 ms).
+template <class Work>
+bool run_with_worker_awake(tbb::task_arena& arena, Work&& work) {
+  bool met = false;
+  arena.execute([&] {
+    std::atomic<int> arrived{0};
+    std::atomic<bool> both{false};
+    tbb::parallel_for(
+        0, 2,
+        [&](int) {
+          ++arrived;
+          const auto start = std::chrono::steady_clock::now();
+          while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(50))
+            if (arrived.load() == 2) {  // the other iteration started while this one waits
+              both = true;
+              break;
+            }
+        },
+        tbb::simple_partitioner());
+    met = both;
+    work();
+  });
+  return met;
+}
+
+}  // namespace
+
+TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul]") {
+  struct Case {
+    bool ta, tb;
+    Shape s;
+  };
+  // Each is far above the serial cut-off (~4 MFLOP), so with 2 threads gemm splits it into
+  // several blocks: packed (rows and columns), in-place B, and the dot-product path.
+  const Case c = GENERATE(Case{false, false, {200, 300, 257}}, Case{false, true, {64, 520, 300}},
+                          Case{true, false, {150, 200, 300}}, Case{true, true, {96, 130, 520}},
+                          Case{false, false, {8, 2000, 700}}, Case{false, true, {3, 2000, 1100}});
+  Generator gen(5);
+  const Operands op(c.ta, c.tb, c.s, 1, gen);
+  INFO(describe(op, true));
+  tbb::task_arena one(1), two(2);
+  std::vector<float> single, multi;
+  one.execute([&] { single = op.run(true); });
+  REQUIRE(compare(op, true, single, op.run_reference(true), float_tolerance(c.s.K)) == "");
+  int runs_with_both_threads = 0;
+  for (int attempt = 0; attempt < 20 && runs_with_both_threads < 3; ++attempt) {
+    if (run_with_worker_awake(two, [&] { multi = op.run(true); })) ++runs_with_both_threads;
+    REQUIRE(std::memcmp(single.data(), multi.data(), sizeof(float) * single.size()) == 0);
+  }
+  REQUIRE(runs_with_both_threads > 0);
+}
