@@ -11,6 +11,7 @@
 #include "example_util.h"
 #include "nn/layers.h"
 #include "nn/rnn.h"
+#include "nn/serialize.h"
 #include "ops/losses.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
@@ -63,7 +64,10 @@ int main(int argc, char** argv) {
       .add("lr", "0.01", "Adam learning rate")
       .add("seed", "0", "seed of the parameter initialisation")
       .add("print-every", "10", "print the loss every N epochs")
-      .add("out-dir", "sine_forecast_out", "where predictions.csv and predictions.png go");
+      .add("out-dir", "sine_forecast_out", "where predictions.csv and predictions.png go")
+      .add("init", "", "optional safetensors file with starting parameters (e.g. a PyTorch state_dict "
+                       "exported by scripts/state_dict_convert.py; names rnn.*, head.*)")
+      .add("save", "", "optional path to save the trained parameters (safetensors)");
   try {
     if (!flags.parse(argc, argv)) return 0;
     const auto points = flags.integer("points");
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
 
     Generator gen(static_cast<std::uint64_t>(flags.integer("seed")));
     Forecaster model(flags.str("cell"), flags.integer("hidden"), flags.integer("layers"), gen);
+    if (!flags.str("init").empty()) nn::load(model, flags.str("init"));
     optim::Adam adam(model.parameters(), {.lr = flags.real("lr")});
     std::cout << "sine_forecast: " << flags.str("cell") << " hidden " << flags.integer("hidden")
               << ", layers " << flags.integer("layers") << ", " << model.num_parameters()
@@ -114,6 +119,7 @@ int main(int argc, char** argv) {
     std::cout << "final training loss " << std::scientific << loss_value << ", eval MSE "
               << eval_mse << std::defaultfloat << ", trained in " << train_seconds << " s\n";
 
+    if (!flags.str("save").empty()) nn::save(model, flags.str("save"));
     const std::filesystem::path out_dir = flags.str("out-dir");
     std::filesystem::create_directories(out_dir);
     std::vector<float> step_index;
