@@ -55,7 +55,7 @@ TEST_CASE("a model trained in PyTorch runs in tapegrad after loading by name", "
                     1e-5, 1e-6);
 }
 
-TEST_CASE("save and load a model; a mismatched file changes nothing", "[module_io]") {
+TEST_CASE("save and load a model and a mismatched file changes nothing", "[module_io]") {
   Generator gen(1), other_gen(2);
   Forecaster model(gen), copy(other_gen);
   const auto path = scratch("model.safetensors").string();
