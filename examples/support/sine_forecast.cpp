@@ -1,0 +1,87 @@
+#include "sine_forecast.h"
+
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "autograd/grad_mode.h"
+#include "data/sequences.h"
+#include "nn/rnn.h"
+#include "nn/serialize.h"
+#include "ops/ops.h"
+#include "optim/adam.h"
+
+namespace examples {
+
+using namespace tapegrad;
+
+Forecaster::Forecaster(const std::string& cell, std::int64_t hidden, std::int64_t layers,
+                       Generator& gen)
+    : cell_(cell) {
+  if (cell == "lstm") {
+    rnn_ = &register_module("rnn", nn::LSTM({.input_size = 1, .hidden_size = hidden,
+                                             .num_layers = layers, .batch_first = true}, gen));
+  } else if (cell == "gru") {
+    rnn_ = &register_module("rnn", nn::GRU({.input_size = 1, .hidden_size = hidden,
+                                            .num_layers = layers, .batch_first = true}, gen));
+  } else if (cell == "rnn") {
+    rnn_ = &register_module("rnn", nn::RNN({.input_size = 1, .hidden_size = hidden,
+                                            .num_layers = layers, .batch_first = true}, gen));
+  } else {
+    throw std::invalid_argument("cell must be lstm, gru or rnn, got \"" + cell + "\"");
+  }
+  head_ = &register_module("head", nn::Linear({.in_features = hidden, .out_features = 1}, gen));
+}
+
+Tensor Forecaster::forward(const Tensor& x) const {
+  Tensor output = cell_ == "lstm" ? static_cast<nn::LSTM*>(rnn_)->forward(x).output
+                  : cell_ == "gru" ? static_cast<nn::GRU*>(rnn_)->forward(x).output
+                                   : static_cast<nn::RNN*>(rnn_)->forward(x).output;
+  return head_->forward(select(output, 1, -1));
+}
+
+SineResult train_sine(const SineConfig& config,
+                      const std::function<void(std::int64_t, float, double)>& on_epoch,
+                      const std::string& save_path) {
+  if (config.points < 2) throw std::invalid_argument("points must be at least 2");
+  std::vector<float> series(static_cast<std::size_t>(config.points));
+  for (std::int64_t i = 0; i < config.points; ++i) {
+    // torch.sin(torch.linspace(0, 100, points)), as the tutorial
+    series[static_cast<std::size_t>(i)] =
+        std::sin(100.0f * static_cast<float>(i) / static_cast<float>(config.points - 1));
+  }
+  auto [inputs, targets] = data::create_sequences(series, config.seq_length);  // [N, L, 1], [N, 1]
+
+  Generator gen(config.seed);
+  Forecaster model(config.cell, config.hidden, config.layers, gen);
+  if (!config.init_path.empty()) nn::load(model, config.init_path);
+  optim::Adam adam(model.parameters(), {.lr = config.lr});
+
+  SineResult result;
+  result.num_parameters = model.num_parameters();
+  const auto start = std::chrono::steady_clock::now();
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  model.train();
+  for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
+    adam.zero_grad();
+    Tensor loss = mse_loss(model.forward(inputs), targets);
+    loss.backward();
+    adam.step();
+    result.losses.push_back(loss.item());
+    if (on_epoch) on_epoch(epoch, result.losses.back(), seconds());
+  }
+  result.train_seconds = seconds();
+
+  model.eval();
+  NoGradGuard no_grad;
+  Tensor predictions = model.forward(inputs);
+  result.eval_mse = mse_loss(predictions, targets).item();
+  result.truth = targets.to_vector();
+  result.predictions = predictions.to_vector();
+  if (!save_path.empty()) nn::save(model, save_path);
+  return result;
+}
+
+}  // namespace examples

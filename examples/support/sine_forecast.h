@@ -1,0 +1,54 @@
+#pragma once
+// The tutorial forecaster: a recurrent layer (LSTM by default) + Linear head on the last step,
+// trained full-batch with MSE and Adam on sliding windows of a sine wave. Shared by
+// examples/sine_forecast.cpp and its test.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/generator.h"
+#include "nn/layers.h"
+#include "nn/module.h"
+
+namespace examples {
+
+struct SineConfig {
+  std::int64_t points = 1000;      // samples of sin(t), t evenly spaced over [0, 100]
+  std::int64_t seq_length = 10;
+  std::int64_t hidden = 100;
+  std::int64_t layers = 1;
+  std::string cell = "lstm";       // lstm, gru or rnn
+  std::int64_t epochs = 100;
+  float lr = 0.01f;
+  std::uint64_t seed = 0;
+  std::string init_path = "";      // optional safetensors with starting parameters
+};
+
+// The recurrent layer of the chosen cell type and a Linear head on its last time step.
+class Forecaster : public tapegrad::nn::Module {
+ public:
+  Forecaster(const std::string& cell, std::int64_t hidden, std::int64_t layers,
+             tapegrad::Generator& generator);
+  tapegrad::Tensor forward(const tapegrad::Tensor& x) const;  // [B, T, 1] -> [B, 1]
+
+ private:
+  std::string cell_;
+  tapegrad::nn::Module* rnn_ = nullptr;
+  tapegrad::nn::Linear* head_ = nullptr;
+};
+
+struct SineResult {
+  std::vector<float> losses;       // training loss of every epoch
+  float eval_mse = 0.0f;           // eval mode, no-grad, on all windows
+  std::vector<float> truth, predictions;
+  double train_seconds = 0.0;
+  std::int64_t num_parameters = 0;
+};
+
+// on_epoch(epoch, loss, seconds) is called after every epoch (progress output).
+SineResult train_sine(const SineConfig& config,
+                      const std::function<void(std::int64_t, float, double)>& on_epoch = {},
+                      const std::string& save_path = "");
+
+}  // namespace examples
