@@ -10,6 +10,7 @@ namespace tapegrad::kernels {
 
 // gates_pre [B,4H] (the summed pre-activations), c_prev [B,H] ->
 // h [B,H], c [B,H], gates_act [B,4H] (i,f,g,o after their nonlinearity), tanh_c [B,H].
+// gates_act may be gates_pre itself (activated in place: every block is read before it is written).
 void lstm_gates_forward(float* h, float* c, float* gates_act, float* tanh_c,
                         const float* gates_pre, const float* c_prev, std::int64_t B,
                         std::int64_t H);

@@ -98,6 +98,23 @@ TEST_CASE("fast LSTM gates match the reference on awkward sizes", "[kernels][lst
   }
 }
 
+TEST_CASE("LSTM gates forward may activate the pre-activations in place", "[kernels][lstm_gates]") {
+  const auto [B, H] = GENERATE(std::pair<std::int64_t, std::int64_t>{3, 17}, std::pair{2, 100},
+                               std::pair{300, 256});
+  Generator gen(static_cast<std::uint64_t>(B + H));
+  const Floats pre = random_floats(4 * B * H, -6.0f, 6.0f, gen);
+  const Floats c_prev = random_floats(B * H, -3.0f, 3.0f, gen);
+  for (Forward kernel : {kFastForward, kReferenceForward}) {
+    const ForwardOut separate = forward(kernel, pre, c_prev, B, H);
+    Floats in_place = pre;
+    Floats h(static_cast<std::size_t>(B * H)), c(h.size()), tanh_c(h.size());
+    kernel(h.data(), c.data(), in_place.data(), tanh_c.data(), in_place.data(), c_prev.data(), B, H);
+    REQUIRE(in_place == separate.act);
+    REQUIRE(h == separate.h);
+    REQUIRE(c == separate.c);
+  }
+}
+
 TEST_CASE("reference LSTM gates forward matches the formula in double", "[kernels][lstm_gates]") {
   const std::int64_t B = 3, H = 17;
   Generator gen(5);
