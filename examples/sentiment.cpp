@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
       .add("hidden", "32", "hidden size of the recurrent layer")
       .add("layers", "1", "number of stacked recurrent layers")
       .add("bidirectional", "0", "1: read each sentence both ways and classify both final states")
+      .add("dropout", "0.5", "dropout on the word vectors and the final state, in training")
       .add("epochs", "10", "passes over the training split")
       .add("batch-size", "16", "sentences per mini-batch")
       .add("max-length", "24", "tokens kept per sentence (padded or truncated to this)")
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
     config.hidden_size = flags.integer("hidden");
     config.num_layers = flags.integer("layers");
     config.bidirectional = flags.integer("bidirectional") != 0;
+    config.dropout = flags.real("dropout");
     config.epochs = flags.integer("epochs");
     config.batch_size = flags.integer("batch-size");
     config.max_length = flags.integer("max-length");

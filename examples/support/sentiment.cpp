@@ -66,12 +66,13 @@ SentimentClassifier::SentimentClassifier(const SentimentModelOptions& options, G
     throw std::invalid_argument("cell must be lstm, gru or rnn, got \"" + options.cell + "\"");
   }
   const std::int64_t features = bidirectional ? 2 * H : H;
+  dropout_ = &register_module("dropout", nn::Dropout(options.dropout, gen));
   head_ = &register_module("head", nn::Linear({.in_features = features, .out_features = 1}, gen));
 }
 
 Tensor SentimentClassifier::forward(const std::vector<std::int64_t>& ids, const Shape& shape,
                                     const std::vector<std::int64_t>& lengths) const {
-  const Tensor embedded = embedding_->forward(ids, shape);  // [B, T, E]
+  const Tensor embedded = dropout_->forward(embedding_->forward(ids, shape));  // [B, T, E]
   // h_n [layers * directions, B, H]: each sentence's state after its own last token.
   const Tensor h_n = lstm_ ? lstm_->forward(embedded, {}, lengths).state.h
                      : gru_ ? gru_->forward(embedded, Tensor(), lengths).h_n
@@ -82,7 +83,7 @@ Tensor SentimentClassifier::forward(const std::vector<std::int64_t>& ids, const 
   const Tensor features = options_.bidirectional
                               ? cat({select(h_n, 0, last - 1), select(h_n, 0, last)}, 1)
                               : select(h_n, 0, last);
-  return head_->forward(features);
+  return head_->forward(dropout_->forward(features));
 }
 
 namespace {
@@ -129,6 +130,9 @@ void check_config(const SentimentConfig& c) {
       throw std::invalid_argument(std::string(name) + " must be >= 1, got " + std::to_string(value));
     }
   };
+  if (c.cell != "lstm" && c.cell != "gru" && c.cell != "rnn") {
+    throw std::invalid_argument("cell must be lstm, gru or rnn, got \"" + c.cell + "\"");
+  }
   positive("embedding_dim", c.embedding_dim);
   positive("hidden_size", c.hidden_size);
   positive("num_layers", c.num_layers);
@@ -150,28 +154,43 @@ std::vector<float> SentimentPredictor::predict(const std::vector<std::string>& t
   return probabilities(*model, data::pad_ids(encode_texts(texts, *vocabulary), max_length));
 }
 
+SentimentSplit split_sentiment(const std::vector<LabelledSentence>& corpus, float test_fraction,
+                               Generator& generator) {
+  const auto n = static_cast<std::int64_t>(corpus.size());
+  const auto test_size = static_cast<std::int64_t>(
+      std::lround(static_cast<double>(n) * static_cast<double>(test_fraction)));
+  if (!(test_fraction > 0.0f && test_fraction < 1.0f) || test_size < 1 || test_size >= n) {
+    throw std::invalid_argument("split_sentiment: a test fraction of " +
+                                std::to_string(test_fraction) + " of " + std::to_string(n) +
+                                " sentences leaves an empty split");
+  }
+  SentimentSplit split;
+  const std::vector<std::int64_t> order = permutation(n, generator);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const LabelledSentence& row = corpus[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
+    (i < test_size ? split.test : split.train).push_back(row);
+  }
+  return split;
+}
+
 SentimentResult train_sentiment(const SentimentConfig& config) {
   check_config(config);
   const std::vector<LabelledSentence> corpus = read_sentiment_tsv(config.data_path);
-  const auto n = static_cast<std::int64_t>(corpus.size());
-  const auto test_size = static_cast<std::int64_t>(
-      std::lround(static_cast<double>(n) * static_cast<double>(config.test_fraction)));
-  if (test_size < 1 || test_size >= n) {
-    throw std::invalid_argument("a test fraction of " + std::to_string(config.test_fraction) +
-                                " of " + std::to_string(n) + " sentences leaves an empty split");
-  }
-
   // One generator for the split and the initialisation, in that order: a seed fixes both.
   Generator gen(config.seed);
-  const std::vector<std::int64_t> order = permutation(n, gen);
+  const SentimentSplit split = split_sentiment(corpus, config.test_fraction, gen);
   std::vector<std::string> train_texts, test_texts;
   std::vector<std::int64_t> train_labels, test_labels;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const LabelledSentence& row = corpus[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])];
-    const bool is_test = i < test_size;
-    (is_test ? test_texts : train_texts).push_back(row.text);
-    (is_test ? test_labels : train_labels).push_back(row.label);
+  for (const auto& row : split.train) {
+    train_texts.push_back(row.text);
+    train_labels.push_back(row.label);
   }
+  for (const auto& row : split.test) {
+    test_texts.push_back(row.text);
+    test_labels.push_back(row.label);
+  }
+  const auto train_size = static_cast<std::int64_t>(split.train.size());
+  const auto test_size = static_cast<std::int64_t>(split.test.size());
 
   // The vocabulary sees the training split only: test words it never saw become <unk>, as
   // unseen words would for a deployed model, so the test accuracy is honest.
@@ -195,12 +214,12 @@ SentimentResult train_sentiment(const SentimentConfig& config) {
       SentimentModelOptions{.cell = config.cell, .vocabulary_size = vocabulary->size(),
                             .embedding_dim = config.embedding_dim,
                             .hidden_size = config.hidden_size, .num_layers = config.num_layers,
-                            .bidirectional = config.bidirectional},
+                            .bidirectional = config.bidirectional, .dropout = config.dropout},
       gen);
   optim::Adam adam(model->parameters(), {.lr = config.lr});
 
   SentimentResult result;
-  result.train_size = n - test_size;
+  result.train_size = train_size;
   result.test_size = test_size;
   result.vocabulary_size = vocabulary->size();
   result.num_parameters = model->num_parameters();

@@ -27,6 +27,15 @@ struct LabelledSentence {
 // std::runtime_error naming the file (and the line number for a malformed row).
 std::vector<LabelledSentence> read_sentiment_tsv(const std::string& path);
 
+// A seeded random split: round(n * test_fraction) rows held out, the rest for training, each in
+// the order of one Fisher-Yates permutation drawn from `generator`. std::invalid_argument when a
+// side would be empty.
+struct SentimentSplit {
+  std::vector<LabelledSentence> train, test;
+};
+SentimentSplit split_sentiment(const std::vector<LabelledSentence>& corpus, float test_fraction,
+                               tapegrad::Generator& generator);
+
 // The default corpus, from the source tree (TAPEGRAD_DATA_DIR is set by examples/CMakeLists.txt).
 std::string default_sentiment_path();
 
@@ -37,6 +46,9 @@ struct SentimentModelOptions {
   std::int64_t hidden_size = 32;
   std::int64_t num_layers = 1;
   bool bidirectional = false;
+  // Dropout on the word vectors and on the final state, in training mode only: with a few hundred
+  // sentences the model memorises the training split within a few epochs otherwise.
+  float dropout = 0.0f;
 };
 
 // Embedding -> recurrent layer -> Linear(H or 2H -> 1) on the last layer's final hidden state(s).
@@ -59,6 +71,7 @@ class SentimentClassifier : public tapegrad::nn::Module {
   tapegrad::nn::GRU* gru_ = nullptr;
   tapegrad::nn::RNN* rnn_ = nullptr;
   tapegrad::nn::Linear* head_ = nullptr;
+  tapegrad::nn::Dropout* dropout_ = nullptr;
 };
 
 struct SentimentConfig {
@@ -68,6 +81,7 @@ struct SentimentConfig {
   std::int64_t hidden_size = 32;
   std::int64_t num_layers = 1;
   bool bidirectional = false;
+  float dropout = 0.5f;
   std::int64_t epochs = 10;
   std::int64_t batch_size = 16;
   std::int64_t max_length = 24;  // tokens kept per sentence (the corpus has at most 20 words)
@@ -106,7 +120,8 @@ struct SentimentResult {
   SentimentPredictor predictor;
 };
 
-// Splits the corpus (seeded shuffle, test_fraction held out), trains with Adam on
+// Splits the corpus with split_sentiment and a Generator(seed) (which then initialises the model,
+// so Generator(seed) alone reproduces the split), trains with Adam on
 // binary_cross_entropy_with_logits in mini-batches from a DataLoader, and evaluates after every
 // epoch. Throws std::invalid_argument for a bad config, std::runtime_error for an unreadable file.
 SentimentResult train_sentiment(const SentimentConfig& config);
