@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     const auto png = out_dir / "predictions.png";
     const bool plotted = examples::run_gnuplot(
         out_dir / "predictions.gnuplot",
-        "set terminal pngcairo size 1000,400\n"
+        "set terminal pngcairo noenhanced size 1000,400\n"
         "set output '" + png.string() + "'\n"
         "set datafile separator ','\n"
         "set key autotitle columnhead\n"
