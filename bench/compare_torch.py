@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""Side-by-side LSTM/GRU/RNN timings: tapegrad's bench_lstm against PyTorch (torch_lstm_bench.py).
+
+Runs both on the same configs, one after the other per config so machine load hits both alike,
+and prints a markdown table of medians (ms) and the ratio torch / tapegrad (> 1: tapegrad faster).
+
+    /usr/bin/python3 bench/compare_torch.py --build build --threads 1 --cells lstm
+    /usr/bin/python3 bench/compare_torch.py --only sine,tiny --blas avx512
+
+--blas avx512 unsets OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for PyTorch (its fastest BLAS kernel on
+these machines); --blas env keeps the environment as it is. Needs python3-torch.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TORCH_BENCH_CANDIDATES = [os.path.join(HERE, "..", "..", "shared", "bench", "torch_lstm_bench.py"),
+                          os.path.join(HERE, "torch_lstm_bench.py")]
+
+
+def run_tapegrad(binary, cell, config_id, threads, min_time):
+    pattern = f"^lstm_(fwd|step)/{cell}/{config_id}/threads:{threads}/"
+    out = subprocess.run([binary, f"--benchmark_filter={pattern}", f"--benchmark_min_time={min_time}",
+                          "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true",
+                          "--benchmark_format=json"], check=True, capture_output=True, text=True).stdout
+    result = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        mode = "fwd" if b["run_name"].startswith("lstm_fwd") else "step"
+        scale = {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[b["time_unit"]]
+        result[mode] = b["real_time"] * scale
+    return result
+
+
+def run_torch(script, cell, config_id, threads, blas, budget):
+    env = dict(os.environ)
+    if blas == "avx512":
+        env.pop("OPENBLAS_CORETYPE", None)
+        env.pop("OPENBLAS_L2_SIZE", None)
+    out = subprocess.run(["/usr/bin/python3", script, "--cells", cell, "--only", config_id,
+                          "--threads", str(threads), "--budget", str(budget)],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    d = json.loads(out.strip().splitlines()[-1])
+    return {"fwd": d["fwd_ms"], "step": d["step_ms"], "blas_core": d["blas_core"]}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    p.add_argument("--configs", default=os.path.join(HERE, "configs.json"))
+    p.add_argument("--only", default="")
+    p.add_argument("--cells", default="lstm")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--blas", choices=["avx512", "env"], default="avx512")
+    p.add_argument("--min-time", type=float, default=0.3, help="tapegrad: seconds per repetition")
+    p.add_argument("--budget", type=float, default=2.0, help="torch: timed seconds per mode")
+    args = p.parse_args()
+    script = next((s for s in TORCH_BENCH_CANDIDATES if os.path.exists(s)), None)
+    if script is None:
+        sys.exit("torch_lstm_bench.py not found (expected in ../shared/bench/)")
+    binary = os.path.join(args.build, "bench", "bench_lstm")
+    with open(args.configs) as f:
+        configs = json.load(f)["configs"]
+    only = [s for s in args.only.split(",") if s]
+    configs = [c for c in configs if not only or c["id"] in only]
+    print(f"threads {args.threads}; torch BLAS setting: {args.blas}; medians in ms (real time)\n")
+    print("| cell | config | T | B | I | H | L | torch fwd | tapegrad fwd | ratio | torch step | tapegrad step | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for cell in args.cells.split(","):
+        for c in configs:
+            ours = run_tapegrad(binary, cell, c["id"], args.threads, args.min_time)
+            theirs = run_torch(script, cell, c["id"], args.threads, args.blas, args.budget)
+            print(f"| {cell} | {c['id']} | {c['T']} | {c['B']} | {c['I']} | {c['H']} | {c['L']} | "
+                  f"{theirs['fwd']:.3f} | {ours['fwd']:.3f} | {theirs['fwd'] / ours['fwd']:.2f}x | "
+                  f"{theirs['step']:.3f} | {ours['step']:.3f} | {theirs['step'] / ours['step']:.2f}x |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
