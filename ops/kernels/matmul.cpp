@@ -160,22 +160,18 @@ enum class Mode { plain, wide, prefetch_next, pack };
 // compute the reads hide behind it (NN 64x512x2048, with pack: 82-86% -> 89-95% of peak).
 struct Prefetch {
   const float* base = nullptr;
-  Index ld = 0;
+  Index ld = 0, last = 0, first = 0, step = 1;  // last: last float of a source row to touch
   bool transposed = false;
-  Index last = 0;  // last float of a source row that may be touched
-  Index first = 0, step = 1;
 };
 constexpr Index kPackAhead = 24;  // pack prefetches its source rows this far ahead
 
 struct Tile {  // the arguments of one micro-kernel call
   Mode mode = Mode::plain;
-  Index rows = 0, depth = 0;
-  const float* a_panel = nullptr;
-  const float* b = nullptr;
-  Index ldb = 0;
+  Index rows = 0, depth = 0, ldb = 0;
+  const float *a_panel = nullptr, *b = nullptr;
+  float* pack_to = nullptr;
   bool load_c = false;
   Prefetch prefetch = {};
-  float* pack_to = nullptr;
 };
 
 template <Index Rows, Index Batches, Mode mode>
@@ -273,7 +269,7 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
         float* c_block = p.c + i0 * p.ldc + j0;
         for (Index j = 0; j < nc;) {
           const Index col = j0 + j;
-          Tile t{.depth = depth, .b = p.b + k0 * p.ldb + col, .ldb = p.ldb,  // B in place
+          Tile t{.depth = depth, .ldb = p.ldb, .b = p.b + k0 * p.ldb + col,  // B in place
                  .load_c = p.accumulate || k0 > 0};
           const Index wide_cols = wide_batches(mc) * kLanes;
           if (in_place && mc <= MR && nc - j >= wide_cols) {
@@ -293,8 +289,8 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
             t.mode = Mode::prefetch_next;
             const float* next = p.transpose_b ? p.b + (col + NR) * p.ldb + k0
                                               : p.b + k0 * p.ldb + col + NR;
-            t.prefetch = {next, p.ldb, p.transpose_b, p.transpose_b ? depth - 1 : NR - 1};
-            t.prefetch.step = (mc + MR - 1) / MR;
+            t.prefetch = {next, p.ldb, p.transpose_b ? depth - 1 : NR - 1, 0, (mc + MR - 1) / MR,
+                          p.transpose_b};
           }
           for (Index i = 0; i < mc; i += MR, ++t.prefetch.first) {
             Tile panel = t;
@@ -365,7 +361,7 @@ void compute_dot_block(const Problem& p, Index m0, Index m1, Index n0, Index n1)
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
                     std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) {
-  for (std::int64_t m = 0; m < M; ++m) {
+  for (std::int64_t m = 0; m < M; ++m)
     for (std::int64_t n = 0; n < N; ++n) {
       double total = accumulate ? c[m * ldc + n] : 0.0;
       for (std::int64_t k = 0; k < K; ++k) {
@@ -375,7 +371,6 @@ void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int
       }
       c[m * ldc + n] = static_cast<float>(total);
     }
-  }
 }
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
@@ -394,18 +389,25 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
     else compute_block(p, m0, m1, n0, n1);
   };
   const Index threads = tbb::this_task_arena::max_concurrency();
-  const Index max_tasks = std::min(kTasksPerThread * threads,
-                                   static_cast<Index>(2.0 * M * N * K / kTaskFlops));
-  if (threads <= 1 || max_tasks <= 1) {  // serial cut-off: no TBB at all
+  const Index affordable = static_cast<Index>(2.0 * M * N * K / kTaskFlops);
+  if (threads <= 1 || affordable < 2) {  // serial cut-off: no TBB at all
     compute(0, M, 0, N);
     return;
   }
-  // A grid of tm x tn output blocks. Each column split repacks A and each row split repacks B, so
-  // the grid's aspect follows the output's. Few rows: split columns by wide-tile units.
+  // A grid of tm x tn output blocks, tasks a multiple of the thread count when there is work for
+  // that. Each column split repacks A and each row split repacks B, so tm is the divisor of the
+  // task count closest to the output's aspect. Few rows: columns split in wide-tile units.
+  Index tasks = std::min(kTasksPerThread * threads, affordable);
+  if (tasks >= threads) tasks -= tasks % threads;
+  const double ideal_tm = std::sqrt(double(tasks) * M / N);
+  Index tm = 1;
+  for (Index d = 2; d <= tasks; ++d)
+    if (tasks % d == 0 && std::fabs(std::log(d / ideal_tm)) < std::fabs(std::log(tm / ideal_tm)))
+      tm = d;
   const Index row_unit = MR, col_unit = M <= MR ? 16 * kLanes : NR;
   const Index row_units = (M + row_unit - 1) / row_unit, col_units = (N + col_unit - 1) / col_unit;
-  Index tm = std::clamp<Index>(std::llround(std::sqrt(double(max_tasks) * M / N)), 1, row_units);
-  Index tn = std::clamp<Index>(max_tasks / tm, 1, col_units);
+  tm = std::min(tm, row_units);
+  Index tn = std::min(tasks / tm, col_units);
   const Index rows_per = (row_units + tm - 1) / tm * row_unit;
   const Index cols_per = (col_units + tn - 1) / tn * col_unit;
   tm = (M + rows_per - 1) / rows_per;
