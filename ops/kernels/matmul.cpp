@@ -1,16 +1,14 @@
 // Single-precision GEMM: packed panels, an xsimd register-blocked micro-kernel, TBB over blocks of
-// the output. Dimension letters: M rows of C, N columns of C, K the reduction length; MR x NR is
-// the register tile, KC/MC/NC the cache blocks over K, M and N (BLIS names).
+// the output. M rows of C, N columns, K the reduction length; MR x NR is the register tile and
+// KC/MC/NC the cache blocks over K, M and N (BLIS names). Tuned on AMD EPYC Zen 4 with
+// -march=native: AVX-512 (16 floats per batch), one 512-bit FMA per cycle with 4-cycle latency
+// (measured peak 112-117 GFLOP/s per core), 32 KB L1d, 1 MB L2 per core.
 //
-// Every output element of the packed and direct paths is the plain chain
+// Outside the dot path, every element of C is the plain float32 chain
 //   c = accumulate ? c : 0;  for k = 0..K-1: c = fma(a_mk, b_kn, c)
-// in float32: a KC block stores c and the next one reloads it, and zero padding never touches a
-// valid element. So the value cannot depend on tiles, blocks or threads. The dot path (tiny M,
-// B transposed) splits k over SIMD lanes, an order fixed by K alone. Either way, 1 and 2 threads
-// give bit-identical results.
-//
-// Tuned on AMD EPYC (Zen 4, 2 cores) with -march=native: AVX-512, 16 floats per batch, one 512-bit
-// FMA per cycle with 4-cycle latency (measured peak ~112-117 GFLOP/s per core), 32 KB L1d, 1 MB L2.
+// (a KC block stores c and the next reloads it; zero padding never meets a valid element), so its
+// value cannot depend on tiles, blocks or threads. The dot path (A . B^T, tiny M) splits k over
+// SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree bit for bit.
 #include "ops/kernels/matmul.h"
 
 #include <tbb/blocked_range2d.h>
@@ -21,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <utility>
 #include <xsimd/xsimd.hpp>
@@ -33,10 +32,9 @@ using Batch = xsimd::batch<float, xsimd::default_arch>;
 constexpr Index kLanes = static_cast<Index>(Batch::size);
 static_assert(kLanes % 4 == 0, "the packing transpose works on 4x4 blocks");
 
-// 8 x 32 register tile: 16 accumulators (2 batches per row) + 2 B batches + 1 broadcast = 19 of 32
-// zmm registers, no spills. 16 independent FMA chains cover the 4-cycle latency of one FMA per
-// cycle with room to spare; 8 rows divide the batch-64 LSTM shapes exactly. 6-, 12- and 14-row
-// tiles measured the same or worse.
+// 8 x 32 register tile: 16 accumulators + 2 B batches + 1 broadcast = 19 of 32 zmm registers.
+// 16 independent FMA chains cover 4 cycles of latency at 1 FMA/cycle with room to spare, and 8
+// rows divide the batch-64 LSTM shapes; 6-, 12- and 14-row tiles measured the same or worse.
 constexpr Index MR = 8;
 constexpr Index NR = 2 * kLanes;
 // KC = 512: a B sliver (KC x NR) is 64 KB and lives in L2, which feeds one FMA per cycle easily;
@@ -44,16 +42,15 @@ constexpr Index NR = 2 * kLanes;
 constexpr Index KC = 512;
 constexpr Index MC = 128;
 constexpr Index NC = 1024;
-// A row-major B is read in place, not packed, when a block's rows x depth is at most this: each
-// sliver of B is then re-read by few row panels, and packing would cost about as much as those
-// reads (32x512x2048: 91-96% of peak in place vs 72-77% packed; 64x256x1024: 94-99% vs 86-88%).
-// Beyond it the re-reads thrash: rows of B 4 or 8 KB apart share L2 sets (64x512x2048 in place
-// swung between 58% and 91% from run to run, packed held 80-87%).
+// A row-major B is read in place, not packed, when a block's rows x depth is at most this: few row
+// panels re-read each sliver, and packing costs about what it saves (32x512x2048: 91-96% of peak
+// in place, 72-77% packed). Beyond it the re-reads thrash, as rows of B 4 or 8 KB apart share L2
+// sets (64x512x2048 in place swung between 58% and 91% from run to run).
 constexpr Index kDirectArea = 32 * 512;
 // A . B^T with at most this many rows uses dot products: transposing B into slivers would cost
 // more than the product (1x512x2048: 57 vs 270 us). At 8 rows packing is as fast; above, faster.
 constexpr Index kDotRows = 4;
-// Threading grain: a task gets at least ~2 MFLOP (~20 us); up to 4 tasks per thread so that work
+// Threading grain: a task gets at least ~2 MFLOP (~20 us); up to 4 tasks per thread, so that work
 // stealing evens out a core that is busy with something else.
 constexpr double kTaskFlops = 2e6;
 constexpr Index kTasksPerThread = 4;
@@ -64,28 +61,21 @@ constexpr Index wide_batches(Index rows) {
 }
 
 struct Problem {
-  bool transpose_a, transpose_b;
-  Index M, N, K;
-  const float* a;
-  Index lda;
-  const float* b;
-  Index ldb;
+  bool transpose_a, transpose_b, accumulate;
+  Index M, N, K, lda, ldb, ldc;
+  const float *a, *b;
   float* c;
-  Index ldc;
-  bool accumulate;
 };
 
-// Packing scratch from TBB's scalable allocator (per call and thread; nothing global).
-struct ScratchBuffer {
-  float* data;
-  explicit ScratchBuffer(Index floats)
-      : data(static_cast<float*>(scalable_aligned_malloc(sizeof(float) * floats, 64))) {
-    if (data == nullptr) throw std::bad_alloc();
-  }
-  ~ScratchBuffer() { scalable_aligned_free(data); }
-  ScratchBuffer(const ScratchBuffer&) = delete;
-  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+// Packing scratch comes from TBB's scalable allocator, per block and call: nothing global.
+struct ScalableFree {
+  void operator()(float* p) const { scalable_aligned_free(p); }
 };
+std::unique_ptr<float[], ScalableFree> scratch(Index floats) {
+  void* p = scalable_aligned_malloc(sizeof(float) * static_cast<std::size_t>(floats), 64);
+  if (p == nullptr) throw std::bad_alloc();
+  return std::unique_ptr<float[], ScalableFree>(static_cast<float*>(p));
+}
 
 // out[k * out_stride + r] = src[r * ld + k] for r < 4, k < depth. xsimd 8.1's zip_lo/zip_hi
 // interleave inside each 128-bit lane (unpcklps/unpckhps), so two rounds of them transpose the
@@ -98,11 +88,10 @@ void transpose_4_rows(const float* src, Index ld, Index depth, float* out, Index
     const Batch r3 = Batch::load_unaligned(src + 3 * ld + k);
     const Batch t0 = xsimd::zip_lo(r0, r2), t1 = xsimd::zip_hi(r0, r2);
     const Batch t2 = xsimd::zip_lo(r1, r3), t3 = xsimd::zip_hi(r1, r3);
-    alignas(64) float columns[4][kLanes];  // columns[i] lane l = k + 4l + i of rows 0..3
-    xsimd::zip_lo(t0, t2).store_aligned(columns[0]);
-    xsimd::zip_hi(t0, t2).store_aligned(columns[1]);
-    xsimd::zip_lo(t1, t3).store_aligned(columns[2]);
-    xsimd::zip_hi(t1, t3).store_aligned(columns[3]);
+    const Batch transposed[4] = {xsimd::zip_lo(t0, t2), xsimd::zip_hi(t0, t2),
+                                 xsimd::zip_lo(t1, t3), xsimd::zip_hi(t1, t3)};
+    alignas(64) float columns[4][kLanes];  // columns[i] lane l: k + 4l + i of rows 0..3
+    for (Index i = 0; i < 4; ++i) transposed[i].store_aligned(columns[i]);
     for (Index lane = 0; lane < kLanes / 4; ++lane)
       for (Index i = 0; i < 4; ++i)
         std::memcpy(out + (k + 4 * lane + i) * out_stride, &columns[i][4 * lane],
@@ -128,12 +117,11 @@ void pack_k_strided(const float* src, Index ld, Index valid, Index width, Index 
   for (Index k = 0; k < depth; ++k) {
     const float* row = src + k * ld;
     float* dst = out + k * width;
-    if (valid == width && width % kLanes == 0) {
+    if (valid == width && width % kLanes == 0)
       for (Index j = 0; j < width; j += kLanes)
         Batch::load_unaligned(row + j).store_aligned(dst + j);
-    } else {
+    else
       for (Index j = 0; j < width; ++j) dst[j] = j < valid ? row[j] : 0.0f;
-    }
   }
 }
 
@@ -157,40 +145,70 @@ void pack_b(const Problem& p, Index k0, Index depth, Index col0, Index valid, fl
     pack_k_strided(p.b + k0 * p.ldb + col0, p.ldb, valid, NR, depth, out);
 }
 
-// While one sliver is in use, its first row panel prefetches the source of the next sliver (two
-// lines per k), so packing that one reads cache instead of waiting on memory (NT 64x512x2048:
-// 60 -> 89 GFLOP/s). Row-major B: row k, NR floats. Transposed B: NR rows of depth floats, walked
-// NR floats of row k % NR per k.
+// What a micro-kernel call does besides C += A_panel . B:
+//  plain          B is a packed sliver, or the NR columns of a row-major B read in place;
+//  wide           row-major B read in place, wide_batches(rows) batches wide (few rows);
+//  prefetch_next  also prefetch a share of the next sliver's source (see Prefetch);
+//  pack           B is the row-major source, and every row loaded is also stored into the packed
+//                 sliver for the other row panels. Packing in a pass of its own cost 15-20% at
+//                 64x512x2048, mostly waiting on L3; fused, the loads overlap the FMAs.
+enum class Mode { plain, wide, prefetch_next, pack };
+
+// The next sliver's source as line pairs t = 0..depth-1: row t (NR floats) of a row-major B, or
+// NR floats at column t / NR * NR of row t % NR of a transposed B (NR rows of depth floats).
+// Panel `first` of `step` takes t = first, first + step, ...; spread over the whole sliver's
+// compute the reads hide behind it (NN 64x512x2048, with pack: 82-86% -> 89-95% of peak).
 struct Prefetch {
   const float* base = nullptr;
-  Index ld = 0;
+  Index ld = 0, last = 0, first = 0, step = 1;  // last: last float of a source row to touch
   bool transposed = false;
-  Index last = 0;  // last float of a source row that may be touched
+};
+constexpr Index kPackAhead = 24;  // pack prefetches its source rows this far ahead
+
+struct Tile {  // the arguments of one micro-kernel call
+  Mode mode = Mode::plain;
+  Index rows = 0, depth = 0, ldb = 0;
+  const float *a_panel = nullptr, *b = nullptr;
+  float* pack_to = nullptr;
+  bool load_c = false;
+  Prefetch prefetch = {};
 };
 
-template <Index Rows, Index Batches, bool WithPrefetch>
-void micro_kernel(Index depth, const float* a_panel, const float* b, Index ldb, float* c,
-                  Index ldc, bool load_c, const Prefetch& prefetch) {
+template <Index Rows, Index Batches, Mode mode>
+void micro_kernel(const Tile& t, float* c, Index ldc) {
   Batch acc[Rows][Batches];
 #pragma GCC unroll 16
   for (Index r = 0; r < Rows; ++r)
 #pragma GCC unroll 16
     for (Index v = 0; v < Batches; ++v)
-      acc[r][v] = load_c ? Batch::load_unaligned(c + r * ldc + v * kLanes) : Batch(0.0f);
-  for (Index k = 0; k < depth; ++k) {
-    if constexpr (WithPrefetch) {
-      const Index row = prefetch.transposed ? k % NR : k;
-      const Index col = prefetch.transposed ? k / NR * NR : 0;
-      const float* line = prefetch.base + row * prefetch.ld;
-      __builtin_prefetch(line + std::min(col, prefetch.last));
-      __builtin_prefetch(line + std::min(col + kLanes, prefetch.last));
+      acc[r][v] = t.load_c ? Batch::load_unaligned(c + r * ldc + v * kLanes) : Batch(0.0f);
+  const Prefetch& next = t.prefetch;
+  Index next_line = next.base != nullptr ? next.first : t.depth;
+  for (Index k = 0; k < t.depth; ++k) {
+    if constexpr (mode == Mode::prefetch_next || mode == Mode::pack) {
+      if (k == next_line) {
+        const Index col = next.transposed ? k / NR * NR : 0;
+        const float* line = next.base + (next.transposed ? k % NR : k) * next.ld;
+        __builtin_prefetch(line + std::min(col, next.last));
+        __builtin_prefetch(line + std::min(col + kLanes, next.last));
+        next_line += next.step;
+      }
+    }
+    if constexpr (mode == Mode::pack) {
+      const float* ahead = t.b + std::min(k + kPackAhead, t.depth - 1) * t.ldb;
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + NR - 1);
     }
     Batch b_k[Batches];
 #pragma GCC unroll 16
-    for (Index v = 0; v < Batches; ++v) b_k[v] = Batch::load_unaligned(b + k * ldb + v * kLanes);
+    for (Index v = 0; v < Batches; ++v)
+      b_k[v] = Batch::load_unaligned(t.b + k * t.ldb + v * kLanes);
+    if constexpr (mode == Mode::pack)
+#pragma GCC unroll 16
+      for (Index v = 0; v < Batches; ++v) b_k[v].store_aligned(t.pack_to + k * NR + v * kLanes);
 #pragma GCC unroll 16
     for (Index r = 0; r < Rows; ++r) {
-      const Batch a_rk(a_panel[k * MR + r]);
+      const Batch a_rk(t.a_panel[k * MR + r]);
 #pragma GCC unroll 16
       for (Index v = 0; v < Batches; ++v) acc[r][v] = xsimd::fma(a_rk, b_k[v], acc[r][v]);
     }
@@ -201,87 +219,92 @@ void micro_kernel(Index depth, const float* a_panel, const float* b, Index ldb, 
     for (Index v = 0; v < Batches; ++v) acc[r][v].store_unaligned(c + r * ldc + v * kLanes);
 }
 
-// Runs the kernel for a tile of `rows` (1..MR) rows: NR columns, or wide_batches(rows) batches.
-template <Index... R>
-void dispatch(std::integer_sequence<Index, R...>, Index rows, bool wide, Index depth,
-              const float* a_panel, const float* b, Index ldb, float* c, Index ldc, bool load_c,
-              const Prefetch& prefetch) {
+template <Index... R>  // picks the kernel for t.rows (1..MR) and t.mode
+void run_rows(std::integer_sequence<Index, R...>, const Tile& t, float* c, Index ldc) {
   auto run = [&]<Index Rows>() {
-    if (wide)
-      micro_kernel<Rows, wide_batches(Rows), false>(depth, a_panel, b, ldb, c, ldc, load_c,
-                                                    prefetch);
-    else if (prefetch.base != nullptr)
-      micro_kernel<Rows, 2, true>(depth, a_panel, b, ldb, c, ldc, load_c, prefetch);
-    else
-      micro_kernel<Rows, 2, false>(depth, a_panel, b, ldb, c, ldc, load_c, prefetch);
+    switch (t.mode) {
+      case Mode::plain: return micro_kernel<Rows, 2, Mode::plain>(t, c, ldc);
+      case Mode::wide: return micro_kernel<Rows, wide_batches(Rows), Mode::wide>(t, c, ldc);
+      case Mode::prefetch_next: return micro_kernel<Rows, 2, Mode::prefetch_next>(t, c, ldc);
+      case Mode::pack: return micro_kernel<Rows, 2, Mode::pack>(t, c, ldc);
+    }
   };
-  ((rows == R + 1 ? run.template operator()<R + 1>() : void()), ...);
+  ((t.rows == R + 1 ? run.template operator()<R + 1>() : void()), ...);
 }
 
 // A tile narrower than NR (the last columns of C) goes through a local copy, so the kernel never
 // touches memory past C's row ends; its B sliver is zero-padded.
-void run_tile(Index rows, Index cols, bool wide, Index depth, const float* a_panel, const float* b,
-              Index ldb, float* c, Index ldc, bool load_c, const Prefetch& prefetch = {}) {
+void run_tile(const Tile& t, Index cols, float* c, Index ldc) {
   constexpr auto row_counts = std::make_integer_sequence<Index, MR>{};
-  if (wide || cols == NR) {
-    dispatch(row_counts, rows, wide, depth, a_panel, b, ldb, c, ldc, load_c, prefetch);
-    return;
-  }
+  if (t.mode == Mode::wide || cols == NR) return run_rows(row_counts, t, c, ldc);
   alignas(64) float tile[MR * NR];
-  if (load_c)
-    for (Index r = 0; r < rows; ++r) std::memcpy(tile + r * NR, c + r * ldc, sizeof(float) * cols);
-  dispatch(row_counts, rows, false, depth, a_panel, b, ldb, tile, NR, load_c, prefetch);
-  for (Index r = 0; r < rows; ++r) std::memcpy(c + r * ldc, tile + r * NR, sizeof(float) * cols);
+  if (t.load_c)
+    for (Index r = 0; r < t.rows; ++r) std::memcpy(tile + r * NR, c + r * ldc, 4 * cols);
+  run_rows(row_counts, t, tile, NR);
+  for (Index r = 0; r < t.rows; ++r) std::memcpy(c + r * ldc, tile + r * NR, 4 * cols);
 }
 
 Index round_up(Index x, Index multiple) { return (x + multiple - 1) / multiple * multiple; }
 
-// C[m0..m1, n0..n1] by the BLIS loop order: NC columns, KC depth, MC rows, NR slivers, MR panels.
-// B slivers are packed during the first row block and reused by the others.
+// C[m0..m1, n0..n1] in the BLIS loop order: NC columns, KC depth, MC rows, NR slivers, MR panels.
+// The first row block packs each B sliver (fused into its first panel when B is row-major) and
+// prefetches the next; later row blocks reuse the packed slivers.
 void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
-  const bool direct_b = !p.transpose_b && (m1 - m0) * std::min(KC, p.K) <= kDirectArea;
+  const bool in_place = !p.transpose_b && (m1 - m0) * std::min(KC, p.K) <= kDirectArea;
+  // With one row block each sliver is used at once: one sliver of scratch will do, and the
+  // column block spans everything, so A is packed once per KC block.
   const bool one_row_block = m1 - m0 <= MC;
-  // with one row block each sliver is used at once: one sliver of scratch, and A is packed once
-  // per KC block for all columns
   const Index col_block = one_row_block ? n1 - n0 : NC;
   const Index depth_max = std::min(KC, p.K);
-  ScratchBuffer a_pack(round_up(std::min(MC, m1 - m0), MR) * depth_max);
-  ScratchBuffer b_pack((one_row_block ? NR : round_up(std::min(NC, n1 - n0), NR)) * depth_max);
+  const auto a_pack = scratch(round_up(std::min(MC, m1 - m0), MR) * depth_max);
+  const Index b_pack_cols = one_row_block ? NR : round_up(std::min(NC, n1 - n0), NR);
+  const auto b_pack = scratch(b_pack_cols * depth_max);
   for (Index j0 = n0; j0 < n1; j0 += col_block) {
     const Index nc = std::min(col_block, n1 - j0);
     for (Index k0 = 0; k0 < p.K; k0 += KC) {
       const Index depth = std::min(KC, p.K - k0);
-      const bool load_c = p.accumulate || k0 > 0;
       for (Index i0 = m0; i0 < m1; i0 += MC) {
         const Index mc = std::min(MC, m1 - i0);
-        pack_a(p, i0, mc, k0, depth, a_pack.data);
+        pack_a(p, i0, mc, k0, depth, a_pack.get());
         float* c_block = p.c + i0 * p.ldc + j0;
         for (Index j = 0; j < nc;) {
-          const float* b = p.b + k0 * p.ldb + j0 + j;  // in place (row-major B only)
+          const Index col = j0 + j;
+          Tile t{.depth = depth, .ldb = p.ldb, .b = p.b + k0 * p.ldb + col,  // B in place
+                 .load_c = p.accumulate || k0 > 0};
           const Index wide_cols = wide_batches(mc) * kLanes;
-          if (direct_b && mc <= MR && nc - j >= wide_cols) {
-            run_tile(mc, wide_cols, true, depth, a_pack.data, b, p.ldb, c_block + j, p.ldc, load_c);
+          if (in_place && mc <= MR && nc - j >= wide_cols) {
+            t.mode = Mode::wide;
+            t.rows = mc;
+            t.a_panel = a_pack.get();
+            run_tile(t, wide_cols, c_block + j, p.ldc);
             j += wide_cols;
             continue;
           }
           const Index cols = std::min(NR, nc - j);
-          Index ldb = p.ldb;
-          Prefetch prefetch;
-          if (!direct_b || cols < NR) {
-            float* sliver = b_pack.data + (one_row_block ? 0 : j * depth);
-            if (i0 == m0) {
-              pack_b(p, k0, depth, j0 + j, cols, sliver);
-              const Index next = j0 + j + NR;
-              if (j + 2 * NR <= nc)
-                prefetch = p.transpose_b ? Prefetch{p.b + next * p.ldb + k0, p.ldb, true, depth - 1}
-                                         : Prefetch{p.b + k0 * p.ldb + next, p.ldb, false, NR - 1};
-            }
-            b = sliver;
-            ldb = NR;
+          float* sliver = b_pack.get() + (one_row_block ? 0 : j * depth);
+          const bool packed = !in_place || cols < NR;
+          const bool fused_pack = packed && i0 == m0 && !p.transpose_b && cols == NR;
+          if (packed && i0 == m0 && !fused_pack) pack_b(p, k0, depth, col, cols, sliver);
+          if (packed && i0 == m0 && j + 2 * NR <= nc) {
+            t.mode = Mode::prefetch_next;
+            const float* next = p.transpose_b ? p.b + (col + NR) * p.ldb + k0
+                                              : p.b + k0 * p.ldb + col + NR;
+            t.prefetch = {next, p.ldb, p.transpose_b ? depth - 1 : NR - 1, 0, (mc + MR - 1) / MR,
+                          p.transpose_b};
           }
-          for (Index i = 0; i < mc; i += MR)
-            run_tile(std::min(MR, mc - i), cols, false, depth, a_pack.data + i * depth, b, ldb,
-                     c_block + i * p.ldc + j, p.ldc, load_c, i == 0 ? prefetch : Prefetch{});
+          for (Index i = 0; i < mc; i += MR, ++t.prefetch.first) {
+            Tile panel = t;
+            panel.rows = std::min(MR, mc - i);
+            panel.a_panel = a_pack.get() + i * depth;
+            if (fused_pack && i == 0) {
+              panel.mode = Mode::pack;
+              panel.pack_to = sliver;
+            } else if (packed) {
+              panel.b = sliver;
+              panel.ldb = NR;
+            }
+            run_tile(panel, cols, c_block + i * p.ldc + j, p.ldc);
+          }
           j += cols;
         }
       }
@@ -298,9 +321,7 @@ void dot_tile(const Problem& p, Index m0, Index rows, Index n0, Index cols) {
   const float* b_rows[Cols];
   for (Index r = 0; r < Rows; ++r) a_rows[r] = p.a + (m0 + std::min(r, rows - 1)) * p.lda;
   for (Index j = 0; j < Cols; ++j) b_rows[j] = p.b + (n0 + std::min(j, cols - 1)) * p.ldb;
-  Batch acc[Rows][Cols];
-  for (auto& row : acc)
-    for (auto& x : row) x = Batch(0.0f);
+  Batch acc[Rows][Cols] = {};  // zeros
   Index k = 0;
   for (; k + kLanes <= p.K; k += kLanes) {
     Batch a_k[Rows];
@@ -325,14 +346,13 @@ void dot_tile(const Problem& p, Index m0, Index rows, Index n0, Index cols) {
 }
 
 void compute_dot_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
-  const Index tile_rows = p.M >= 4 ? 4 : p.M >= 2 ? 2 : 1;
-  const Index tile_cols = kLanes / tile_rows;
+  const Index tile_rows = p.M >= 4 ? 4 : p.M >= 2 ? 2 : 1, tile_cols = kLanes / tile_rows;
   for (Index n = n0; n < n1; n += tile_cols)  // B's rows stay in L1 across the rows of A
     for (Index m = m0; m < m1; m += tile_rows) {
       const Index rows = std::min(tile_rows, m1 - m), cols = std::min(tile_cols, n1 - n);
       if (tile_rows == 4) dot_tile<4>(p, m, rows, n, cols);
-      else if (tile_rows == 2) dot_tile<2>(p, m, rows, n, cols);
-      else dot_tile<1>(p, m, rows, n, cols);
+      if (tile_rows == 2) dot_tile<2>(p, m, rows, n, cols);
+      if (tile_rows == 1) dot_tile<1>(p, m, rows, n, cols);
     }
 }
 
@@ -341,7 +361,7 @@ void compute_dot_block(const Problem& p, Index m0, Index m1, Index n0, Index n1)
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
                     std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) {
-  for (std::int64_t m = 0; m < M; ++m) {
+  for (std::int64_t m = 0; m < M; ++m)
     for (std::int64_t n = 0; n < N; ++n) {
       double total = accumulate ? c[m * ldc + n] : 0.0;
       for (std::int64_t k = 0; k < K; ++k) {
@@ -351,7 +371,6 @@ void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int
       }
       c[m * ldc + n] = static_cast<float>(total);
     }
-  }
 }
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
@@ -363,25 +382,32 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
       for (Index m = 0; m < M; ++m) std::fill(c + m * ldc, c + m * ldc + N, 0.0f);
     return;
   }
-  const Problem p{transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate};
+  const Problem p{transpose_a, transpose_b, accumulate, M, N, K, lda, ldb, ldc, a, b, c};
   const bool dot = !transpose_a && transpose_b && M <= kDotRows;
   auto compute = [&](Index m0, Index m1, Index n0, Index n1) {
     if (dot) compute_dot_block(p, m0, m1, n0, n1);
     else compute_block(p, m0, m1, n0, n1);
   };
   const Index threads = tbb::this_task_arena::max_concurrency();
-  const Index max_tasks = std::min(kTasksPerThread * threads,
-                                   static_cast<Index>(2.0 * M * N * K / kTaskFlops));
-  if (threads <= 1 || max_tasks <= 1) {  // serial cut-off: no TBB at all
+  const Index affordable = static_cast<Index>(2.0 * M * N * K / kTaskFlops);
+  if (threads <= 1 || affordable < 2) {  // serial cut-off: no TBB at all
     compute(0, M, 0, N);
     return;
   }
-  // A grid of tm x tn output blocks. Each column split repacks A and each row split repacks B, so
-  // the grid's aspect follows the output's. Few rows: split columns by wide-tile units.
+  // A grid of tm x tn output blocks, tasks a multiple of the thread count when there is work for
+  // that. Each column split repacks A and each row split repacks B, so tm is the divisor of the
+  // task count closest to the output's aspect. Few rows: columns split in wide-tile units.
+  Index tasks = std::min(kTasksPerThread * threads, affordable);
+  if (tasks >= threads) tasks -= tasks % threads;
+  const double ideal_tm = std::sqrt(double(tasks) * M / N);
+  Index tm = 1;
+  for (Index d = 2; d <= tasks; ++d)
+    if (tasks % d == 0 && std::fabs(std::log(d / ideal_tm)) < std::fabs(std::log(tm / ideal_tm)))
+      tm = d;
   const Index row_unit = MR, col_unit = M <= MR ? 16 * kLanes : NR;
   const Index row_units = (M + row_unit - 1) / row_unit, col_units = (N + col_unit - 1) / col_unit;
-  Index tm = std::clamp<Index>(std::llround(std::sqrt(double(max_tasks) * M / N)), 1, row_units);
-  Index tn = std::clamp<Index>(max_tasks / tm, 1, col_units);
+  tm = std::min(tm, row_units);
+  Index tn = std::min(tasks / tm, col_units);
   const Index rows_per = (row_units + tm - 1) / tm * row_unit;
   const Index cols_per = (col_units + tn - 1) / tn * col_unit;
   tm = (M + rows_per - 1) / rows_per;
