@@ -10,6 +10,7 @@
 // value cannot depend on tiles, blocks or threads. The dot path (A . B^T, tiny M) splits k over
 // SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree bit for bit.
 #include "ops/kernels/matmul.h"
+#include "ops/kernels/matmul_thin.h"
 
 #include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
@@ -380,6 +381,9 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
   if (K <= 0) {  // an empty sum
     if (!accumulate)
       for (Index m = 0; m < M; ++m) std::fill(c + m * ldc, c + m * ldc + N, 0.0f);
+    return;
+  }
+  if (detail::gemm_thin(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate)) {
     return;
   }
   const Problem p{transpose_a, transpose_b, accumulate, M, N, K, lda, ldb, ldc, a, b, c};

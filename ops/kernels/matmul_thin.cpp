@@ -1,0 +1,120 @@
+// Thin matrix products (N <= 4 or K == 1). A register tile of 8 x 32 wastes 31 of 32 lanes on a
+// one-column result, and packing a K == 1 panel costs more than the product: the LSTM layer of a
+// one-feature series (the sine tutorial) hits both, x W_ih^T with K = 1 and its weight gradient
+// with N = 1, over T*B = 9900 rows. These are memory-bound, so the loops here stream each matrix
+// once, vectorised along a contiguous axis.
+//
+// Every output element is still a sum over k in increasing order, and work is split over rows of
+// the output only, so results do not depend on the thread count.
+#include "ops/kernels/matmul_thin.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <vector>
+#include <xsimd/xsimd.hpp>
+
+namespace tapegrad::kernels::detail {
+namespace {
+
+using Index = std::int64_t;
+using Batch = xsimd::batch<float, xsimd::default_arch>;
+constexpr Index kLanes = static_cast<Index>(Batch::size);
+constexpr Index kMaxThinColumns = 4;
+// Rows of C per task: enough streaming work (~64K multiply-adds) to be worth a task.
+constexpr Index kGrainWork = 1 << 16;
+
+// y[0..n) += alpha * x[0..n)
+void axpy(float* y, float alpha, const float* x, Index n) {
+  const Batch scale(alpha);
+  Index i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    xsimd::fma(scale, Batch::load_unaligned(x + i), Batch::load_unaligned(y + i)).store_unaligned(y + i);
+  }
+  for (; i < n; ++i) y[i] = std::fma(alpha, x[i], y[i]);
+}
+
+// sum over k of x[k] * y[k]: lane-parallel partial sums combined in a fixed order, so the result
+// depends on K alone.
+float dot(const float* x, const float* y, Index n) {
+  Batch sum(0.0f);
+  Index i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    sum = xsimd::fma(Batch::load_unaligned(x + i), Batch::load_unaligned(y + i), sum);
+  }
+  float total = xsimd::hadd(sum);
+  for (; i < n; ++i) total = std::fma(x[i], y[i], total);
+  return total;
+}
+
+// min_rows: the narrowest block worth vectorising over (the A^T case runs its loops along m).
+template <typename Body>
+void for_row_blocks(Index rows, Index work_per_row, Body&& body, Index min_rows = 1) {
+  const Index grain =
+      std::max(min_rows, kGrainWork / std::max<Index>(1, work_per_row));
+  if (rows <= grain) {
+    body(0, rows);
+    return;
+  }
+  tbb::parallel_for(tbb::blocked_range<Index>(0, rows, grain),
+                    [&](const tbb::blocked_range<Index>& r) { body(r.begin(), r.end()); });
+}
+
+}  // namespace
+
+bool gemm_thin(bool transpose_a, bool transpose_b, Index M, Index N, Index K, const float* a,
+               Index lda, const float* b, Index ldb, float* c, Index ldc, bool accumulate) {
+  auto b_at = [&](Index k, Index n) { return transpose_b ? b[n * ldb + k] : b[k * ldb + n]; };
+  auto a_at = [&](Index m, Index k) { return transpose_a ? a[k * lda + m] : a[m * lda + k]; };
+
+  if (K == 1) {
+    // C[m, :] (+)= a[m] * b[0, :]: one scaled copy of the row of B per row of C.
+    std::vector<float> b_row(static_cast<std::size_t>(N));
+    for (Index n = 0; n < N; ++n) b_row[static_cast<std::size_t>(n)] = b_at(0, n);
+    for_row_blocks(M, N, [&](Index m0, Index m1) {
+      for (Index m = m0; m < m1; ++m) {
+        float* row = c + m * ldc;
+        if (!accumulate) std::fill(row, row + N, 0.0f);
+        axpy(row, a_at(m, 0), b_row.data(), N);
+      }
+    });
+    return true;
+  }
+  if (N > kMaxThinColumns) return false;
+
+  // The few columns of op(B) as contiguous vectors of length K.
+  std::vector<float> columns(static_cast<std::size_t>(N * K));
+  for (Index n = 0; n < N; ++n)
+    for (Index k = 0; k < K; ++k) columns[static_cast<std::size_t>(n * K + k)] = b_at(k, n);
+
+  if (!transpose_a) {
+    // Rows of A are contiguous: each C[m, n] is one dot product.
+    for_row_blocks(M, N * K, [&](Index m0, Index m1) {
+      for (Index m = m0; m < m1; ++m) {
+        for (Index n = 0; n < N; ++n) {
+          const float value = dot(a + m * lda, columns.data() + n * K, K);
+          c[m * ldc + n] = accumulate ? c[m * ldc + n] + value : value;
+        }
+      }
+    });
+    return true;
+  }
+  // A is stored [K, M]: C[:, n] += b[k, n] * A[k, :] for k in order, rows of A contiguous.
+  // Work is split over blocks of m (columns of A), each accumulating its own slice in order.
+  for_row_blocks(M, N * K, [&](Index m0, Index m1) {
+    const Index width = m1 - m0;
+    std::vector<float> sums(static_cast<std::size_t>(width));
+    for (Index n = 0; n < N; ++n) {
+      std::fill(sums.begin(), sums.end(), 0.0f);
+      for (Index k = 0; k < K; ++k) axpy(sums.data(), columns[static_cast<std::size_t>(n * K + k)], a + k * lda + m0, width);
+      for (Index m = m0; m < m1; ++m) {
+        const float value = sums[static_cast<std::size_t>(m - m0)];
+        c[m * ldc + n] = accumulate ? c[m * ldc + n] + value : value;
+      }
+    }
+  }, /*min_rows=*/16 * kLanes);
+  return true;
+}
+
+}  // namespace tapegrad::kernels::detail

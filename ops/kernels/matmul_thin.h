@@ -1,0 +1,15 @@
+#pragma once
+// Internal to ops/kernels: matrix products too thin for register tiles, computed with vector
+// loops instead (see matmul_thin.cpp). Same contract and dimension letters as gemm in matmul.h.
+#include <cstdint>
+
+namespace tapegrad::kernels::detail {
+
+// Handles the product and returns true when N or K is tiny (N <= 4 columns: matrix-vector
+// products such as the weight gradient of a 1-feature input; K == 1: an outer product such as
+// that input's projection); returns false, touching nothing, otherwise.
+bool gemm_thin(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+               std::int64_t ldc, bool accumulate);
+
+}  // namespace tapegrad::kernels::detail

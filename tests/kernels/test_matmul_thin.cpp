@@ -1,0 +1,84 @@
+// The thin-product paths of gemm (N <= 4 columns, K == 1) against gemm_reference: every transpose
+// combination, padded strides, accumulate, and the same bits on one thread and on two.
+#include <tbb/task_arena.h>
+
+#include <cmath>
+#include <vector>
+
+#include "autograd/generator.h"
+#include "ops/kernels/matmul.h"
+#include "test_util.h"
+
+namespace {
+
+using tapegrad::Generator;
+using Index = std::int64_t;
+
+struct Product {
+  bool ta, tb;
+  Index M, N, K, pad;
+  std::vector<float> a, b, c;
+  Index lda, ldb, ldc;
+
+  Product(bool ta_, bool tb_, Index M_, Index N_, Index K_, Index pad_, Generator& gen)
+      : ta(ta_), tb(tb_), M(M_), N(N_), K(K_), pad(pad_) {
+    lda = (ta ? M : K) + pad;
+    ldb = (tb ? K : N) + pad;
+    ldc = N + pad;
+    a = random((ta ? K : M) * lda, gen);
+    b = random((tb ? N : K) * ldb, gen);
+    c = random(M * ldc, gen);
+  }
+  static std::vector<float> random(Index n, Generator& gen) {
+    std::vector<float> v(static_cast<std::size_t>(std::max<Index>(n, 1)));
+    for (float& x : v) x = gen.uniform(-1.0f, 1.0f);
+    return v;
+  }
+  std::vector<float> run(bool reference, bool accumulate) const {
+    std::vector<float> out = c;
+    (reference ? tapegrad::kernels::gemm_reference : tapegrad::kernels::gemm)(
+        ta, tb, M, N, K, a.data(), lda, b.data(), ldb, out.data(), ldc, accumulate);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("thin products (few columns or K = 1) match the reference", "[kernels][matmul]") {
+  Generator gen(17);
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      for (Index N : {1, 2, 3, 4, 5}) {
+        for (Index K : {1, 7, 100, 9900}) {
+          for (Index M : {1, 13, 400}) {
+            for (bool accumulate : {false, true}) {
+              INFO("ta " << ta << " tb " << tb << " M " << M << " N " << N << " K " << K
+                         << " accumulate " << accumulate);
+              const Product p(ta, tb, M, N, K, /*pad=*/3, gen);
+              const std::vector<float> fast = p.run(false, accumulate);
+              const std::vector<float> slow = p.run(true, accumulate);
+              for (std::size_t i = 0; i < fast.size(); ++i) {
+                // float32 sums of K products of values in [-1, 1] vs double sums
+                REQUIRE(std::abs(fast[i] - slow[i]) <= 1e-6 * double(K) + 1e-5);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("thin products give the same bits on one thread and on two", "[kernels][matmul]") {
+  Generator gen(18);
+  for (bool ta : {false, true}) {
+    for (auto [M, N, K] : {std::tuple<Index, Index, Index>{9900, 400, 1}, {400, 1, 9900},
+                           {9900, 1, 400}, {3000, 3, 512}}) {
+      const Product p(ta, false, M, N, K, 0, gen);
+      std::vector<float> one, two;
+      tbb::task_arena(1).execute([&] { one = p.run(false, true); });
+      tbb::task_arena(2).execute([&] { two = p.run(false, true); });
+      REQUIRE(one == two);
+    }
+  }
+}
