@@ -157,24 +157,26 @@ Tensor task_loss(const Batch& batch, const Tensor& prediction) {
   return cross_entropy(reshape(prediction, {-1, classes}), batch.classes);
 }
 
+double copy_accuracy(const Batch& batch, const Tensor& logits) {
+  const std::int64_t N = batch.size(), T = batch.inputs.size(1), S = batch.copy_length;
+  const std::vector<std::int64_t> predicted = argmax(logits, -1);  // N * T, row-major
+  std::int64_t right = 0;
+  for (std::int64_t n = 0; n < N; ++n) {
+    for (std::int64_t t = T - S; t < T; ++t) {
+      const auto i = static_cast<std::size_t>(n * T + t);
+      right += predicted[i] == batch.classes[i] ? 1 : 0;
+    }
+  }
+  return static_cast<double>(right) / static_cast<double>(N * S);
+}
+
 Evaluation evaluate(const LagModel& model, const Batch& batch) {
   NoGradGuard no_grad;
   Tensor prediction = model.forward(batch.inputs);
   Evaluation result;
   result.loss = task_loss(batch, prediction).item();
-  result.accuracy = std::numeric_limits<double>::quiet_NaN();
-  if (!batch.targets.defined()) {
-    const std::int64_t N = batch.size(), T = batch.inputs.size(1), S = batch.copy_length;
-    const std::vector<std::int64_t> predicted = argmax(prediction, -1);  // N * T
-    std::int64_t right = 0;
-    for (std::int64_t n = 0; n < N; ++n) {
-      for (std::int64_t t = T - S; t < T; ++t) {
-        const auto i = static_cast<std::size_t>(n * T + t);
-        right += predicted[i] == batch.classes[i] ? 1 : 0;
-      }
-    }
-    result.accuracy = static_cast<double>(right) / static_cast<double>(N * S);
-  }
+  result.accuracy = batch.targets.defined() ? std::numeric_limits<double>::quiet_NaN()
+                                            : copy_accuracy(batch, prediction);
   return result;
 }
 

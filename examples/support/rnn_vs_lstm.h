@@ -87,6 +87,9 @@ struct Evaluation {
   double accuracy = 0.0;  // copy: fraction of the copied symbols predicted right; else NaN
 };
 Evaluation evaluate(const LagModel& model, const Batch& batch);  // under no-grad
+// Copy task: the fraction of the last S steps (the copied symbols) where the arg-max of the
+// logits [N, T, C] is the target class.
+double copy_accuracy(const Batch& batch, const tapegrad::Tensor& logits);
 
 // ||dL/dh_t|| for t = 0..T-1: the Frobenius norm over the batch of the gradient of the
 // batch-mean loss with respect to the hidden state after step t, read with grad_probe on a
