@@ -117,7 +117,7 @@ void write_results(const std::filesystem::path& dir, const std::vector<lag::RunR
 
 // One PNG of loss curves and one of gradient norms per task and lag, filtering the shared CSVs.
 void plot(const std::filesystem::path& dir, const std::string& task, std::int64_t lag_value,
-          const std::vector<std::string>& cells, double baseline) {
+          const std::vector<std::string>& cells, double baseline, bool with_curves) {
   const std::string stem = task + "_lag" + std::to_string(lag_value);
   const std::string filter = "(strcol(1) eq '" + task + "' && $2 == " + std::to_string(lag_value);
   auto header = [&](const std::string& name, const std::string& title) {
@@ -153,8 +153,15 @@ void plot(const std::filesystem::path& dir, const std::string& task, std::int64_
                                                              lag_title) +
                             "set logscale y\nset format y '10^{%T}'\nset xlabel 't'\n"
                             "set ylabel '||dL/dh_t||'\nplot " + join(grad_lines);
-  examples::run_gnuplot(dir / ("loss_" + stem + ".gnuplot"), losses);
+  if (with_curves) examples::run_gnuplot(dir / ("loss_" + stem + ".gnuplot"), losses);
   examples::run_gnuplot(dir / ("grad_norms_" + stem + ".gnuplot"), grads);
+}
+
+std::string fixed3(double value) {
+  if (!std::isfinite(value)) return "-";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(3) << value;
+  return out.str();
 }
 
 void print_summary(const std::vector<lag::RunResult>& runs) {
@@ -171,10 +178,9 @@ void print_summary(const std::vector<lag::RunResult>& runs) {
               << std::fixed << std::setprecision(1) << std::setw(9) << r.train_seconds
               << std::setprecision(4) << std::setw(11) << r.eval.loss << std::setw(10)
               << r.baseline << std::setprecision(3) << std::setw(8) << r.ratio() << std::setw(8)
-              << (std::isfinite(r.eval.accuracy) ? number(r.eval.accuracy) : "-")
-              << std::scientific << std::setprecision(2) << std::setw(12) << r.grad_ratio()
-              << std::fixed << std::setprecision(3) << std::setw(10)
-              << (forget ? number(forget->saturated()) : "-") << std::defaultfloat << "\n";
+              << fixed3(r.eval.accuracy) << std::scientific << std::setprecision(2)
+              << std::setw(12) << r.grad_ratio() << std::setw(10)
+              << fixed3(forget ? forget->saturated() : NAN) << std::defaultfloat << "\n";
   }
   std::cout << "ratio = eval loss / baseline (1 = no better than ignoring the input); acc = "
                "copied symbols right (copy); |g0|/|gT| = ||dL/dh_0|| / ||dL/dh_T-1|| after "
@@ -252,7 +258,7 @@ int main(int argc, char** argv) {
           baseline = runs.back().baseline;
           write_results(out_dir, runs);  // after every run, so a long sweep can be watched
         }
-        plot(out_dir, lag::task_name(task), lag_value, cells, baseline);
+        plot(out_dir, lag::task_name(task), lag_value, cells, baseline, options.steps > 0);
       }
     }
     print_summary(runs);
