@@ -228,36 +228,39 @@ TEST_CASE("rnn_vs_lstm: copy-task accuracy counts only the copied symbols", "[ex
 TEST_CASE("rnn_vs_lstm: at T = 50 the LSTM learns the adding problem, the RNN does not, and its "
           "gradient vanishes towards early steps",
           "[examples][rnn_vs_lstm][training]") {
-  // Same seed, budget (1500 steps of 32), Adam lr 0.01 and clipping at 1 for both. Seeds 0-4 gave
-  // LSTM ratios 0.006-0.010 (it leaves the 1/6 plateau after 800-1100 steps) and RNN ratios
-  // 0.87-0.97; after training ||dL/dh_0|| / ||dL/dh_49|| was 0.08-0.16 for the LSTM and
-  // 1e-23-5e-5 for the RNN (see examples/RNN_VS_LSTM.md).
+  // Same seed, budget (1500 steps of 32), Adam lr 0.01 and clipping at 1 for both. Seeds 0-5 gave
+  // LSTM ratios 0.003-0.010 (it leaves the 1/6 plateau after 800-1100 steps) and RNN ratios
+  // 0.87-1.22; after training ||dL/dh_0|| / ||dL/dh_49|| was 0.017-0.097 for the LSTM and
+  // 3e-23 to 2e-7 for the RNN (see examples/RNN_VS_LSTM.md). Two seeds here: about 2 s each.
   const lag::TaskSpec spec{.task = lag::Task::Adding, .lag = 50};
-  lag::RunOptions options;
-  options.hidden_size = 16;
-  options.steps = 1500;
-  options.batch_size = 32;
-  options.lr = 0.01f;
-  options.seed = 0;
-  options.eval_size = 256;
-  options.probe_size = 32;
-  options.log_every = 100;
-  const lag::RunResult rnn = lag::run_experiment(spec, "rnn", options);
-  const lag::RunResult lstm = lag::run_experiment(spec, "lstm", options);
-  INFO("RNN MSE " << rnn.eval.loss << " (ratio " << rnn.ratio() << "), LSTM MSE " << lstm.eval.loss
-                  << " (ratio " << lstm.ratio() << "); gradient ratios first/last: RNN "
-                  << rnn.grad_ratio() << ", LSTM " << lstm.grad_ratio());
-  REQUIRE(rnn.baseline == Approx(1.0 / 6.0));
-  REQUIRE(lstm.ratio() < 0.1);  // well below the baseline
-  REQUIRE(rnn.ratio() > 0.75);  // near it
-  REQUIRE(lstm.curve_steps.size() == 15);
-  REQUIRE(lstm.curve_losses.back() < 0.1f * lstm.curve_losses.front());
+  for (std::uint64_t seed : {0u, 1u}) {
+    lag::RunOptions options;
+    options.hidden_size = 16;
+    options.steps = 1500;
+    options.batch_size = 32;
+    options.lr = 0.01f;
+    options.seed = seed;
+    options.eval_size = 256;
+    options.probe_size = 32;
+    options.log_every = 100;
+    const lag::RunResult rnn = lag::run_experiment(spec, "rnn", options);
+    const lag::RunResult lstm = lag::run_experiment(spec, "lstm", options);
+    INFO("seed " << seed << ": RNN MSE " << rnn.eval.loss << " (ratio " << rnn.ratio()
+                 << "), LSTM MSE " << lstm.eval.loss << " (ratio " << lstm.ratio()
+                 << "); gradient ratios first/last: RNN " << rnn.grad_ratio() << ", LSTM "
+                 << lstm.grad_ratio());
+    REQUIRE(rnn.baseline == Approx(1.0 / 6.0));
+    REQUIRE(lstm.ratio() < 0.1);  // well below the baseline
+    REQUIRE(rnn.ratio() > 0.75);  // near it
+    REQUIRE(lstm.curve_steps.size() == 15);
+    REQUIRE(lstm.curve_losses.back() < 0.1f * lstm.curve_losses.front());
 
-  REQUIRE(rnn.grad_norms_trained.size() == 50);
-  REQUIRE(lstm.grad_norms_trained.size() == 50);
-  REQUIRE(rnn.grad_ratio() < 0.01 * lstm.grad_ratio());
-  REQUIRE(lstm.grad_ratio() > 1e-2);
-  // The RNN's decay is a trend, not noise: the first half of the sequence gets far less than
-  // the second.
-  REQUIRE(rnn.grad_norms_trained[10] < 1e-2f * rnn.grad_norms_trained[40]);
+    REQUIRE(rnn.grad_norms_trained.size() == 50);
+    REQUIRE(lstm.grad_norms_trained.size() == 50);
+    REQUIRE(rnn.grad_ratio() < 1e-3 * lstm.grad_ratio());
+    REQUIRE(lstm.grad_ratio() > 1e-3);
+    // The RNN's decay is a trend, not noise: the first half of the sequence gets far less than
+    // the second.
+    REQUIRE(rnn.grad_norms_trained[10] < 1e-2f * rnn.grad_norms_trained[40]);
+  }
 }
