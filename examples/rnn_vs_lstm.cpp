@@ -195,10 +195,12 @@ int main(int argc, char** argv) {
   flags.add("task", "all", "adding, copy, sine or all")
       .add("lags", "10,50,100", "comma-separated lags (adding: T; copy: delay; sine: lag)")
       .add("cells", "rnn,lstm,gru", "comma-separated cells among rnn, lstm, gru")
-      .add("hidden", "64", "hidden size of every cell")
-      .add("steps", "1500", "training steps (one fresh batch each)")
+      .add("hidden", "32", "hidden size of every cell")
+      .add("steps", "3000", "training steps (one fresh batch each)")
       .add("batch-size", "32", "sequences per training step")
-      .add("lr", "0.003", "Adam learning rate")
+      .add("lr", "0.01", "Adam learning rate")
+      .add("lstm-forget-bias", "none",
+           "LSTM forget-gate bias at initialisation (e.g. 1), or none for PyTorch's init")
       .add("clip", "1.0", "clip_grad_norm_ max norm, the same for every cell")
       .add("seed", "0", "seed of the initialisation and the training batches")
       .add("eval-size", "512", "held-out sequences (a fixed set, the same for every seed)")
@@ -237,6 +239,7 @@ int main(int argc, char** argv) {
     options.eval_size = flags.integer("eval-size");
     options.probe_size = flags.integer("probe-size");
     options.log_every = flags.integer("log-every");
+    if (flags.str("lstm-forget-bias") != "none") options.lstm_forget_bias = flags.real("lstm-forget-bias");
     const std::filesystem::path out_dir = flags.str("out-dir");
     std::filesystem::create_directories(out_dir);
 

@@ -107,6 +107,12 @@ Tensor LagModel::forward(const Tensor& inputs) const {
   return head_->forward(per_step_ ? output : select(output, 1, -1));
 }
 
+void LagModel::set_forget_gate_bias(float value) {
+  if (cell_ != "lstm") throw std::invalid_argument("set_forget_gate_bias: the cell is " + cell_);
+  NoGradGuard no_grad;
+  static_cast<nn::LSTM*>(layer_)->set_forget_gate_bias(value);
+}
+
 Tensor LagModel::layer_parameter(const std::string& name) const {
   for (const auto& [parameter_name, value] : layer_->named_parameters()) {
     if (parameter_name == name) return value;

@@ -3,6 +3,7 @@
 // a recurrent layer (RNN tanh, LSTM or GRU) plus a Linear head, trained on a task whose lag is a
 // parameter, then measured: held-out loss against the task's baseline, the gradient reaching each
 // hidden state (||dL/dh_t||, through grad_probe), and how saturated the gates are.
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -66,6 +67,10 @@ class LagModel : public tapegrad::nn::Module {
   using StepHook = std::function<tapegrad::Tensor(std::int64_t t, const tapegrad::Tensor& h)>;
   tapegrad::Tensor forward_stepwise(const tapegrad::Tensor& inputs, const StepHook& observe) const;
 
+  // LSTM only: the forget-gate bias (Gers et al. 2000; Jozefowicz et al. 2015 recommend 1), so the
+  // cell starts by keeping its memory. PyTorch's default initialisation leaves it random.
+  void set_forget_gate_bias(float value);
+
   const std::string& cell() const { return cell_; }
   std::int64_t hidden_size() const { return hidden_size_; }
   // The layer's parameter called name ("weight_ih_l0", "bias_hh_l0", ...).
@@ -106,17 +111,18 @@ struct GateSaturation {
 std::vector<GateSaturation> gate_saturation(const LagModel& model, const Batch& batch,
                                             float low = 0.05f, float high = 0.95f);
 
-struct RunOptions {
-  std::int64_t hidden_size = 64;
-  std::int64_t steps = 1000;
+struct RunOptions {  // the defaults of examples/rnn_vs_lstm
+  std::int64_t hidden_size = 32;
+  std::int64_t steps = 3000;
   std::int64_t batch_size = 32;
-  float lr = 1e-3f;
+  float lr = 0.01f;
   float clip_norm = 1.0f;
   std::uint64_t seed = 0;       // initialisation and training batches
   std::uint64_t eval_seed = 1234567;  // the held-out set, the same for every seed and cell
   std::int64_t eval_size = 512;
   std::int64_t probe_size = 64;  // held-out samples used for the gradient norms and gates
-  std::int64_t log_every = 20;  // one loss-curve point per this many steps
+  std::int64_t log_every = 25;  // one loss-curve point per this many steps
+  float lstm_forget_bias = NAN;  // NaN: PyTorch's initialisation; else set_forget_gate_bias
 };
 
 struct RunResult {

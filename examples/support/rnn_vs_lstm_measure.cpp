@@ -122,6 +122,9 @@ RunResult run_experiment(const TaskSpec& spec, const std::string& cell, const Ru
   Generator init_generator(options.seed);
   LagModel model(cell, spec.input_size(), options.hidden_size, spec.output_size(),
                  spec.per_step_output(), init_generator);
+  if (cell == "lstm" && std::isfinite(options.lstm_forget_bias)) {
+    model.set_forget_gate_bias(options.lstm_forget_bias);
+  }
   result.parameters = model.num_parameters();
 
   Generator eval_generator(options.eval_seed);
