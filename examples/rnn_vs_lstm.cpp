@@ -192,7 +192,7 @@ void print_summary(const std::vector<lag::RunResult>& runs) {
 int main(int argc, char** argv) {
   examples::Flags flags("rnn_vs_lstm",
                         "RNN, LSTM and GRU on long-lag tasks: loss, gradient flow, gate saturation");
-  flags.add("task", "all", "adding, copy, sine or all")
+  flags.add("task", "all", "comma-separated tasks among adding, copy, sine; or all")
       .add("lags", "10,50,100", "comma-separated lags (adding: T; copy: delay; sine: lag)")
       .add("cells", "rnn,lstm,gru", "comma-separated cells among rnn, lstm, gru")
       .add("hidden", "32", "hidden size of every cell")
@@ -229,6 +229,11 @@ int main(int argc, char** argv) {
     }
     const std::vector<std::int64_t> lags = parse_lags(flags.str("lags"));
     const std::vector<std::string> cells = split_list(flags.str("cells"));
+    for (const std::string& cell : cells) {  // refuse a typo before hours of training, not after
+      if (cell != "rnn" && cell != "lstm" && cell != "gru") {
+        throw std::invalid_argument("--cells: unknown cell \"" + cell + "\" (expected rnn, lstm or gru)");
+      }
+    }
     lag::RunOptions options;
     options.hidden_size = flags.integer("hidden");
     options.steps = flags.integer("steps");
