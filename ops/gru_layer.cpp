@@ -43,39 +43,27 @@ RecurrentResult gru_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
                             nullptr);
   gemm(false, true, rows, G, I, x.data(), I, weight_ih.data(), I, gates_x.data(), G, true);
 
-  // Slots as in lstm_layer: the previous states of times 0..T-1 form one contiguous block.
+  // State slots: see recurrent::slot_before / slot_after.
   Tensor h_seq = Tensor::empty({T + 1, B, H});
   Tensor gates_act = Tensor::empty({T, B, G});
   Tensor hn_saved = Tensor::empty({T, B, H});
   Tensor gates_h = Tensor::empty({B, G});
   std::copy_n(recurrent::initial_state(h0, B, H).data(), B * H,
-              h_seq.data() + (reverse ? T : 0) * B * H);
+              h_seq.data() + recurrent::first_slot(T, reverse) * B * H);
   for (std::int64_t step = 0; step < T; ++step) {
     const std::int64_t t = recurrent::time_at(step, T, reverse);
-    const float* h_prev = h_seq.data() + (reverse ? t + 1 : t) * B * H;
-    float* h_next = h_seq.data() + (reverse ? t : t + 1) * B * H;
+    const float* h_prev = h_seq.data() + recurrent::slot_before(t, reverse) * B * H;
+    float* h_next = h_seq.data() + recurrent::slot_after(t, reverse) * B * H;
     recurrent::fill_bias_rows(gates_h.data(), B, G, b_hh, nullptr);
     gemm(false, true, B, G, H, h_prev, H, weight_hh.data(), H, gates_h.data(), G, true);
     kernels::gru_gates_forward(h_next, gates_act.data() + t * B * G, hn_saved.data() + t * B * H,
                                gates_x.data() + t * B * G, gates_h.data(), h_prev, B, H);
-    for (std::int64_t b = 0; b < B; ++b) {
-      if (!recurrent::is_valid(lengths, b, t)) std::copy_n(h_prev + b * H, H, h_next + b * H);
-    }
+    recurrent::carry_finished_rows(h_next, h_prev, B, H, lengths, t);
   }
 
-  RecurrentResult result{Tensor::empty({T, B, H}), Tensor::empty({B, H}), Tensor()};
-  for (std::int64_t t = 0; t < T; ++t) {
-    const float* h_t = h_seq.data() + (reverse ? t : t + 1) * B * H;
-    float* out_t = result.output.data() + t * B * H;
-    for (std::int64_t b = 0; b < B; ++b) {
-      if (recurrent::is_valid(lengths, b, t)) {
-        std::copy_n(h_t + b * H, H, out_t + b * H);
-      } else {
-        std::fill_n(out_t + b * H, H, 0.0f);
-      }
-    }
-  }
-  std::copy_n(h_seq.data() + (reverse ? 0 : T) * B * H, B * H, result.h_n.data());
+  RecurrentResult result{recurrent::gather_outputs(h_seq, T, B, H, lengths, reverse),
+                         recurrent::state_at(h_seq, recurrent::last_slot(T, reverse), B, H),
+                         Tensor()};
 
   record(op, {x, h0, weight_ih, weight_hh, bias_ih, bias_hh}, {result.output, result.h_n},
          {x, weight_ih, weight_hh}, [=](BackwardContext& ctx) {
@@ -89,13 +77,9 @@ RecurrentResult gru_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
            Tensor dgates_h = Tensor::empty({T, B, G});
            for (std::int64_t step = T - 1; step >= 0; --step) {
              const std::int64_t t = recurrent::time_at(step, T, reverse);
-             const float* h_prev = h_seq.data() + (reverse ? t + 1 : t) * B * H;
+             const float* h_prev = h_seq.data() + recurrent::slot_before(t, reverse) * B * H;
              float* dh_data = dh.data();
-             for (std::int64_t b = 0; b < B; ++b) {
-               if (!recurrent::is_valid(lengths, b, t)) continue;
-               const float* g = grad_out + (t * B + b) * H;
-               for (std::int64_t j = 0; j < H; ++j) dh_data[b * H + j] += g[j];
-             }
+             recurrent::add_output_grad(dh_data, grad_out, t, B, H, lengths);
              float* dgx_t = dgates_x.data() + t * B * G;
              float* dgh_t = dgates_h.data() + t * B * G;
              kernels::gru_gates_backward(dgx_t, dgh_t, dh_prev.data(), dh_data,
@@ -105,8 +89,8 @@ RecurrentResult gru_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
                if (recurrent::is_valid(lengths, b, t)) continue;
                std::fill_n(dgx_t + b * G, G, 0.0f);
                std::fill_n(dgh_t + b * G, G, 0.0f);
-               std::copy_n(dh_data + b * H, H, dh_prev.data() + b * H);  // state carried through
              }
+             recurrent::carry_finished_rows(dh_prev.data(), dh_data, B, H, lengths, t);
              // the path through gates_h = h_prev W_hh^T
              gemm(false, false, B, H, G, dgh_t, G, w_hh.data(), H, dh_prev.data(), H, true);
              std::swap(dh, dh_prev);
@@ -124,7 +108,7 @@ RecurrentResult gru_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
            }
            if (ctx.needs_grad(3)) {
              Tensor dw_hh = Tensor::empty({G, H});
-             const float* h_prev_all = h_seq.data() + (reverse ? B * H : 0);
+             const float* h_prev_all = h_seq.data() + recurrent::slot_before(0, reverse) * B * H;
              gemm(true, false, G, H, rows, dgates_h.data(), G, h_prev_all, H, dw_hh.data(), H, false);
              ctx.accumulate(3, dw_hh);
            }

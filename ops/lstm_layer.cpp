@@ -52,9 +52,7 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
                             bias_hh.defined() ? bias_hh.data() : nullptr);
   gemm(false, true, rows, G, I, x.data(), I, weight_ih.data(), I, gates.data(), G, true);
 
-  // States by slot: forward uses slot t as the state before step t and t+1 after it; reverse
-  // uses t+1 before and t after. Either way the "previous state" of times 0..T-1 is one
-  // contiguous [T*B, P] block, which the weight gradient of W_hh reads in one product.
+  // State slots: see recurrent::slot_before / slot_after.
   Tensor h_seq = Tensor::empty({T + 1, B, P});
   Tensor c_seq = Tensor::empty({T + 1, B, H});
   // The gate kernel activates each step's block in place: the pre-activations are not needed
@@ -62,14 +60,14 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
   Tensor gates_act = gates;
   Tensor tanh_c = Tensor::empty({T, B, H});
   Tensor h_unprojected = projected ? Tensor::empty({T, B, H}) : Tensor();
-  const std::int64_t first_slot = reverse ? T : 0;
-  std::copy_n(recurrent::initial_state(h0, B, P).data(), B * P, h_seq.data() + first_slot * B * P);
-  std::copy_n(recurrent::initial_state(c0, B, H).data(), B * H, c_seq.data() + first_slot * B * H);
+  const std::int64_t first = recurrent::first_slot(T, reverse);
+  std::copy_n(recurrent::initial_state(h0, B, P).data(), B * P, h_seq.data() + first * B * P);
+  std::copy_n(recurrent::initial_state(c0, B, H).data(), B * H, c_seq.data() + first * B * H);
 
   for (std::int64_t step = 0; step < T; ++step) {
     const std::int64_t t = recurrent::time_at(step, T, reverse);
-    const std::int64_t prev = reverse ? t + 1 : t;
-    const std::int64_t next = reverse ? t : t + 1;
+    const std::int64_t prev = recurrent::slot_before(t, reverse);
+    const std::int64_t next = recurrent::slot_after(t, reverse);
     float* gates_t = gates.data() + t * B * G;
     const float* h_prev = h_seq.data() + prev * B * P;
     float* h_next = h_seq.data() + next * B * P;
@@ -80,28 +78,13 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
     kernels::lstm_gates_forward(h_cell, c_next, gates_act.data() + t * B * G,
                                 tanh_c.data() + t * B * H, gates_t, c_prev, B, H);
     if (projected) gemm(false, true, B, P, H, h_cell, H, weight_hr.data(), H, h_next, P, false);
-    for (std::int64_t b = 0; b < B; ++b) {
-      if (recurrent::is_valid(lengths, b, t)) continue;
-      std::copy_n(h_prev + b * P, P, h_next + b * P);  // past its end a sequence keeps its state
-      std::copy_n(c_prev + b * H, H, c_next + b * H);
-    }
+    recurrent::carry_finished_rows(h_next, h_prev, B, P, lengths, t);
+    recurrent::carry_finished_rows(c_next, c_prev, B, H, lengths, t);
   }
 
-  RecurrentResult result{Tensor::empty({T, B, P}), Tensor::empty({B, P}), Tensor::empty({B, H})};
-  for (std::int64_t t = 0; t < T; ++t) {
-    const float* h_t = h_seq.data() + (reverse ? t : t + 1) * B * P;
-    float* out_t = result.output.data() + t * B * P;
-    for (std::int64_t b = 0; b < B; ++b) {
-      if (recurrent::is_valid(lengths, b, t)) {
-        std::copy_n(h_t + b * P, P, out_t + b * P);
-      } else {
-        std::fill_n(out_t + b * P, P, 0.0f);
-      }
-    }
-  }
-  const std::int64_t last_slot = reverse ? 0 : T;
-  std::copy_n(h_seq.data() + last_slot * B * P, B * P, result.h_n.data());
-  std::copy_n(c_seq.data() + last_slot * B * H, B * H, result.c_n.data());
+  const std::int64_t last = recurrent::last_slot(T, reverse);
+  RecurrentResult result{recurrent::gather_outputs(h_seq, T, B, P, lengths, reverse),
+                         recurrent::state_at(h_seq, last, B, P), recurrent::state_at(c_seq, last, B, H)};
 
   record(op, {x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr},
          {result.output, result.h_n, result.c_n}, {x, weight_ih, weight_hh, weight_hr},
@@ -120,13 +103,9 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
            Tensor dh_all = projected ? Tensor::zeros({T, B, P}) : Tensor();
            for (std::int64_t step = T - 1; step >= 0; --step) {
              const std::int64_t t = recurrent::time_at(step, T, reverse);
-             const std::int64_t prev = reverse ? t + 1 : t;
+             const std::int64_t prev = recurrent::slot_before(t, reverse);
              float* dh_data = dh.data();
-             for (std::int64_t b = 0; b < B; ++b) {
-               if (!recurrent::is_valid(lengths, b, t)) continue;
-               const float* g = grad_out + (t * B + b) * P;
-               for (std::int64_t j = 0; j < P; ++j) dh_data[b * P + j] += g[j];
-             }
+             recurrent::add_output_grad(dh_data, grad_out, t, B, P, lengths);
              const float* dh_for_cell = dh_data;
              if (projected) {
                float* dh_t = dh_all.data() + t * B * P;
@@ -141,15 +120,11 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
                                           gates_act.data() + t * B * G, tanh_c.data() + t * B * H,
                                           c_seq.data() + prev * B * H, B, H);
              for (std::int64_t b = 0; b < B; ++b) {
-               if (recurrent::is_valid(lengths, b, t)) continue;
-               std::fill_n(dgates_t + b * G, G, 0.0f);
-               std::copy_n(dc.data() + b * H, H, dc_prev.data() + b * H);
+               if (!recurrent::is_valid(lengths, b, t)) std::fill_n(dgates_t + b * G, G, 0.0f);
              }
+             recurrent::carry_finished_rows(dc_prev.data(), dc.data(), B, H, lengths, t);
              gemm(false, false, B, P, G, dgates_t, G, w_hh.data(), P, dh_prev.data(), P, false);
-             for (std::int64_t b = 0; b < B; ++b) {
-               if (recurrent::is_valid(lengths, b, t)) continue;
-               for (std::int64_t j = 0; j < P; ++j) dh_prev.data()[b * P + j] += dh_data[b * P + j];
-             }
+             recurrent::carry_finished_rows(dh_prev.data(), dh_data, B, P, lengths, t, /*add=*/true);
              std::swap(dh, dh_prev);
              std::swap(dc, dc_prev);
            }
@@ -167,7 +142,7 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
            }
            if (ctx.needs_grad(4)) {
              Tensor dw_hh = Tensor::empty({G, P});
-             const float* h_prev_all = h_seq.data() + (reverse ? B * P : 0);
+             const float* h_prev_all = h_seq.data() + recurrent::slot_before(0, reverse) * B * P;
              gemm(true, false, G, P, rows, dgates.data(), G, h_prev_all, P, dw_hh.data(), P, false);
              ctx.accumulate(4, dw_hh);
            }

@@ -76,6 +76,50 @@ void add_column_sums(float* sums, const float* values, std::int64_t rows, std::i
   for (std::int64_t j = 0; j < width; ++j) sums[j] += static_cast<float>(total[static_cast<std::size_t>(j)]);
 }
 
+void carry_finished_rows(float* to, const float* from, std::int64_t B, std::int64_t width,
+                         const std::vector<std::int64_t>& lengths, std::int64_t t, bool add) {
+  for (std::int64_t b = 0; b < B; ++b) {
+    if (is_valid(lengths, b, t)) continue;
+    if (add) {
+      for (std::int64_t j = 0; j < width; ++j) to[b * width + j] += from[b * width + j];
+    } else {
+      std::copy_n(from + b * width, width, to + b * width);
+    }
+  }
+}
+
+Tensor gather_outputs(const Tensor& state_seq, std::int64_t T, std::int64_t B, std::int64_t width,
+                      const std::vector<std::int64_t>& lengths, bool reverse) {
+  Tensor output = Tensor::empty({T, B, width});
+  for (std::int64_t t = 0; t < T; ++t) {
+    const float* state = state_seq.data() + slot_after(t, reverse) * B * width;
+    float* out_t = output.data() + t * B * width;
+    for (std::int64_t b = 0; b < B; ++b) {
+      if (is_valid(lengths, b, t)) {
+        std::copy_n(state + b * width, width, out_t + b * width);
+      } else {
+        std::fill_n(out_t + b * width, width, 0.0f);
+      }
+    }
+  }
+  return output;
+}
+
+Tensor state_at(const Tensor& state_seq, std::int64_t slot, std::int64_t B, std::int64_t width) {
+  Tensor out = Tensor::empty({B, width});
+  std::copy_n(state_seq.data() + slot * B * width, B * width, out.data());
+  return out;
+}
+
+void add_output_grad(float* dh, const float* grad_output, std::int64_t t, std::int64_t B,
+                     std::int64_t width, const std::vector<std::int64_t>& lengths) {
+  for (std::int64_t b = 0; b < B; ++b) {
+    if (!is_valid(lengths, b, t)) continue;
+    const float* g = grad_output + (t * B + b) * width;
+    for (std::int64_t j = 0; j < width; ++j) dh[b * width + j] += g[j];
+  }
+}
+
 Tensor initial_state(const Tensor& state, std::int64_t B, std::int64_t size) {
   Tensor out = Tensor::empty({B, size});
   if (state.defined()) {

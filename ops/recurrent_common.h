@@ -34,6 +34,31 @@ inline bool is_valid(const std::vector<std::int64_t>& lengths, std::int64_t b, s
   return lengths.empty() || t < lengths[static_cast<std::size_t>(b)];
 }
 
+// State slots of a sequence [T + 1, B, width]: forward runs use slot t as the state before step t
+// and t + 1 after it, reverse runs t + 1 before and t after. Either way the states before steps
+// 0..T-1 form one contiguous [T * B, width] block (read by the W_hh gradient in one product).
+inline std::int64_t slot_before(std::int64_t t, bool reverse) { return reverse ? t + 1 : t; }
+inline std::int64_t slot_after(std::int64_t t, bool reverse) { return reverse ? t : t + 1; }
+inline std::int64_t first_slot(std::int64_t T, bool reverse) { return reverse ? T : 0; }
+inline std::int64_t last_slot(std::int64_t T, bool reverse) { return reverse ? 0 : T; }
+
+// Rows of `to` [B, width] whose sequence has ended by time t take the values of `from` (add them
+// when `add`): past its end a sequence keeps its state, and its gradient passes straight through.
+void carry_finished_rows(float* to, const float* from, std::int64_t B, std::int64_t width,
+                         const std::vector<std::int64_t>& lengths, std::int64_t t,
+                         bool add = false);
+
+// The output [T, B, width]: the state after each step, zero where a sequence has ended.
+Tensor gather_outputs(const Tensor& state_seq, std::int64_t T, std::int64_t B, std::int64_t width,
+                      const std::vector<std::int64_t>& lengths, bool reverse);
+
+// A copy of one [B, width] slot of a state sequence.
+Tensor state_at(const Tensor& state_seq, std::int64_t slot, std::int64_t B, std::int64_t width);
+
+// dh [B, width] += grad_output[t] on the rows that still have data at time t.
+void add_output_grad(float* dh, const float* grad_output, std::int64_t t, std::int64_t B,
+                     std::int64_t width, const std::vector<std::int64_t>& lengths);
+
 // out[r, :] = bias_a + bias_b for every row (either bias may be null); the start of a fused product.
 void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
                     const float* bias_b);

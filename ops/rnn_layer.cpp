@@ -41,14 +41,14 @@ RecurrentResult rnn_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
                             bias_hh.defined() ? bias_hh.data() : nullptr);
   gemm(false, true, rows, H, I, x.data(), I, weight_ih.data(), I, pre.data(), H, true);
 
-  // Slots as in lstm_layer: the previous states of times 0..T-1 form one contiguous block.
+  // State slots: see recurrent::slot_before / slot_after.
   Tensor h_seq = Tensor::empty({T + 1, B, H});
   std::copy_n(recurrent::initial_state(h0, B, H).data(), B * H,
-              h_seq.data() + (reverse ? T : 0) * B * H);
+              h_seq.data() + recurrent::first_slot(T, reverse) * B * H);
   for (std::int64_t step = 0; step < T; ++step) {
     const std::int64_t t = recurrent::time_at(step, T, reverse);
-    const float* h_prev = h_seq.data() + (reverse ? t + 1 : t) * B * H;
-    float* h_next = h_seq.data() + (reverse ? t : t + 1) * B * H;
+    const float* h_prev = h_seq.data() + recurrent::slot_before(t, reverse) * B * H;
+    float* h_next = h_seq.data() + recurrent::slot_after(t, reverse) * B * H;
     float* pre_t = pre.data() + t * B * H;
     gemm(false, true, B, H, H, h_prev, H, weight_hh.data(), H, pre_t, H, true);
     if (use_tanh) {
@@ -56,24 +56,12 @@ RecurrentResult rnn_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
     } else {
       for (std::int64_t i = 0; i < B * H; ++i) h_next[i] = pre_t[i] > 0.0f ? pre_t[i] : 0.0f;
     }
-    for (std::int64_t b = 0; b < B; ++b) {
-      if (!recurrent::is_valid(lengths, b, t)) std::copy_n(h_prev + b * H, H, h_next + b * H);
-    }
+    recurrent::carry_finished_rows(h_next, h_prev, B, H, lengths, t);
   }
 
-  RecurrentResult result{Tensor::empty({T, B, H}), Tensor::empty({B, H}), Tensor()};
-  for (std::int64_t t = 0; t < T; ++t) {
-    const float* h_t = h_seq.data() + (reverse ? t : t + 1) * B * H;
-    float* out_t = result.output.data() + t * B * H;
-    for (std::int64_t b = 0; b < B; ++b) {
-      if (recurrent::is_valid(lengths, b, t)) {
-        std::copy_n(h_t + b * H, H, out_t + b * H);
-      } else {
-        std::fill_n(out_t + b * H, H, 0.0f);
-      }
-    }
-  }
-  std::copy_n(h_seq.data() + (reverse ? 0 : T) * B * H, B * H, result.h_n.data());
+  RecurrentResult result{recurrent::gather_outputs(h_seq, T, B, H, lengths, reverse),
+                         recurrent::state_at(h_seq, recurrent::last_slot(T, reverse), B, H),
+                         Tensor()};
 
   record(op, {x, h0, weight_ih, weight_hh, bias_ih, bias_hh}, {result.output, result.h_n},
          {x, weight_ih, weight_hh}, [=](BackwardContext& ctx) {
@@ -86,7 +74,7 @@ RecurrentResult rnn_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
            Tensor dpre = Tensor::empty({T, B, H});
            for (std::int64_t step = T - 1; step >= 0; --step) {
              const std::int64_t t = recurrent::time_at(step, T, reverse);
-             const float* h_t = h_seq.data() + (reverse ? t : t + 1) * B * H;
+             const float* h_t = h_seq.data() + recurrent::slot_after(t, reverse) * B * H;
              float* dh_data = dh.data();
              float* dpre_t = dpre.data() + t * B * H;
              for (std::int64_t b = 0; b < B; ++b) {
@@ -104,10 +92,7 @@ RecurrentResult rnn_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
                }
              }
              gemm(false, false, B, H, H, dpre_t, H, w_hh.data(), H, dh_prev.data(), H, false);
-             for (std::int64_t b = 0; b < B; ++b) {
-               if (recurrent::is_valid(lengths, b, t)) continue;
-               for (std::int64_t j = 0; j < H; ++j) dh_prev.data()[b * H + j] += dh_data[b * H + j];
-             }
+             recurrent::carry_finished_rows(dh_prev.data(), dh_data, B, H, lengths, t, /*add=*/true);
              std::swap(dh, dh_prev);
            }
            if (ctx.needs_grad(0)) {
@@ -123,7 +108,7 @@ RecurrentResult rnn_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
            }
            if (ctx.needs_grad(3)) {
              Tensor dw_hh = Tensor::empty({H, H});
-             const float* h_prev_all = h_seq.data() + (reverse ? B * H : 0);
+             const float* h_prev_all = h_seq.data() + recurrent::slot_before(0, reverse) * B * H;
              gemm(true, false, H, H, rows, dpre.data(), H, h_prev_all, H, dw_hh.data(), H, false);
              ctx.accumulate(3, dw_hh);
            }
