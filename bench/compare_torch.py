@@ -36,13 +36,14 @@ def run_tapegrad(binary, cell, config_id, threads, min_time):
     return result
 
 
-def run_torch(script, cell, config_id, threads, blas, budget):
+def run_torch(script, cell, config_id, threads, blas, budget, blas_threads):
     env = dict(os.environ)
     if blas == "avx512":
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)
     out = subprocess.run(["/usr/bin/python3", script, "--cells", cell, "--only", config_id,
-                          "--threads", str(threads), "--budget", str(budget)],
+                          "--threads", str(threads), "--budget", str(budget)]
+                         + (["--blas-threads", str(blas_threads)] if blas_threads else []),
                          check=True, capture_output=True, text=True, env=env).stdout
     d = json.loads(out.strip().splitlines()[-1])
     return {"fwd": d["fwd_ms"], "step": d["step_ms"], "blas_core": d["blas_core"]}
@@ -56,6 +57,10 @@ def main():
     p.add_argument("--cells", default="lstm")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--blas", choices=["avx512", "env"], default="avx512")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="torch's own thread count (default: --threads); PyTorch 1.13 on 2 threads is "
+                        "erratic here, and its best 2-core setting is 1 thread with 2 BLAS threads")
+    p.add_argument("--torch-blas-threads", type=int, default=None, help="OpenBLAS threads for torch")
     p.add_argument("--min-time", type=float, default=0.3, help="tapegrad: seconds per repetition")
     p.add_argument("--budget", type=float, default=2.0, help="torch: timed seconds per mode")
     args = p.parse_args()
@@ -67,13 +72,16 @@ def main():
         configs = json.load(f)["configs"]
     only = [s for s in args.only.split(",") if s]
     configs = [c for c in configs if not only or c["id"] in only]
-    print(f"threads {args.threads}; torch BLAS setting: {args.blas}; medians in ms (real time)\n")
+    print(f"tapegrad threads {args.threads}; torch threads {args.torch_threads or args.threads}, "
+          f"BLAS threads {args.torch_blas_threads or args.torch_threads or args.threads}, "
+          f"BLAS setting {args.blas}; medians in ms (real time)\n")
     print("| cell | config | T | B | I | H | L | torch fwd | tapegrad fwd | ratio | torch step | tapegrad step | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cell in args.cells.split(","):
         for c in configs:
             ours = run_tapegrad(binary, cell, c["id"], args.threads, args.min_time)
-            theirs = run_torch(script, cell, c["id"], args.threads, args.blas, args.budget)
+            theirs = run_torch(script, cell, c["id"], args.torch_threads or args.threads, args.blas,
+                               args.budget, args.torch_blas_threads)
             print(f"| {cell} | {c['id']} | {c['T']} | {c['B']} | {c['I']} | {c['H']} | {c['L']} | "
                   f"{theirs['fwd']:.3f} | {ours['fwd']:.3f} | {theirs['fwd'] / ours['fwd']:.2f}x | "
                   f"{theirs['step']:.3f} | {ours['step']:.3f} | {theirs['step'] / ours['step']:.2f}x |",
