@@ -95,22 +95,14 @@ RecurrentResult gru_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
              gemm(false, false, B, H, G, dgh_t, G, w_hh.data(), H, dh_prev.data(), H, true);
              std::swap(dh, dh_prev);
            }
-           if (ctx.needs_grad(0)) {
-             Tensor dx = Tensor::empty({T, B, I});
-             gemm(false, false, rows, I, G, dgates_x.data(), G, w_ih.data(), I, dx.data(), I, false);
-             ctx.accumulate(0, dx);
-           }
+           if (ctx.needs_grad(0)) ctx.accumulate(0, recurrent::input_grad(dgates_x.data(), T, B, G, w_ih));
            if (ctx.needs_grad(1)) ctx.accumulate(1, dh);
            if (ctx.needs_grad(2)) {
-             Tensor dw_ih = Tensor::empty({G, I});
-             gemm(true, false, G, I, rows, dgates_x.data(), G, x_saved.data(), I, dw_ih.data(), I, false);
-             ctx.accumulate(2, dw_ih);
+             ctx.accumulate(2, recurrent::weight_grad(dgates_x.data(), rows, G, x_saved.data(), I));
            }
            if (ctx.needs_grad(3)) {
-             Tensor dw_hh = Tensor::empty({G, H});
              const float* h_prev_all = h_seq.data() + recurrent::slot_before(0, reverse) * B * H;
-             gemm(true, false, G, H, rows, dgates_h.data(), G, h_prev_all, H, dw_hh.data(), H, false);
-             ctx.accumulate(3, dw_hh);
+             ctx.accumulate(3, recurrent::weight_grad(dgates_h.data(), rows, G, h_prev_all, H));
            }
            if (ctx.needs_grad(4)) {
              Tensor db_ih = Tensor::zeros({G});

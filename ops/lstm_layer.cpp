@@ -128,23 +128,15 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
              std::swap(dh, dh_prev);
              std::swap(dc, dc_prev);
            }
-           if (ctx.needs_grad(0)) {
-             Tensor dx = Tensor::empty({T, B, I});
-             gemm(false, false, rows, I, G, dgates.data(), G, w_ih.data(), I, dx.data(), I, false);
-             ctx.accumulate(0, dx);
-           }
+           if (ctx.needs_grad(0)) ctx.accumulate(0, recurrent::input_grad(dgates.data(), T, B, G, w_ih));
            if (ctx.needs_grad(1)) ctx.accumulate(1, dh);
            if (ctx.needs_grad(2)) ctx.accumulate(2, dc);
            if (ctx.needs_grad(3)) {
-             Tensor dw_ih = Tensor::empty({G, I});
-             gemm(true, false, G, I, rows, dgates.data(), G, x_saved.data(), I, dw_ih.data(), I, false);
-             ctx.accumulate(3, dw_ih);
+             ctx.accumulate(3, recurrent::weight_grad(dgates.data(), rows, G, x_saved.data(), I));
            }
            if (ctx.needs_grad(4)) {
-             Tensor dw_hh = Tensor::empty({G, P});
              const float* h_prev_all = h_seq.data() + recurrent::slot_before(0, reverse) * B * P;
-             gemm(true, false, G, P, rows, dgates.data(), G, h_prev_all, P, dw_hh.data(), P, false);
-             ctx.accumulate(4, dw_hh);
+             ctx.accumulate(4, recurrent::weight_grad(dgates.data(), rows, G, h_prev_all, P));
            }
            if (ctx.needs_grad(5) || ctx.needs_grad(6)) {
              Tensor db = Tensor::zeros({G});

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "ops/kernels/matmul.h"
+
 namespace tapegrad::recurrent {
 
 Dims check_input(const char* op, const Tensor& x, const std::vector<std::int64_t>& lengths) {
@@ -118,6 +120,21 @@ void add_output_grad(float* dh, const float* grad_output, std::int64_t t, std::i
     const float* g = grad_output + (t * B + b) * width;
     for (std::int64_t j = 0; j < width; ++j) dh[b * width + j] += g[j];
   }
+}
+
+Tensor weight_grad(const float* dgates, std::int64_t rows, std::int64_t G, const float* values,
+                   std::int64_t width) {
+  Tensor grad = Tensor::empty({G, width});
+  kernels::gemm(true, false, G, width, rows, dgates, G, values, width, grad.data(), width, false);
+  return grad;
+}
+
+Tensor input_grad(const float* dgates, std::int64_t T, std::int64_t B, std::int64_t G,
+                  const Tensor& weight_ih) {
+  const std::int64_t I = weight_ih.size(1);
+  Tensor grad = Tensor::empty({T, B, I});
+  kernels::gemm(false, false, T * B, I, G, dgates, G, weight_ih.data(), I, grad.data(), I, false);
+  return grad;
 }
 
 Tensor initial_state(const Tensor& state, std::int64_t B, std::int64_t size) {

@@ -59,6 +59,15 @@ Tensor state_at(const Tensor& state_seq, std::int64_t slot, std::int64_t B, std:
 void add_output_grad(float* dh, const float* grad_output, std::int64_t t, std::int64_t B,
                      std::int64_t width, const std::vector<std::int64_t>& lengths);
 
+// The gradients a layer op forms once over all T*B rows from its per-step gate gradients
+// dgates [T*B, G] (flashlight's and cuDNN's trick: one product instead of T):
+//   weight_grad: dgates^T . values [T*B, width] -> [G, width]  (dW_ih with x, dW_hh with h_prev)
+//   input_grad:  dgates . weight_ih [G, I]      -> [T, B, I]   (dx)
+Tensor weight_grad(const float* dgates, std::int64_t rows, std::int64_t G, const float* values,
+                   std::int64_t width);
+Tensor input_grad(const float* dgates, std::int64_t T, std::int64_t B, std::int64_t G,
+                  const Tensor& weight_ih);
+
 // out[r, :] = bias_a + bias_b for every row (either bias may be null); the start of a fused product.
 void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
                     const float* bias_b);

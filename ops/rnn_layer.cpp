@@ -95,22 +95,14 @@ RecurrentResult rnn_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
              recurrent::carry_finished_rows(dh_prev.data(), dh_data, B, H, lengths, t, /*add=*/true);
              std::swap(dh, dh_prev);
            }
-           if (ctx.needs_grad(0)) {
-             Tensor dx = Tensor::empty({T, B, I});
-             gemm(false, false, rows, I, H, dpre.data(), H, w_ih.data(), I, dx.data(), I, false);
-             ctx.accumulate(0, dx);
-           }
+           if (ctx.needs_grad(0)) ctx.accumulate(0, recurrent::input_grad(dpre.data(), T, B, H, w_ih));
            if (ctx.needs_grad(1)) ctx.accumulate(1, dh);
            if (ctx.needs_grad(2)) {
-             Tensor dw_ih = Tensor::empty({H, I});
-             gemm(true, false, H, I, rows, dpre.data(), H, x_saved.data(), I, dw_ih.data(), I, false);
-             ctx.accumulate(2, dw_ih);
+             ctx.accumulate(2, recurrent::weight_grad(dpre.data(), rows, H, x_saved.data(), I));
            }
            if (ctx.needs_grad(3)) {
-             Tensor dw_hh = Tensor::empty({H, H});
              const float* h_prev_all = h_seq.data() + recurrent::slot_before(0, reverse) * B * H;
-             gemm(true, false, H, H, rows, dpre.data(), H, h_prev_all, H, dw_hh.data(), H, false);
-             ctx.accumulate(3, dw_hh);
+             ctx.accumulate(3, recurrent::weight_grad(dpre.data(), rows, H, h_prev_all, H));
            }
            if (ctx.needs_grad(4) || ctx.needs_grad(5)) {
              Tensor db = Tensor::zeros({H});
