@@ -183,6 +183,12 @@ void micro_kernel(const Tile& t, float* c, Index ldc) {
 #pragma GCC unroll 16
     for (Index v = 0; v < Batches; ++v)
       acc[r][v] = t.load_c ? Batch::load_unaligned(c + r * ldc + v * kLanes) : Batch(0.0f);
+  // Start fetching C's lines for the final stores now: when K is short and C large, each store
+  // otherwise waits for its line from L3 or memory (NN 2048x128x512: 76-84% -> 94% of peak).
+#pragma GCC unroll 16
+  for (Index r = 0; r < Rows; ++r)
+#pragma GCC unroll 16
+    for (Index v = 0; v < Batches; ++v) __builtin_prefetch(c + r * ldc + v * kLanes, 1);
   const Prefetch& next = t.prefetch;
   Index next_line = next.base != nullptr ? next.first : t.depth;
   for (Index k = 0; k < t.depth; ++k) {
