@@ -256,7 +256,8 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
         float* c_block = p.c + i0 * p.ldc + j0;
         for (Index j = 0; j < nc;) {
           const Index col = j0 + j;
-          Tile t{.depth = depth, .ldb = p.ldb, .b = p.b + k0 * p.ldb + col,  // B in place
+          Tile t{.depth = depth, .ldb = p.ldb,  // B in place, if row-major
+                 .b = p.transpose_b ? nullptr : p.b + k0 * p.ldb + col,
                  .load_c = p.accumulate || k0 > 0};
           const Index wide_cols = wide_batches(mc) * kLanes;
           if (in_place && mc <= MR && nc - j >= wide_cols) {
