@@ -12,13 +12,14 @@
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/matmul_thin.h"
 
+#include "ops/kernels/matmul_internal.h"
+
 #include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
 #include <tbb/scalable_allocator.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -28,33 +29,13 @@
 namespace tapegrad::kernels {
 namespace {
 
-using Index = std::int64_t;
+using namespace matmul_detail;
 using Batch = xsimd::batch<float, xsimd::default_arch>;
 constexpr Index kLanes = static_cast<Index>(Batch::size);
 static_assert(kLanes % 4 == 0, "the packing transpose works on 4x4 blocks");
 
-// 8 x 32 register tile: 16 accumulators + 2 B batches + 1 broadcast = 19 of 32 zmm registers.
-// 16 independent FMA chains cover 4 cycles of latency at 1 FMA/cycle with room to spare, and 8
-// rows divide the batch-64 LSTM shapes; 6-, 12- and 14-row tiles measured the same or worse.
-constexpr Index MR = 8;
-constexpr Index NR = 2 * kLanes;
-// KC = 512: a B sliver (KC x NR) is 64 KB and lives in L2, which feeds one FMA per cycle easily;
-// against KC = 256 it halves the passes over C (+5-8% at 512^3). Packed A (MC x KC) is 256 KB.
-constexpr Index KC = 512;
-constexpr Index MC = 128;
-constexpr Index NC = 1024;
-// A row-major B is read in place, not packed, when a block's rows x depth is at most this: few row
-// panels re-read each sliver, and packing costs about what it saves (32x512x2048: 91-96% of peak
-// in place, 72-77% packed). Beyond it the re-reads thrash, as rows of B 4 or 8 KB apart share L2
-// sets (64x512x2048 in place swung between 58% and 91% from run to run).
-constexpr Index kDirectArea = 32 * 512;
-// A . B^T with at most this many rows uses dot products: transposing B into slivers would cost
-// more than the product (1x512x2048: 57 vs 270 us). At 8 rows packing is as fast; above, faster.
-constexpr Index kDotRows = 4;
-// Threading grain: a task gets at least ~2 MFLOP (~20 us); up to 4 tasks per thread, so that work
-// stealing evens out a core that is busy with something else.
-constexpr double kTaskFlops = 2e6;
-constexpr Index kTasksPerThread = 4;
+constexpr Index NR = 2 * kLanes;  // 32 floats with AVX-512
+static_assert(kSplitColumns % NR == 0 && kWideSplitColumns % (16 * kLanes) == 0);
 
 // With one row of A the tile can be wider; ~16 accumulators either way.
 constexpr Index wide_batches(Index rows) {
@@ -276,7 +257,8 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
         float* c_block = p.c + i0 * p.ldc + j0;
         for (Index j = 0; j < nc;) {
           const Index col = j0 + j;
-          Tile t{.depth = depth, .ldb = p.ldb, .b = p.b + k0 * p.ldb + col,  // B in place
+          Tile t{.depth = depth, .ldb = p.ldb,  // B in place, if row-major
+                 .b = p.transpose_b ? nullptr : p.b + k0 * p.ldb + col,
                  .load_c = p.accumulate || k0 > 0};
           const Index wide_cols = wide_batches(mc) * kLanes;
           if (in_place && mc <= MR && nc - j >= wide_cols) {
@@ -398,32 +380,14 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
     if (dot) compute_dot_block(p, m0, m1, n0, n1);
     else compute_block(p, m0, m1, n0, n1);
   };
-  const Index threads = tbb::this_task_arena::max_concurrency();
-  const Index affordable = static_cast<Index>(2.0 * M * N * K / kTaskFlops);
-  if (threads <= 1 || affordable < 2) {  // serial cut-off: no TBB at all
+  const GridPlan grid = plan_grid(M, N, K, tbb::this_task_arena::max_concurrency());
+  if (grid.row_blocks * grid.col_blocks == 1) {  // serial cut-off: no TBB at all
     compute(0, M, 0, N);
     return;
   }
-  // A grid of tm x tn output blocks, tasks a multiple of the thread count when there is work for
-  // that. Each column split repacks A and each row split repacks B, so tm is the divisor of the
-  // task count closest to the output's aspect. Few rows: columns split in wide-tile units.
-  Index tasks = std::min(kTasksPerThread * threads, affordable);
-  if (tasks >= threads) tasks -= tasks % threads;
-  const double ideal_tm = std::sqrt(double(tasks) * M / N);
-  Index tm = 1;
-  for (Index d = 2; d <= tasks; ++d)
-    if (tasks % d == 0 && std::fabs(std::log(d / ideal_tm)) < std::fabs(std::log(tm / ideal_tm)))
-      tm = d;
-  const Index row_unit = MR, col_unit = M <= MR ? 16 * kLanes : NR;
-  const Index row_units = (M + row_unit - 1) / row_unit, col_units = (N + col_unit - 1) / col_unit;
-  tm = std::min(tm, row_units);
-  Index tn = std::min(tasks / tm, col_units);
-  const Index rows_per = (row_units + tm - 1) / tm * row_unit;
-  const Index cols_per = (col_units + tn - 1) / tn * col_unit;
-  tm = (M + rows_per - 1) / rows_per;
-  tn = (N + cols_per - 1) / cols_per;
+  const Index rows_per = grid.rows_per_block, cols_per = grid.cols_per_block;
   tbb::parallel_for(
-      tbb::blocked_range2d<Index>(0, tm, 1, 0, tn, 1),  // grain: one block
+      tbb::blocked_range2d<Index>(0, grid.row_blocks, 1, 0, grid.col_blocks, 1),  // grain: 1 block
       [&](const tbb::blocked_range2d<Index>& blocks) {
         for (Index i = blocks.rows().begin(); i < blocks.rows().end(); ++i)
           for (Index j = blocks.cols().begin(); j < blocks.cols().end(); ++j)

@@ -14,6 +14,7 @@
 
 #include "autograd/generator.h"
 #include "ops/kernels/matmul.h"
+#include "ops/kernels/matmul_internal.h"
 #include "test_util.h"
 
 namespace {
@@ -260,13 +261,16 @@ TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul]") {
     Shape s;
   };
   // Each is far above the serial cut-off (~4 MFLOP), so with 2 threads gemm splits it into
-  // several blocks: packed (rows and columns), in-place B, and the dot-product path.
+  // several blocks (checked on the plan): packed (rows and columns), in-place B, dot products.
   const Case c = GENERATE(Case{false, false, {200, 300, 257}}, Case{false, true, {64, 520, 300}},
                           Case{true, false, {150, 200, 300}}, Case{true, true, {96, 130, 520}},
                           Case{false, false, {8, 2000, 700}}, Case{false, true, {3, 2000, 1100}});
   Generator gen(5);
   const Operands op(c.ta, c.tb, c.s, 1, gen);
   INFO(describe(op, true));
+  const auto grid = tapegrad::kernels::matmul_detail::plan_grid(c.s.M, c.s.N, c.s.K, 2);
+  REQUIRE(grid.row_blocks * grid.col_blocks >= 4);  // really split on 2 threads
+  REQUIRE(tapegrad::kernels::matmul_detail::plan_grid(c.s.M, c.s.N, c.s.K, 1).col_blocks == 1);
   tbb::task_arena one(1), two(2);
   std::vector<float> single, multi;
   one.execute([&] { single = op.run(true); });

@@ -1,0 +1,73 @@
+#pragma once
+// Private to ops/kernels/matmul.cpp (and its test): gemm's blocking parameters and how it splits
+// C over TBB tasks. No xsimd or TBB here; the tile width NR (2 batches) lives in the .cpp.
+// Letters as in matmul.h; MR x NR is the register tile, KC/MC/NC the cache blocks over K, M, N.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace tapegrad::kernels::matmul_detail {
+
+using Index = std::int64_t;
+
+// 8 x 32 register tile: 16 accumulators + 2 B batches + 1 broadcast = 19 of 32 zmm registers.
+// 16 independent FMA chains cover 4 cycles of latency at 1 FMA/cycle with room to spare, and 8
+// rows divide the batch-64 LSTM shapes; 6-, 12- and 14-row tiles measured the same or worse.
+constexpr Index MR = 8;
+// KC = 512: a B sliver (KC x NR) is 64 KB and lives in L2, which feeds one FMA per cycle easily;
+// against KC = 256 it halves the passes over C (+5-8% at 512^3). Packed A (MC x KC) is 256 KB.
+// NC = 1024: the packed B block (KC x NC, 2 MB) that later row blocks reuse sits in L3; MC = 256
+// and NC = 256 or 512 measured within noise of this choice.
+constexpr Index KC = 512;
+constexpr Index MC = 128;
+constexpr Index NC = 1024;
+// A row-major B is read in place, not packed, when a block's rows x depth is at most this: few row
+// panels re-read each sliver, and packing costs about what it saves (32x512x2048: 91-96% of peak
+// in place, 72-77% packed). Beyond it the re-reads thrash, as rows of B 4 or 8 KB apart share L2
+// sets (64x512x2048 in place swung between 58% and 91% from run to run).
+constexpr Index kDirectArea = 32 * 512;
+// A . B^T with at most this many rows uses dot products: transposing B into slivers would cost
+// more than the product (1x512x2048: 57 vs 270 us). At 8 rows packing is as fast; above, faster.
+constexpr Index kDotRows = 4;
+// Threading grain: a task gets at least ~2 MFLOP (~20 us); up to 4 tasks per thread, so that work
+// stealing evens out a core that is busy with something else.
+constexpr double kTaskFlops = 2e6;
+constexpr Index kTasksPerThread = 4;
+// Column blocks are whole register tiles: NR columns (32 with AVX-512), or the 256-column wide
+// tile of a single row when M <= MR.
+constexpr Index kSplitColumns = 32;
+constexpr Index kWideSplitColumns = 256;
+
+// C split into row_blocks x col_blocks blocks of rows_per_block x cols_per_block (the last ones
+// shorter); 1 x 1 means gemm runs serially without touching TBB.
+struct GridPlan {
+  Index row_blocks = 1, col_blocks = 1, rows_per_block = 0, cols_per_block = 0;
+};
+
+// Below two tasks' worth of work: serial. Otherwise a multiple of the thread count in tasks
+// (when there is work for that). Each column split repacks A and each row split repacks B, so the
+// row count is the divisor of the task count closest to the aspect sqrt(tasks * M / N).
+inline GridPlan plan_grid(Index M, Index N, Index K, Index threads) {
+  const Index affordable = static_cast<Index>(2.0 * double(M) * double(N) * double(K) / kTaskFlops);
+  if (threads <= 1 || affordable < 2) return {1, 1, M, N};
+  Index tasks = std::min(kTasksPerThread * threads, affordable);
+  if (tasks >= threads) tasks -= tasks % threads;
+  const double ideal_rows = std::sqrt(double(tasks) * double(M) / double(N));
+  Index tm = 1;
+  for (Index d = 2; d <= tasks; ++d)
+    if (tasks % d == 0 &&
+        std::fabs(std::log(d / ideal_rows)) < std::fabs(std::log(tm / ideal_rows)))
+      tm = d;
+  const Index row_unit = MR, col_unit = M <= MR ? kWideSplitColumns : kSplitColumns;
+  const Index row_units = (M + row_unit - 1) / row_unit, col_units = (N + col_unit - 1) / col_unit;
+  tm = std::min(tm, row_units);
+  const Index tn = std::min(tasks / tm, col_units);
+  GridPlan plan;
+  plan.rows_per_block = (row_units + tm - 1) / tm * row_unit;
+  plan.cols_per_block = (col_units + tn - 1) / tn * col_unit;
+  plan.row_blocks = (M + plan.rows_per_block - 1) / plan.rows_per_block;
+  plan.col_blocks = (N + plan.cols_per_block - 1) / plan.cols_per_block;
+  return plan;
+}
+
+}  // namespace tapegrad::kernels::matmul_detail
