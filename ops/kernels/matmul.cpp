@@ -4,11 +4,13 @@
 // -march=native: AVX-512 (16 floats per batch), one 512-bit FMA per cycle with 4-cycle latency
 // (measured peak 112-117 GFLOP/s per core), 32 KB L1d, 1 MB L2 per core.
 //
-// Outside the dot path, every element of C is the plain float32 chain
-//   c = accumulate ? c : 0;  for k = 0..K-1: c = fma(a_mk, b_kn, c)
-// (a KC block stores c and the next reloads it; zero padding never meets a valid element), so its
-// value cannot depend on tiles, blocks or threads. The dot path (A . B^T, tiny M) splits k over
-// SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree bit for bit.
+// Outside the dot path, every element of C is, per KC block of k, the plain float32 chain
+//   s = 0;  for k in the block: s = fma(a_mk, b_kn, s);  c = (accumulate or a later block) ? c + s : s
+// in every kernel (zero padding never meets a valid element), so its value cannot depend on
+// tiles, blocks, kernels or threads. C is added at the end, not loaded first, so that the FMA
+// chains never wait on C's lines (K <= 128 accumulating: 0-12% faster). The dot path (A . B^T,
+// tiny M) splits k over SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree
+// bit for bit.
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/matmul_thin.h"
 
@@ -102,20 +104,24 @@ void pack_k_strided(const float* src, Index ld, Index valid, Index width, Index 
     if (valid == width && width % kLanes == 0)
       for (Index j = 0; j < width; j += kLanes)
         Batch::load_unaligned(row + j).store_aligned(dst + j);
+    else if (valid == width)  // MR = 8 floats of A^T: one copy, not 8 scalar moves
+      std::memcpy(dst, row, sizeof(float) * static_cast<std::size_t>(width));
     else
       for (Index j = 0; j < width; ++j) dst[j] = j < valid ? row[j] : 0.0f;
   }
 }
 
-// op(A)[row0 .. row0+rows, k0 .. k0+depth] as MR-row panels: panel p holds MR values per k.
-void pack_a(const Problem& p, Index row0, Index rows, Index k0, Index depth, float* out) {
-  for (Index panel = 0; panel < rows; panel += MR) {
-    const Index valid = std::min(MR, rows - panel);
+// op(A)[row0 .. row0+rows, k0 .. k0+depth] as panels of `width` rows: a panel holds `width`
+// values per k (MR for the main kernel, kBtRows for the A . B^T kernel).
+void pack_a(const Problem& p, Index row0, Index rows, Index k0, Index depth, float* out,
+            Index width = MR) {
+  for (Index panel = 0; panel < rows; panel += width) {
+    const Index valid = std::min(width, rows - panel);
     float* dst = out + panel * depth;
     if (p.transpose_a)  // A stored [K, M]
-      pack_k_strided(p.a + k0 * p.lda + row0 + panel, p.lda, valid, MR, depth, dst);
+      pack_k_strided(p.a + k0 * p.lda + row0 + panel, p.lda, valid, width, depth, dst);
     else
-      pack_k_contiguous(p.a + (row0 + panel) * p.lda + k0, p.lda, valid, MR, depth, dst);
+      pack_k_contiguous(p.a + (row0 + panel) * p.lda + k0, p.lda, valid, width, depth, dst);
   }
 }
 
@@ -162,8 +168,7 @@ void micro_kernel(const Tile& t, float* c, Index ldc) {
 #pragma GCC unroll 16
   for (Index r = 0; r < Rows; ++r)
 #pragma GCC unroll 16
-    for (Index v = 0; v < Batches; ++v)
-      acc[r][v] = t.load_c ? Batch::load_unaligned(c + r * ldc + v * kLanes) : Batch(0.0f);
+    for (Index v = 0; v < Batches; ++v) acc[r][v] = Batch(0.0f);
   // Start fetching C's lines for the final stores now: when K is short and C large, each store
   // otherwise waits for its line from L3 or memory (NN 2048x128x512: 76-84% -> 94% of peak).
 #pragma GCC unroll 16
@@ -204,7 +209,10 @@ void micro_kernel(const Tile& t, float* c, Index ldc) {
 #pragma GCC unroll 16
   for (Index r = 0; r < Rows; ++r)
 #pragma GCC unroll 16
-    for (Index v = 0; v < Batches; ++v) acc[r][v].store_unaligned(c + r * ldc + v * kLanes);
+    for (Index v = 0; v < Batches; ++v) {
+      if (t.load_c) acc[r][v] += Batch::load_unaligned(c + r * ldc + v * kLanes);
+      acc[r][v].store_unaligned(c + r * ldc + v * kLanes);
+    }
 }
 
 template <Index... R>  // picks the kernel for t.rows (1..MR) and t.mode
@@ -281,20 +289,139 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
             t.prefetch = {next, p.ldb, p.transpose_b ? depth - 1 : NR - 1, 0, (mc + MR - 1) / MR,
                           p.transpose_b};
           }
+          // t is updated field by field, not copied: a whole-struct copy reads back with wide
+          // loads what was just written with narrow stores, and that store-forwarding stall cost
+          // ~30 cycles per call (7% of 2048x64x512, where a call is 64 steps).
+          const Mode sliver_mode = t.mode;
           for (Index i = 0; i < mc; i += MR, ++t.prefetch.first) {
-            Tile panel = t;
-            panel.rows = std::min(MR, mc - i);
-            panel.a_panel = a_pack.get() + i * depth;
-            if (fused_pack && i == 0) {
-              panel.mode = Mode::pack;
-              panel.pack_to = sliver;
-            } else if (packed) {
-              panel.b = sliver;
-              panel.ldb = NR;
+            const bool packing_now = fused_pack && i == 0;
+            t.rows = std::min(MR, mc - i);
+            t.a_panel = a_pack.get() + i * depth;
+            t.mode = packing_now ? Mode::pack : sliver_mode;
+            t.pack_to = packing_now ? sliver : nullptr;
+            if (packed && !packing_now) {
+              t.b = sliver;
+              t.ldb = NR;
             }
-            run_tile(panel, cols, c_block + i * p.ldc + j, p.ldc);
+            run_tile(t, cols, c_block + i * p.ldc + j, p.ldc);
           }
           j += cols;
+        }
+      }
+    }
+  }
+}
+
+// A . B^T (B stored [N, K], a PyTorch weight) without transposing B: the tile is turned around.
+// Its vectors run along M, over a packed panel of op(A) (kBtRows values per k), and each of
+// kBtCols rows of B is read in place, one broadcast scalar per k. The tile is C^T, so it is
+// written back transposed. Packing B^T instead cost 0.6 cycle per element against 4 cycles of
+// FMAs per element at M = 64, and waited on L3 for B (64x512x2048: 80-82% of peak; in place,
+// 91-94%; 8-48 rows 1.1-1.5x faster).
+constexpr Index kBtRows = 2 * kLanes;  // rows of C per tile (32 with AVX-512)
+constexpr Index kBtCols = 8;           // columns of C per tile: 16 accumulators
+constexpr Index kBtMC = 256;           // rows of op(A) packed at a time (512 KB at KC = 512)
+
+struct BtTile {
+  const float* a_panel;     // depth x kBtRows, packed
+  const float* b_rows[kBtCols];  // rows of B at k0; past the last valid one they repeat it
+  const float* prefetch_rows;    // the next tile's first row of B, or nullptr
+  Index depth, ldb, rows, cols;  // rows, cols: the valid part of the tile
+  bool load_c;
+};
+
+// GCC 12 reports the self-initialised placeholder inside _mm512_undefined_ps (which the
+// unpack intrinsics behind xsimd::zip_lo/zip_hi pass as their unused merge source) as used
+// uninitialised once this function is inlined; the CMake flags already silence its "maybe" twin.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+template <Index Batches>
+void bt_kernel(const BtTile& t, float* c, Index ldc) {
+  constexpr Index Width = Batches * kLanes;
+  Batch acc[kBtCols][Batches];
+#pragma GCC unroll 16
+  for (Index j = 0; j < kBtCols; ++j)
+#pragma GCC unroll 16
+    for (Index v = 0; v < Batches; ++v) acc[j][v] = Batch(0.0f);
+  const float* b_rows[kBtCols];
+  for (Index j = 0; j < kBtCols; ++j) b_rows[j] = t.b_rows[j];
+  for (Index k = 0; k < t.depth; ++k) {
+    // The next tile's rows of B, one line every other step: kBtCols rows x depth / 16 lines are
+    // all requested by the end of this tile, as B streams from L3 or memory.
+    if (t.prefetch_rows != nullptr && k % 2 == 0) {
+      const Index line = k / 2;
+      __builtin_prefetch(t.prefetch_rows + (line % kBtCols) * t.ldb +
+                         std::min(line / kBtCols * kLanes, t.depth - 1));
+    }
+    Batch a_k[Batches];
+#pragma GCC unroll 16
+    for (Index v = 0; v < Batches; ++v)
+      a_k[v] = Batch::load_aligned(t.a_panel + k * kBtRows + v * kLanes);  // panels are kBtRows wide
+#pragma GCC unroll 16
+    for (Index j = 0; j < kBtCols; ++j) {
+      const Batch b_jk(b_rows[j][k]);
+#pragma GCC unroll 16
+      for (Index v = 0; v < Batches; ++v) acc[j][v] = xsimd::fma(a_k[v], b_jk, acc[j][v]);
+    }
+  }
+  // Turn the tile back: tile[m][j] = C[m, j]. The zips transpose the 4 x 4 blocks of four
+  // accumulators in every 128-bit lane (as in transpose_4_rows), and each lane then moves as
+  // 4 floats; element by element this write cost 20% at K = 64.
+  alignas(64) float tile[Width][kBtCols];
+  for (Index v = 0; v < Batches; ++v)
+    for (Index j0 = 0; j0 < kBtCols; j0 += 4) {
+      const Batch t0 = xsimd::zip_lo(acc[j0][v], acc[j0 + 2][v]);
+      const Batch t1 = xsimd::zip_hi(acc[j0][v], acc[j0 + 2][v]);
+      const Batch t2 = xsimd::zip_lo(acc[j0 + 1][v], acc[j0 + 3][v]);
+      const Batch t3 = xsimd::zip_hi(acc[j0 + 1][v], acc[j0 + 3][v]);
+      alignas(64) float blocks[4][kLanes];  // blocks[i] lane 4l + q: C[v * kLanes + 4l + i, j0 + q]
+      xsimd::zip_lo(t0, t2).store_aligned(blocks[0]);
+      xsimd::zip_hi(t0, t2).store_aligned(blocks[1]);
+      xsimd::zip_lo(t1, t3).store_aligned(blocks[2]);
+      xsimd::zip_hi(t1, t3).store_aligned(blocks[3]);
+      for (Index lane = 0; lane < kLanes / 4; ++lane)
+        for (Index i = 0; i < 4; ++i)
+          std::memcpy(&tile[v * kLanes + 4 * lane + i][j0], &blocks[i][4 * lane], 4 * sizeof(float));
+    }
+  for (Index m = 0; m < t.rows; ++m) {
+    float* c_row = c + m * ldc;
+    if (t.cols == kBtCols && t.load_c)
+      for (Index j = 0; j < kBtCols; ++j) c_row[j] += tile[m][j];
+    else if (t.cols == kBtCols)
+      for (Index j = 0; j < kBtCols; ++j) c_row[j] = tile[m][j];
+    else
+      for (Index j = 0; j < t.cols; ++j) c_row[j] = t.load_c ? c_row[j] + tile[m][j] : tile[m][j];
+  }
+}
+#pragma GCC diagnostic pop
+
+void compute_bt_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
+  const Index depth_max = std::min(KC, p.K);
+  const auto a_pack = scratch(round_up(std::min(kBtMC, m1 - m0), kBtRows) * depth_max);
+  for (Index k0 = 0; k0 < p.K; k0 += KC) {
+    const Index depth = std::min(KC, p.K - k0);
+    for (Index i0 = m0; i0 < m1; i0 += kBtMC) {
+      const Index mc = std::min(kBtMC, m1 - i0);
+      pack_a(p, i0, mc, k0, depth, a_pack.get(), kBtRows);
+      for (Index j = n0; j < n1; j += kBtCols) {
+        BtTile t{};
+        t.depth = depth;
+        t.ldb = p.ldb;
+        t.cols = std::min(kBtCols, n1 - j);
+        t.load_c = p.accumulate || k0 > 0;
+        for (Index col = 0; col < kBtCols; ++col)
+          t.b_rows[col] = p.b + (j + std::min(col, t.cols - 1)) * p.ldb + k0;
+        for (Index i = 0; i < mc; i += kBtRows) {
+          t.rows = std::min(kBtRows, mc - i);
+          t.a_panel = a_pack.get() + i * depth;
+          // The first panel of a tile column fetches the next tile column's rows of B.
+          t.prefetch_rows = i == 0 && j + 2 * kBtCols <= n1 ? t.b_rows[0] + kBtCols * p.ldb
+                                                              : nullptr;
+          float* c_tile = p.c + (i0 + i) * p.ldc + j;
+          if (t.rows <= kLanes)  // a last panel of at most 16 rows: half the FMAs
+            bt_kernel<1>(t, c_tile, p.ldc);
+          else
+            bt_kernel<2>(t, c_tile, p.ldc);
         }
       }
     }
@@ -376,11 +503,15 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
   }
   const Problem p{transpose_a, transpose_b, accumulate, M, N, K, lda, ldb, ldc, a, b, c};
   const bool dot = !transpose_a && transpose_b && M <= kDotRows;
+  // Below 8 rows a turned tile (16 or 32 rows) would mostly multiply padding.
+  const bool turned = transpose_b && !dot && M >= MR && M <= kTurnedMaxRows;
   auto compute = [&](Index m0, Index m1, Index n0, Index n1) {
     if (dot) compute_dot_block(p, m0, m1, n0, n1);
+    else if (turned) compute_bt_block(p, m0, m1, n0, n1);
     else compute_block(p, m0, m1, n0, n1);
   };
-  const GridPlan grid = plan_grid(M, N, K, tbb::this_task_arena::max_concurrency());
+  const GridPlan grid =
+      plan_grid(M, N, K, tbb::this_task_arena::max_concurrency(), turned ? kBtRows : MR);
   if (grid.row_blocks * grid.col_blocks == 1) {  // serial cut-off: no TBB at all
     compute(0, M, 0, N);
     return;

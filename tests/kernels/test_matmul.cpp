@@ -1,6 +1,9 @@
 // gemm against its naive twin gemm_reference (double accumulation) on awkward sizes: tails of the
 // 8x32 register tile, the KC = 512 / MC = 128 / NC = 1024 cache blocks, the in-place-B and
 // dot-product paths for few rows, every transpose combination, padded strides and accumulate.
+// A . B^T takes three paths by M: dot products (M <= 4), transposed B slivers (5-7 rows and
+// above 1024: M = 1030), and the turned 32 x 8 tile with B in place (8-1024 rows; its 16-row
+// last panel at M = 9, 12, 16, 33, 65; its 256-row A block crossed at M = 260).
 #include <tbb/task_arena.h>
 #include <tbb/parallel_for.h>
 
@@ -125,7 +128,8 @@ TEST_CASE("gemm matches gemm_reference on awkward sizes and all transposes", "[k
       {1, 1, 1},    {7, 5, 3},      {17, 65, 33},  {65, 257, 129}, {1, 513, 2047},
       {1, 2047, 513}, {2, 300, 70},  {3, 70, 1100}, {4, 33, 17},   {5, 100, 17},
       {8, 32, 512}, {9, 31, 513},   {7, 33, 511},  {32, 97, 512}, {33, 97, 512},
-      {64, 40, 256}, {65, 40, 257}, {16, 600, 40}, {24, 130, 1100}, {12, 50, 30}};
+      {64, 40, 256}, {65, 40, 257}, {16, 600, 40}, {24, 130, 1100}, {12, 50, 30},
+      {260, 45, 70}, {1030, 20, 30}};
   std::uint64_t seed = 1;
   for (const Shape& shape : shapes) check_against_reference(ta, tb, shape, 0, accumulate, seed++);
 }
