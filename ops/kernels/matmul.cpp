@@ -5,7 +5,8 @@
 // (measured peak 112-117 GFLOP/s per core), 32 KB L1d, 1 MB L2 per core.
 //
 // Outside the dot path, every element of C is, per KC block of k, the plain float32 chain
-//   s = 0;  for k in the block: s = fma(a_mk, b_kn, s);  c = (accumulate or a later block) ? c + s : s
+//   s = 0;  for k in the block: s = fma(a_mk, b_kn, s);
+//   c = (accumulate or a later block) ? c + s : s
 // in every kernel (zero padding never meets a valid element), so its value cannot depend on
 // tiles, blocks, kernels or threads. C is added at the end, not loaded first, so that the FMA
 // chains never wait on C's lines (K <= 128 accumulating: 0-12% faster). The dot path (A . B^T,
@@ -320,10 +321,13 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
 // 91-94%; 8-48 rows 1.1-1.5x faster).
 constexpr Index kBtRows = 2 * kLanes;  // rows of C per tile (32 with AVX-512)
 constexpr Index kBtCols = 8;           // columns of C per tile: 16 accumulators
-constexpr Index kBtMC = 256;           // rows of op(A) packed at a time (512 KB at KC = 512)
+// Rows of op(A) packed at a time: 512 KB of the 1 MB L2 at KC = 512 (128 rows measured 2-5%
+// slower on the large products with 2 threads, which re-read B from L3 once per block).
+constexpr Index kBtMC = 256;
+static_assert(kBtCols % 4 == 0, "the tile goes back through 4 x 4 transposes");
 
 struct BtTile {
-  const float* a_panel;     // depth x kBtRows, packed
+  const float* a_panel;          // depth x kBtRows, packed
   const float* b_rows[kBtCols];  // rows of B at k0; past the last valid one they repeat it
   const float* prefetch_rows;    // the next tile's first row of B, or nullptr
   Index depth, ldb, rows, cols;  // rows, cols: the valid part of the tile
@@ -356,7 +360,7 @@ void bt_kernel(const BtTile& t, float* c, Index ldc) {
     Batch a_k[Batches];
 #pragma GCC unroll 16
     for (Index v = 0; v < Batches; ++v)
-      a_k[v] = Batch::load_aligned(t.a_panel + k * kBtRows + v * kLanes);  // panels are kBtRows wide
+      a_k[v] = Batch::load_aligned(t.a_panel + k * kBtRows + v * kLanes);  // kBtRows-wide panels
 #pragma GCC unroll 16
     for (Index j = 0; j < kBtCols; ++j) {
       const Batch b_jk(b_rows[j][k]);
@@ -381,7 +385,8 @@ void bt_kernel(const BtTile& t, float* c, Index ldc) {
       xsimd::zip_hi(t1, t3).store_aligned(blocks[3]);
       for (Index lane = 0; lane < kLanes / 4; ++lane)
         for (Index i = 0; i < 4; ++i)
-          std::memcpy(&tile[v * kLanes + 4 * lane + i][j0], &blocks[i][4 * lane], 4 * sizeof(float));
+          std::memcpy(&tile[v * kLanes + 4 * lane + i][j0], &blocks[i][4 * lane],
+                      4 * sizeof(float));
     }
   for (Index m = 0; m < t.rows; ++m) {
     float* c_row = c + m * ldc;
