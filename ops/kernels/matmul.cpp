@@ -4,11 +4,11 @@
 // -march=native: AVX-512 (16 floats per batch), one 512-bit FMA per cycle with 4-cycle latency
 // (measured peak 112-117 GFLOP/s per core), 32 KB L1d, 1 MB L2 per core.
 //
-// Outside the dot path, every element of C is, per KC block of k, the plain float32 chain
+// In the packed and turned kernels every element of C is, per KC block of k, the float32 chain
 //   s = 0;  for k in the block: s = fma(a_mk, b_kn, s);
 //   c = (accumulate or a later block) ? c + s : s
-// in every kernel (zero padding never meets a valid element), so its value cannot depend on
-// tiles, blocks, kernels or threads. C is added at the end, not loaded first, so that the FMA
+// (zero padding never meets a valid element), so its value cannot depend on tiles, blocks, which
+// of the two kernels ran, or threads. The thin paths (matmul_thin.cpp) fix their own order. C is added at the end, not loaded first, so that the FMA
 // chains never wait on C's lines (K <= 128 accumulating: 0-12% faster). The dot path (A . B^T,
 // tiny M) splits k over SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree
 // bit for bit.
@@ -65,6 +65,9 @@ std::unique_ptr<float[], ScalableFree> scratch(Index floats) {
 // out[k * out_stride + r] = src[r * ld + k] for r < 4, k < depth. xsimd 8.1's zip_lo/zip_hi
 // interleave inside each 128-bit lane (unpcklps/unpckhps), so two rounds of them transpose the
 // 4 x 4 block held in every lane; each lane is then 4 consecutive floats of one packed row.
+// (Later xsimd releases interleave across the whole AVX-512 register, which would scramble this
+// and bt_kernel's turn-back; the assert makes an xsimd upgrade revisit both.)
+static_assert(XSIMD_VERSION_MAJOR == 8, "zip_lo/zip_hi must interleave within 128-bit lanes");
 void transpose_4_rows(const float* src, Index ld, Index depth, float* out, Index out_stride) {
   Index k = 0;
   for (; k + kLanes <= depth; k += kLanes) {
@@ -319,7 +322,7 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
 // written back transposed. Packing B^T instead cost 0.6 cycle per element against 4 cycles of
 // FMAs per element at M = 64, and waited on L3 for B (64x512x2048: 80-82% of peak; in place,
 // 91-94%; 8-48 rows 1.1-1.5x faster).
-constexpr Index kBtRows = 2 * kLanes;  // rows of C per tile (32 with AVX-512)
+constexpr Index kBtRows = 2 * kLanes;  // rows of C per tile (32 with AVX-512, 16 with AVX2)
 constexpr Index kBtCols = 8;           // columns of C per tile: 16 accumulators
 // Rows of op(A) packed at a time: 512 KB of the 1 MB L2 at KC = 512 (128 rows measured 2-5%
 // slower on the large products with 2 threads, which re-read B from L3 once per block).
@@ -350,12 +353,13 @@ void bt_kernel(const BtTile& t, float* c, Index ldc) {
   const float* b_rows[kBtCols];
   for (Index j = 0; j < kBtCols; ++j) b_rows[j] = t.b_rows[j];
   for (Index k = 0; k < t.depth; ++k) {
-    // The next tile's rows of B, one line every other step: kBtCols rows x depth / 16 lines are
-    // all requested by the end of this tile, as B streams from L3 or memory.
+    // The next tile's rows of B, one 64-byte line every other step: kBtCols rows x depth / 16
+    // lines are all requested by the end of this tile, as B streams from L3 or memory.
     if (t.prefetch_rows != nullptr && k % 2 == 0) {
+      constexpr Index kLineFloats = 64 / sizeof(float);
       const Index line = k / 2;
       __builtin_prefetch(t.prefetch_rows + (line % kBtCols) * t.ldb +
-                         std::min(line / kBtCols * kLanes, t.depth - 1));
+                         std::min(line / kBtCols * kLineFloats, t.depth - 1));
     }
     Batch a_k[Batches];
 #pragma GCC unroll 16
@@ -479,6 +483,19 @@ void compute_dot_block(const Problem& p, Index m0, Index m1, Index n0, Index n1)
 
 }  // namespace
 
+namespace matmul_detail {
+
+Kernel choose_kernel(bool transpose_a, bool transpose_b, Index M) {
+  if (!transpose_a && transpose_b && M <= kDotRows) return Kernel::dot;
+  // Below MR rows a turned tile (16 or 32 rows) would mostly multiply padding.
+  if (transpose_b && M >= MR && M <= kTurnedMaxRows) return Kernel::turned;
+  return Kernel::packed;
+}
+
+Index tile_rows(Kernel kernel) { return kernel == Kernel::turned ? kBtRows : MR; }
+
+}  // namespace matmul_detail
+
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
                     std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) {
@@ -507,16 +524,16 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
     return;
   }
   const Problem p{transpose_a, transpose_b, accumulate, M, N, K, lda, ldb, ldc, a, b, c};
-  const bool dot = !transpose_a && transpose_b && M <= kDotRows;
-  // Below 8 rows a turned tile (16 or 32 rows) would mostly multiply padding.
-  const bool turned = transpose_b && !dot && M >= MR && M <= kTurnedMaxRows;
+  const Kernel kernel = choose_kernel(transpose_a, transpose_b, M);
   auto compute = [&](Index m0, Index m1, Index n0, Index n1) {
-    if (dot) compute_dot_block(p, m0, m1, n0, n1);
-    else if (turned) compute_bt_block(p, m0, m1, n0, n1);
-    else compute_block(p, m0, m1, n0, n1);
+    switch (kernel) {
+      case Kernel::dot: return compute_dot_block(p, m0, m1, n0, n1);
+      case Kernel::turned: return compute_bt_block(p, m0, m1, n0, n1);
+      case Kernel::packed: return compute_block(p, m0, m1, n0, n1);
+    }
   };
   const GridPlan grid =
-      plan_grid(M, N, K, tbb::this_task_arena::max_concurrency(), turned ? kBtRows : MR);
+      plan_grid(M, N, K, tbb::this_task_arena::max_concurrency(), tile_rows(kernel));
   if (grid.row_blocks * grid.col_blocks == 1) {  // serial cut-off: no TBB at all
     compute(0, M, 0, N);
     return;

@@ -27,7 +27,7 @@ constexpr Index NC = 1024;
 // sets (64x512x2048 in place swung between 58% and 91% from run to run).
 constexpr Index kDirectArea = 32 * 512;
 // A . B^T with at most this many rows uses dot products: transposing B into slivers would cost
-// more than the product (1x512x2048: 57 vs 270 us). At 8 rows packing is as fast; above, faster.
+// more than the product (1x512x2048: 57 vs 270 us); from 8 rows the turned tile below is faster.
 constexpr Index kDotRows = 4;
 // A . B^T with 8 to this many rows reads B in place through a turned tile (vectors along M) instead
 // of transposing it into slivers: 1.1-1.5x at 8-64 rows, ahead to ~1000 rows; beyond, the
@@ -49,10 +49,20 @@ struct GridPlan {
   Index row_blocks = 1, col_blocks = 1, rows_per_block = 0, cols_per_block = 0;
 };
 
+// The kernel gemm runs for a product, chosen by the transposes and M alone (so never by the thread
+// count), and the rows of its register tile, the grid's row unit. Defined in matmul.cpp, where the
+// SIMD width is known; the tests ask them which path and which plan a shape gets.
+//   dot     A . B^T with M <= kDotRows: dot products along k
+//   turned  A . B^T with MR <= M <= kTurnedMaxRows: B read in place, vectors along M
+//   packed  everything else: MR x NR tiles over packed or in-place B slivers
+enum class Kernel { dot, turned, packed };
+Kernel choose_kernel(bool transpose_a, bool transpose_b, Index M);
+Index tile_rows(Kernel kernel);
+
 // Below two tasks' worth of work: serial. Otherwise a multiple of the thread count in tasks
 // (when there is work for that). Each column split repacks A and each row split repacks B, so the
 // row count is the divisor of the task count closest to the aspect sqrt(tasks * M / N).
-// row_unit: rows of the register tile (MR, or 32 for the A . B^T kernel, whose tile is turned).
+// row_unit: rows of the register tile (tile_rows() of the kernel that runs).
 inline GridPlan plan_grid(Index M, Index N, Index K, Index threads, Index row_unit = MR) {
   const Index affordable = static_cast<Index>(2.0 * double(M) * double(N) * double(K) / kTaskFlops);
   if (threads <= 1 || affordable < 2) return {1, 1, M, N};

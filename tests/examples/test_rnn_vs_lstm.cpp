@@ -5,8 +5,9 @@
 // the gradient reaching early hidden states vanishes for the RNN and not for the LSTM.
 #include <algorithm>
 #include <cmath>
+#include <iomanip>
 #include <memory>
-#include <string>
+#include <sstream>
 
 #include "autograd/grad_mode.h"
 #include "ops/ops.h"
@@ -235,12 +236,13 @@ TEST_CASE("rnn_vs_lstm: at T = 50 the LSTM learns the adding problem, the RNN do
   // the LSTM and 0 (underflow) to 2.5e-5 for the RNN in seven seeds; in seed 1 the trained RNN
   // sat where its gradient does not vanish (0.086) and still learned nothing. Which seeds do that
   // moves with rounding (an earlier GEMM had seed 1 at 6e-4), so learning is required of every
-  // seed and the vanishing gradient of at least two of three: a 20x gap to the LSTM and a 10x
-  // decay from t = 40 to t = 10. Three seeds: ~1.2 s each.
+  // seed and the vanishing gradient of at least three of five: a 20x gap to the LSTM and a 10x
+  // decay from t = 40 to t = 10 (seeds 0-4 give four now). Five seeds: ~1.2 s each.
   const lag::TaskSpec spec{.task = lag::Task::Adding, .lag = 50};
   int seeds_with_vanishing_rnn_gradient = 0;
-  std::string gradient_ratios;  // per seed, for the message of the final check
-  for (std::uint64_t seed : {0u, 1u, 2u}) {
+  std::ostringstream gradient_ratios;  // per seed, for the message of the final check
+  gradient_ratios << std::scientific << std::setprecision(2);
+  for (std::uint64_t seed : {0u, 1u, 2u, 3u, 4u}) {
     lag::RunOptions options;
     options.hidden_size = 16;
     options.steps = 1500;
@@ -267,13 +269,12 @@ TEST_CASE("rnn_vs_lstm: at T = 50 the LSTM learns the adding problem, the RNN do
     REQUIRE(lstm.grad_ratio() > 1e-3);  // the LSTM's whole sequence gets gradient, every seed
     // The RNN's decay is a trend, not noise: the first part of the sequence gets far less than
     // the last.
-    gradient_ratios += " seed " + std::to_string(seed) + ": RNN " +
-                       std::to_string(rnn.grad_ratio()) + " LSTM " +
-                       std::to_string(lstm.grad_ratio()) + ";";
+    gradient_ratios << " seed " << seed << ": RNN " << rnn.grad_ratio() << " LSTM "
+                    << lstm.grad_ratio() << ";";
     if (rnn.grad_ratio() < 0.05 * lstm.grad_ratio() &&
         rnn.grad_norms_trained[10] < 0.1f * rnn.grad_norms_trained[40])
       ++seeds_with_vanishing_rnn_gradient;
   }
-  INFO("first/last gradient ratios:" << gradient_ratios);
-  REQUIRE(seeds_with_vanishing_rnn_gradient >= 2);
+  INFO("first/last gradient ratios:" << gradient_ratios.str());
+  REQUIRE(seeds_with_vanishing_rnn_gradient >= 3);
 }

@@ -1,9 +1,10 @@
 // gemm against its naive twin gemm_reference (double accumulation) on awkward sizes: tails of the
 // 8x32 register tile, the KC = 512 / MC = 128 / NC = 1024 cache blocks, the in-place-B and
 // dot-product paths for few rows, every transpose combination, padded strides and accumulate.
-// A . B^T takes three paths by M: dot products (M <= 4), transposed B slivers (5-7 rows and
-// above 1024: M = 1030), and the turned 32 x 8 tile with B in place (8-1024 rows; its 16-row
-// last panel at M = 9, 12, 16, 33, 65; its 256-row A block crossed at M = 260).
+// A . B^T takes three paths by M (matmul_detail::choose_kernel): dot products (M <= 4, A not
+// transposed), transposed B slivers (other M < 8, and above 1024: M = 1030), and the turned tile
+// with B in place (8-1024 rows; with AVX-512 its 16-row last panel at M = 9, 12, 16, 33, 65, its
+// 256-row A block crossed at M = 260 and 300, with K > 512 at 300 and 1024).
 #include <tbb/task_arena.h>
 #include <tbb/parallel_for.h>
 
@@ -129,7 +130,7 @@ TEST_CASE("gemm matches gemm_reference on awkward sizes and all transposes", "[k
       {1, 2047, 513}, {2, 300, 70},  {3, 70, 1100}, {4, 33, 17},   {5, 100, 17},
       {8, 32, 512}, {9, 31, 513},   {7, 33, 511},  {32, 97, 512}, {33, 97, 512},
       {64, 40, 256}, {65, 40, 257}, {16, 600, 40}, {24, 130, 1100}, {12, 50, 30},
-      {260, 45, 70}, {1030, 20, 30}};
+      {260, 45, 70}, {1030, 20, 30}, {300, 40, 530}, {1024, 20, 600}};
   std::uint64_t seed = 1;
   for (const Shape& shape : shapes) check_against_reference(ta, tb, shape, 0, accumulate, seed++);
 }
@@ -146,11 +147,12 @@ TEST_CASE("gemm crosses the MC and NC cache blocks", "[kernels][matmul]") {
 TEST_CASE("gemm honours padded strides and never touches padding", "[kernels][matmul]") {
   const bool ta = GENERATE(false, true);
   const bool tb = GENERATE(false, true);
+  const bool accumulate = GENERATE(false, true);
   const Index pad = GENERATE(1, 5, 16);
   // 510 and 250 columns end 2 short of a whole wide tile (256 or 128 columns) for 1 or 2 rows.
   for (const Shape shape : {Shape{1, 40, 20}, Shape{1, 510, 30}, Shape{2, 250, 30},
                             Shape{3, 17, 33}, Shape{19, 45, 70}, Shape{40, 33, 600}})
-    check_against_reference(ta, tb, shape, pad, true, 100 + pad);
+    check_against_reference(ta, tb, shape, pad, accumulate, 100 + pad);
 }
 
 TEST_CASE("gemm sums small integers exactly, in any order", "[kernels][matmul]") {
@@ -272,9 +274,11 @@ TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul]") {
   Generator gen(5);
   const Operands op(c.ta, c.tb, c.s, 1, gen);
   INFO(describe(op, true));
-  const auto grid = tapegrad::kernels::matmul_detail::plan_grid(c.s.M, c.s.N, c.s.K, 2);
+  namespace detail = tapegrad::kernels::matmul_detail;
+  const Index row_unit = detail::tile_rows(detail::choose_kernel(c.ta, c.tb, c.s.M));
+  const auto grid = detail::plan_grid(c.s.M, c.s.N, c.s.K, 2, row_unit);  // the plan gemm makes
   REQUIRE(grid.row_blocks * grid.col_blocks >= 4);  // really split on 2 threads
-  REQUIRE(tapegrad::kernels::matmul_detail::plan_grid(c.s.M, c.s.N, c.s.K, 1).col_blocks == 1);
+  REQUIRE(detail::plan_grid(c.s.M, c.s.N, c.s.K, 1, row_unit).col_blocks == 1);
   tbb::task_arena one(1), two(2);
   std::vector<float> single, multi;
   one.execute([&] { single = op.run(true); });
@@ -285,4 +289,35 @@ TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul]") {
     REQUIRE(std::memcmp(single.data(), multi.data(), sizeof(float) * single.size()) == 0);
   }
   REQUIRE(runs_with_both_threads > 0);
+}
+
+TEST_CASE("the turned and the packed A.B^T kernels give the same bits", "[kernels][matmul]") {
+  // Both compute each element as the same float32 chain per KC block, so the rows that a turned
+  // product (8-1024 rows) shares with a packed one (fewer or more rows) must match bit for bit.
+  // K = 600 crosses the KC = 512 block; accumulate adds C after each block's chain.
+  namespace detail = tapegrad::kernels::matmul_detail;
+  using detail::Kernel;
+  const bool ta = GENERATE(false, true);
+  struct Pair {
+    Index turned_rows, packed_rows;
+  };
+  const Pair pair = GENERATE(Pair{1000, 1030}, Pair{8, 7});
+  REQUIRE(detail::choose_kernel(ta, true, pair.turned_rows) == Kernel::turned);
+  REQUIRE(detail::choose_kernel(ta, true, pair.packed_rows) == Kernel::packed);
+  const Index M = std::max(pair.turned_rows, pair.packed_rows), N = 45, K = 600;
+  Generator gen(17);
+  const Operands op(ta, true, {M, N, K}, 2, gen);
+  auto run_rows = [&](Index rows) {  // the first `rows` rows of the product, accumulating
+    std::vector<float> out = op.c;
+    gemm(ta, true, rows, N, K, op.a.data(), op.lda, op.b.data(), op.ldb, out.data(), op.ldc,
+         true);
+    return out;
+  };
+  const std::vector<float> turned = run_rows(pair.turned_rows);
+  const std::vector<float> packed = run_rows(pair.packed_rows);
+  const Index shared_rows = std::min(pair.turned_rows, pair.packed_rows);
+  INFO("A " << (ta ? "transposed" : "row-major") << ", rows " << pair.turned_rows << " vs "
+            << pair.packed_rows);
+  REQUIRE(std::memcmp(turned.data(), packed.data(),
+                      sizeof(float) * static_cast<std::size_t>(shared_rows * op.ldc)) == 0);
 }
