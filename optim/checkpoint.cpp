@@ -1,19 +1,59 @@
 #include "optim/checkpoint.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
+#include <map>
 
 #include "nn/serialize.h"
 
 namespace tapegrad::optim {
 
-void save(const Optimizer& optimizer, const std::string& path) {
-  save_safetensors(path, optimizer.state_tensors(),
-                   {{"optimizer", optimizer.name()}, {"lr", detail::format_number(optimizer.lr())}});
+namespace {
+
+using Metadata = std::map<std::string, std::string>;
+
+Metadata optimizer_metadata(const Optimizer& optimizer) {
+  return {{"optimizer", optimizer.name()}, {"lr", detail::format_number(optimizer.lr())}};
 }
 
-void load(Optimizer& optimizer, const std::string& path) {
-  std::map<std::string, std::string> metadata;
+// The text of `key`, parsed whole by `parse`, or ValueError naming the file and the key.
+template <typename T, typename Parse>
+T read_number(const Metadata& metadata, const std::string& key, const std::string& path,
+              Parse parse) {
+  const auto entry = metadata.find(key);
+  if (entry != metadata.end() && !entry->second.empty()) {
+    char* end = nullptr;
+    errno = 0;
+    const T value = parse(entry->second.c_str(), &end);
+    if (*end == '\0' && errno == 0) return value;
+  }
+  throw ValueError("optim::load: " + path + " has no valid " + key + " in its metadata");
+}
+
+float read_float(const Metadata& m, const std::string& key, const std::string& path) {
+  return read_number<float>(m, key, path,
+                            [](const char* s, char** end) { return std::strtof(s, end); });
+}
+double read_double(const Metadata& m, const std::string& key, const std::string& path) {
+  return read_number<double>(m, key, path,
+                             [](const char* s, char** end) { return std::strtod(s, end); });
+}
+int read_int(const Metadata& m, const std::string& key, const std::string& path) {
+  const long value = read_number<long>(
+      m, key, path, [](const char* s, char** end) { return std::strtol(s, end, 10); });
+  if (value < -2147483647L - 1 || value > 2147483647L)
+    throw ValueError("optim::load: " + path + " has no valid " + key + " in its metadata");
+  return static_cast<int>(value);
+}
+
+// Reads and checks everything about the optimizer and, through `check_scheduler`, the scheduler,
+// then changes the optimizer and calls `apply_scheduler`: nothing changes unless all is valid.
+void load_checkpoint(Optimizer& optimizer, const std::string& path,
+                     const std::function<void(const Metadata&)>& check_scheduler,
+                     const std::function<void()>& apply_scheduler) {
+  Metadata metadata;
   NamedTensors state = load_safetensors(path, &metadata);
   const auto kind = metadata.find("optimizer");
   if (kind == metadata.end() || kind->second != optimizer.name()) {
@@ -21,14 +61,95 @@ void load(Optimizer& optimizer, const std::string& path) {
                      (kind == metadata.end() ? std::string("no known optimizer") : kind->second) +
                      ", expected " + optimizer.name());
   }
-  const auto lr_entry = metadata.find("lr");
-  char* end = nullptr;
-  const float lr = lr_entry == metadata.end() ? NAN : std::strtof(lr_entry->second.c_str(), &end);
-  if (lr_entry == metadata.end() || *end != '\0' || !(lr >= 0.0f)) {
-    throw ValueError("optim::load: " + path + " has no valid lr in its metadata");
-  }
+  const float lr = read_float(metadata, "lr", path);
+  if (!(lr >= 0.0f)) throw ValueError("optim::load: " + path + " has no valid lr in its metadata");
+  check_scheduler(metadata);
   optimizer.load_state_tensors(state);  // validates everything before changing anything
   optimizer.set_lr(lr);
+  apply_scheduler();
+}
+
+void check_scheduler_kind(const Metadata& metadata, const char* expected,
+                          const std::string& path) {
+  const auto kind = metadata.find("scheduler");
+  if (kind == metadata.end() || kind->second != expected) {
+    throw ValueError("optim::load: " + path + " holds " +
+                     (kind == metadata.end() ? std::string("no scheduler state")
+                                             : "the state of " + kind->second) +
+                     ", expected " + expected);
+  }
+}
+
+template <typename Scheduler>
+void save_with_scheduler(const Optimizer& optimizer, const Scheduler& scheduler,
+                         const std::string& path, const Metadata& scheduler_entries) {
+  Metadata metadata = optimizer_metadata(optimizer);
+  metadata["scheduler"] = scheduler.name();
+  metadata.insert(scheduler_entries.begin(), scheduler_entries.end());
+  save_safetensors(path, optimizer.state_tensors(), metadata);
+}
+
+// read_state(metadata) -> the scheduler's state; checked before anything changes.
+template <typename Scheduler, typename ReadState>
+void load_with_scheduler(Optimizer& optimizer, Scheduler& scheduler, const std::string& path,
+                         ReadState read_state) {
+  decltype(scheduler.state()) state;
+  load_checkpoint(
+      optimizer, path,
+      [&](const Metadata& metadata) {
+        check_scheduler_kind(metadata, scheduler.name(), path);
+        state = read_state(metadata);
+        state.check("optim::load: " + path + ": " + scheduler.name());
+      },
+      [&] { scheduler.load_state(state); });
+}
+
+}  // namespace
+
+void save(const Optimizer& optimizer, const std::string& path) {
+  save_safetensors(path, optimizer.state_tensors(), optimizer_metadata(optimizer));
+}
+
+void load(Optimizer& optimizer, const std::string& path) {
+  load_checkpoint(optimizer, path, [](const Metadata&) {}, [] {});
+}
+
+void save(const Optimizer& optimizer, const LRScheduler& scheduler, const std::string& path) {
+  const SchedulerState state = scheduler.state();
+  save_with_scheduler(optimizer, scheduler, path,
+                      {{"scheduler.last_epoch", std::to_string(state.last_epoch)},
+                       {"scheduler.base_lr", detail::format_number(state.base_lr)},
+                       {"scheduler.last_lr", detail::format_number(state.last_lr)}});
+}
+
+void load(Optimizer& optimizer, LRScheduler& scheduler, const std::string& path) {
+  load_with_scheduler(optimizer, scheduler, path, [&](const Metadata& metadata) {
+    return SchedulerState{.last_epoch = read_int(metadata, "scheduler.last_epoch", path),
+                          .base_lr = read_float(metadata, "scheduler.base_lr", path),
+                          .last_lr = read_float(metadata, "scheduler.last_lr", path)};
+  });
+}
+
+void save(const Optimizer& optimizer, const ReduceLROnPlateau& scheduler,
+          const std::string& path) {
+  const PlateauState state = scheduler.state();
+  save_with_scheduler(optimizer, scheduler, path,
+                      {{"scheduler.last_epoch", std::to_string(state.last_epoch)},
+                       {"scheduler.best", detail::format_number(state.best)},
+                       {"scheduler.num_bad_epochs", std::to_string(state.num_bad_epochs)},
+                       {"scheduler.cooldown_counter", std::to_string(state.cooldown_counter)},
+                       {"scheduler.last_lr", detail::format_number(state.last_lr)}});
+}
+
+void load(Optimizer& optimizer, ReduceLROnPlateau& scheduler, const std::string& path) {
+  load_with_scheduler(optimizer, scheduler, path, [&](const Metadata& metadata) {
+    return PlateauState{
+        .last_epoch = read_int(metadata, "scheduler.last_epoch", path),
+        .best = read_double(metadata, "scheduler.best", path),
+        .num_bad_epochs = read_int(metadata, "scheduler.num_bad_epochs", path),
+        .cooldown_counter = read_int(metadata, "scheduler.cooldown_counter", path),
+        .last_lr = read_float(metadata, "scheduler.last_lr", path)};
+  });
 }
 
 }  // namespace tapegrad::optim

@@ -25,6 +25,19 @@ void require(bool ok, const std::string& owner, const std::string& option,
 LRScheduler::LRScheduler(Optimizer& optimizer)
     : optimizer_(&optimizer), base_lr_(optimizer.lr()), last_lr_(optimizer.lr()) {}
 
+void SchedulerState::check(const std::string& owner) const {
+  require(last_epoch >= 0, owner, "last_epoch", std::to_string(last_epoch), "last_epoch >= 0");
+  require(base_lr >= 0.0f, owner, "base_lr", detail::format_number(base_lr), "base_lr >= 0");
+  require(last_lr >= 0.0f, owner, "last_lr", detail::format_number(last_lr), "last_lr >= 0");
+}
+
+void LRScheduler::load_state(const SchedulerState& state) {
+  state.check(std::string(name()) + ".load_state");
+  last_epoch_ = state.last_epoch;
+  base_lr_ = state.base_lr;
+  last_lr_ = state.last_lr;
+}
+
 void LRScheduler::step() {
   ++last_epoch_;
   optimizer_->set_lr(static_cast<float>(compute_lr()));
@@ -115,6 +128,25 @@ ReduceLROnPlateau::ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOpti
   require(options.eps >= 0.0f, owner, "eps", detail::format_number(options.eps), "eps >= 0");
   constexpr double inf = std::numeric_limits<double>::infinity();
   best_ = options.mode == PlateauMode::min ? inf : -inf;
+}
+
+void PlateauState::check(const std::string& owner) const {
+  require(last_epoch >= 0, owner, "last_epoch", std::to_string(last_epoch), "last_epoch >= 0");
+  require(!std::isnan(best), owner, "best", "nan", "a number or +-inf");
+  require(num_bad_epochs >= 0, owner, "num_bad_epochs", std::to_string(num_bad_epochs),
+          "num_bad_epochs >= 0");
+  require(cooldown_counter >= 0, owner, "cooldown_counter", std::to_string(cooldown_counter),
+          "cooldown_counter >= 0");
+  require(last_lr >= 0.0f, owner, "last_lr", detail::format_number(last_lr), "last_lr >= 0");
+}
+
+void ReduceLROnPlateau::load_state(const PlateauState& state) {
+  state.check("ReduceLROnPlateau.load_state");
+  last_epoch_ = state.last_epoch;
+  best_ = state.best;
+  num_bad_epochs_ = state.num_bad_epochs;
+  cooldown_counter_ = state.cooldown_counter;
+  last_lr_ = state.last_lr;
 }
 
 bool ReduceLROnPlateau::is_better(double metric) const {

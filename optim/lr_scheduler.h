@@ -5,11 +5,24 @@
 // optimizer steps:
 //   optim::StepLR scheduler(sgd, /*step_size=*/30, /*gamma=*/0.1f);
 //   for (int epoch = 0; epoch < 100; ++epoch) { train(...); scheduler.step(); }
+// To stop and resume, save the scheduler with its optimizer (optim/checkpoint.h), or carry
+// state() over by hand and load_state() it into a scheduler built with the same options.
 #include <functional>
+#include <string>
 
 #include "optim/optimizer.h"
 
 namespace tapegrad::optim {
+
+// Where an epoch-driven scheduler stands: what PyTorch's state_dict holds besides the options
+// (last_epoch, base_lrs, _last_lr). The options themselves come from the constructor.
+struct SchedulerState {
+  int last_epoch = 0;
+  float base_lr = 0.0f;
+  float last_lr = 0.0f;
+  // ValueError "<owner>: invalid <field>: ..." for a negative epoch or a negative or NaN lr.
+  void check(const std::string& owner) const;
+};
 
 // The epoch-driven schedulers. Like PyTorch's get_lr, most compute the next lr from the
 // optimizer's current lr (the recursive, "chainable" form), so the sequence matches PyTorch's and
@@ -28,6 +41,14 @@ class LRScheduler {
   int last_epoch() const { return last_epoch_; }
   // The optimizer's lr when the scheduler was made.
   float base_lr() const { return base_lr_; }
+  // "StepLR", "CosineAnnealingLR", ...: the kind a checkpoint records.
+  virtual const char* name() const = 0;
+
+  SchedulerState state() const { return {last_epoch_, base_lr_, last_lr_}; }
+  // Continues from a saved state. As PyTorch's load_state_dict, it leaves the optimizer's lr
+  // alone (the optimizer's own checkpoint restores it). Checks the state first (a ValueError
+  // names the field) and then changes nothing.
+  void load_state(const SchedulerState& state);
 
  protected:
   explicit LRScheduler(Optimizer& optimizer);
@@ -49,6 +70,7 @@ class LRScheduler {
 class StepLR : public LRScheduler {
  public:
   StepLR(Optimizer& optimizer, int step_size, float gamma = 0.1f);
+  const char* name() const override { return "StepLR"; }
 
  private:
   double compute_lr() const override;
@@ -60,6 +82,7 @@ class StepLR : public LRScheduler {
 class ExponentialLR : public LRScheduler {
  public:
   ExponentialLR(Optimizer& optimizer, float gamma);
+  const char* name() const override { return "ExponentialLR"; }
 
  private:
   double compute_lr() const override;
@@ -71,6 +94,7 @@ class ExponentialLR : public LRScheduler {
 class CosineAnnealingLR : public LRScheduler {
  public:
   CosineAnnealingLR(Optimizer& optimizer, int T_max, float eta_min = 0.0f);
+  const char* name() const override { return "CosineAnnealingLR"; }
 
  private:
   double compute_lr() const override;
@@ -82,6 +106,7 @@ class CosineAnnealingLR : public LRScheduler {
 class LambdaLR : public LRScheduler {
  public:
   LambdaLR(Optimizer& optimizer, std::function<float(int epoch)> lr_lambda);
+  const char* name() const override { return "LambdaLR"; }
 
  private:
   double compute_lr() const override;
@@ -103,6 +128,18 @@ struct ReduceLROnPlateauOptions {
   float eps = 1e-8f;
 };
 
+// Where a ReduceLROnPlateau stands (PyTorch's state_dict without the options).
+struct PlateauState {
+  int last_epoch = 0;
+  double best = 0.0;
+  int num_bad_epochs = 0;
+  int cooldown_counter = 0;
+  float last_lr = 0.0f;
+  // ValueError "<owner>: invalid <field>: ..." for a negative count or epoch, a NaN best, or a
+  // negative or NaN lr.
+  void check(const std::string& owner) const;
+};
+
 // Multiplies the lr by factor once the metric has not improved for more than `patience` epochs,
 // then waits `cooldown` epochs before counting again. A reduction smaller than eps is skipped.
 class ReduceLROnPlateau {
@@ -117,6 +154,14 @@ class ReduceLROnPlateau {
   int last_epoch() const { return last_epoch_; }
   double best() const { return best_; }
   int num_bad_epochs() const { return num_bad_epochs_; }
+  const char* name() const { return "ReduceLROnPlateau"; }
+
+  PlateauState state() const {
+    return {last_epoch_, best_, num_bad_epochs_, cooldown_counter_, last_lr_};
+  }
+  // Continues from a saved state, leaving the optimizer's lr alone. Checks the state first (a
+  // ValueError names the field) and then changes nothing.
+  void load_state(const PlateauState& state);
 
  private:
   bool is_better(double metric) const;

@@ -1,9 +1,19 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <limits>
+#include <memory>
 #include <numbers>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
+#include "optim/checkpoint.h"
 #include "optim/lr_scheduler.h"
 #include "optim/sgd.h"
 #include "optim_fixture.h"
@@ -171,4 +181,166 @@ TEST_CASE("schedulers reject invalid arguments, naming them", "[optim][lr_schedu
                       Catch::Contains("ReduceLROnPlateau: invalid factor: 1"));
   REQUIRE_THROWS_WITH(ReduceLROnPlateau(sgd, {.patience = -1}), Catch::Contains("patience"));
   REQUIRE(sgd.lr() == 1.0f);  // a failed constructor did not step
+}
+
+namespace {
+
+std::string scratch_file(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "tapegrad_test_lr_scheduler";
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+// lr after each of `epochs` more epochs (ReduceLROnPlateau: fed metrics[0..epochs)).
+template <typename Scheduler>
+std::vector<float> continue_schedule(Scheduler& scheduler, Optimizer& optimizer, int epochs,
+                                     const std::vector<double>& metrics = {}) {
+  std::vector<float> lrs;
+  for (int epoch = 0; epoch < epochs; ++epoch) {
+    if constexpr (std::is_same_v<Scheduler, ReduceLROnPlateau>)
+      scheduler.step(metrics.at(static_cast<std::size_t>(epoch)));
+    else
+      scheduler.step();
+    lrs.push_back(optimizer.lr());
+  }
+  return lrs;
+}
+
+}  // namespace
+
+TEST_CASE("a scheduler saved with its optimizer resumes the same schedule",
+          "[optim][lr_scheduler][checkpoint]") {
+  // Each scheduler runs 5 epochs, is saved with its optimizer, and runs 9 more; a fresh
+  // optimizer (other lr) and scheduler (same options) loaded from the file must set the same
+  // 9 lrs bit for bit. The 5 epochs put StepLR and CosineAnnealingLR mid-period.
+  using Make = std::function<std::unique_ptr<LRScheduler>(Optimizer&)>;
+  const std::pair<const char*, Make> kinds[] = {
+      {"StepLR", [](Optimizer& o) { return std::make_unique<StepLR>(o, 3, 0.5f); }},
+      {"ExponentialLR", [](Optimizer& o) { return std::make_unique<ExponentialLR>(o, 0.9f); }},
+      {"CosineAnnealingLR",
+       [](Optimizer& o) { return std::make_unique<CosineAnnealingLR>(o, 4, 0.01f); }},
+      {"LambdaLR", [](Optimizer& o) {
+         return std::make_unique<LambdaLR>(o, [](int epoch) { return 1.0f / (1.0f + epoch); });
+       }}};
+  for (const auto& [kind, make] : kinds) {
+    INFO(kind);
+    SGD sgd({Tensor::zeros({1}, true)}, {.lr = 0.3f});
+    auto scheduler = make(sgd);
+    REQUIRE(std::string(scheduler->name()) == kind);
+    continue_schedule(*scheduler, sgd, 5);
+    const std::string path = scratch_file(std::string(kind) + ".safetensors");
+    optim::save(sgd, *scheduler, path);
+    const std::vector<float> expected = continue_schedule(*scheduler, sgd, 9);
+
+    SGD resumed_sgd({Tensor::zeros({1}, true)}, {.lr = 7.0f});
+    auto resumed = make(resumed_sgd);
+    optim::load(resumed_sgd, *resumed, path);
+    REQUIRE(resumed->last_epoch() == 5);
+    REQUIRE(resumed->base_lr() == 0.3f);
+    REQUIRE(continue_schedule(*resumed, resumed_sgd, 9) == expected);
+    REQUIRE(resumed->last_epoch() == scheduler->last_epoch());
+  }
+}
+
+TEST_CASE("ReduceLROnPlateau saved with its optimizer resumes its counters",
+          "[optim][lr_scheduler][checkpoint]") {
+  // Saved with one bad epoch counted and the cooldown running: a scheduler that lost either
+  // would cut the lr at a different epoch.
+  const std::vector<double> before = {1.0, 0.5, 0.6, 0.7, 0.8, 0.4, 0.45};
+  const std::vector<double> after = {0.5, 0.5, 0.5, 0.3, 0.35, 0.36, 0.37, 0.38};
+  const ReduceLROnPlateauOptions options{.factor = 0.5f, .patience = 1, .cooldown = 2};
+  SGD sgd({Tensor::zeros({1}, true)}, {.lr = 1.0f});
+  ReduceLROnPlateau scheduler(sgd, options);
+  continue_schedule(scheduler, sgd, static_cast<int>(before.size()), before);
+  REQUIRE(scheduler.num_bad_epochs() == 1);
+  const std::string path = scratch_file("plateau.safetensors");
+  optim::save(sgd, scheduler, path);
+  const std::vector<float> expected =
+      continue_schedule(scheduler, sgd, static_cast<int>(after.size()), after);
+  REQUIRE(expected.front() != expected.back());  // the continuation does cut the lr
+
+  SGD resumed_sgd({Tensor::zeros({1}, true)}, {.lr = 1.0f});
+  ReduceLROnPlateau resumed(resumed_sgd, options);
+  optim::load(resumed_sgd, resumed, path);
+  REQUIRE(resumed.best() == 0.4);
+  REQUIRE(resumed.num_bad_epochs() == 1);
+  REQUIRE(resumed.last_epoch() == static_cast<int>(before.size()));
+  REQUIRE(continue_schedule(resumed, resumed_sgd, static_cast<int>(after.size()), after) ==
+          expected);
+}
+
+TEST_CASE("a checkpoint for another scheduler, or none, is refused and changes nothing",
+          "[optim][lr_scheduler][checkpoint]") {
+  SGD sgd({Tensor::zeros({1}, true)}, {.lr = 0.3f});
+  StepLR step_lr(sgd, 3, 0.5f);
+  for (int epoch = 0; epoch < 4; ++epoch) step_lr.step();
+  const std::string with_step_lr = scratch_file("with_step_lr.safetensors");
+  const std::string without = scratch_file("without_scheduler.safetensors");
+  optim::save(sgd, step_lr, with_step_lr);
+  optim::save(sgd, without);
+
+  SGD other({Tensor::zeros({1}, true)}, {.lr = 7.0f});
+  ExponentialLR exponential(other, 0.9f);
+  ReduceLROnPlateau plateau(other);
+  REQUIRE_THROWS_WITH(optim::load(other, exponential, with_step_lr),
+                      Catch::Contains("the state of StepLR") && Catch::Contains("ExponentialLR"));
+  REQUIRE_THROWS_WITH(optim::load(other, plateau, with_step_lr),
+                      Catch::Contains("StepLR") && Catch::Contains("ReduceLROnPlateau"));
+  REQUIRE_THROWS_WITH(optim::load(other, exponential, without),
+                      Catch::Contains("no scheduler state") && Catch::Contains("ExponentialLR"));
+  REQUIRE(other.lr() == 7.0f);
+  REQUIRE(exponential.last_epoch() == 0);
+  REQUIRE(plateau.last_epoch() == 0);
+
+  // The plain optimizer load ignores the scheduler's entries.
+  optim::load(other, with_step_lr);
+  REQUIRE(other.lr() == sgd.lr());
+}
+
+TEST_CASE("load_state rejects an invalid state, naming the field, and changes nothing",
+          "[optim][lr_scheduler][checkpoint]") {
+  SGD sgd({Tensor::zeros({1}, true)}, {.lr = 0.3f});
+  StepLR scheduler(sgd, 3, 0.5f);
+  scheduler.step();
+  const SchedulerState good = scheduler.state();
+  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = -2, .base_lr = 0.3f, .last_lr = 0.3f}),
+                      Catch::Contains("StepLR.load_state: invalid last_epoch: -2"));
+  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lr = NAN, .last_lr = 0.3f}),
+                      Catch::Contains("invalid base_lr: nan"));
+  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lr = 0.3f, .last_lr = -1.0f}),
+                      Catch::Contains("invalid last_lr: -1"));
+  REQUIRE(scheduler.last_epoch() == good.last_epoch);
+  REQUIRE(scheduler.base_lr() == good.base_lr);
+
+  ReduceLROnPlateau plateau(sgd);
+  REQUIRE_THROWS_WITH(plateau.load_state({.last_epoch = 1, .best = NAN}),
+                      Catch::Contains("ReduceLROnPlateau.load_state: invalid best"));
+  REQUIRE_THROWS_WITH(plateau.load_state({.last_epoch = 1, .best = 1.0, .num_bad_epochs = -1}),
+                      Catch::Contains("invalid num_bad_epochs: -1"));
+  REQUIRE(plateau.last_epoch() == 0);
+  REQUIRE(std::isinf(plateau.best()));
+
+  // A file whose scheduler entries are damaged: refused, naming the entry.
+  const std::string path = scratch_file("damaged.safetensors");
+  optim::save(sgd, scheduler, path);
+  // Rewrite the metadata value "scheduler.last_epoch":"1" to a non-number of the same length.
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string key = "\"scheduler.last_epoch\":\"1\"";
+  const auto at = bytes.find(key);
+  REQUIRE(at != std::string::npos);
+  bytes[at + key.size() - 2] = 'x';
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  SGD other({Tensor::zeros({1}, true)}, {.lr = 7.0f});
+  StepLR fresh(other, 3, 0.5f);
+  REQUIRE_THROWS_WITH(optim::load(other, fresh, path),
+                      Catch::Contains("no valid scheduler.last_epoch"));
+  REQUIRE(other.lr() == 7.0f);
+  REQUIRE(fresh.last_epoch() == 0);
 }
