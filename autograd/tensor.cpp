@@ -25,8 +25,8 @@ std::int64_t numel_of(const Shape& shape) {
 
 float Generator::normal(float mean, float stddev) {
   // Box-Muller; u1 in (0, 1] so log(u1) is finite.
-  const double u1 = (static_cast<double>(engine_() >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-  const double u2 = static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0);
+  const double u1 = (static_cast<double>(next_u64() >> 11) + 1.0) * (1.0 / 9007199254740992.0);
+  const double u2 = static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0);
   const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   return mean + stddev * static_cast<float>(z);
 }

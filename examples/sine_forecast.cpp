@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
       .add("epochs", std::to_string(defaults.epochs), "full-batch training epochs")
       .add("lr", "0.01", "Adam learning rate")
       .add("seed", std::to_string(defaults.seed), "seed of the parameter initialisation")
+      .add("rng", "torch", "torch: draw the initial weights as PyTorch does after "
+                           "torch.manual_seed(seed), so both start from the same model; tapegrad: "
+                           "tapegrad's own stream")
       .add("print-every", "10", "print the loss every N epochs")
       .add("out-dir", "sine_forecast_out", "where predictions.csv and predictions.png go")
       .add("init", "", "optional safetensors file with starting parameters (e.g. a PyTorch "
@@ -36,6 +39,10 @@ int main(int argc, char** argv) {
     config.epochs = flags.integer("epochs");
     config.lr = flags.real("lr");
     config.seed = static_cast<std::uint64_t>(flags.integer("seed"));
+    const std::string rng = flags.str("rng");
+    if (rng != "tapegrad" && rng != "torch")
+      throw std::invalid_argument("--rng must be tapegrad or torch, got \"" + rng + "\"");
+    config.torch_rng = rng == "torch";
     config.init_path = flags.str("init");
     const long print_every = std::max(1L, flags.integer("print-every"));
 

@@ -14,13 +14,19 @@ Linear::Linear(const LinearOptions& options, Generator& generator)
                      std::to_string(options.in_features) + " and " +
                      std::to_string(options.out_features));
   }
-  const float bound = 1.0f / std::sqrt(static_cast<float>(options.in_features));
-  weight = register_parameter(
-      "weight",
-      Tensor::uniform({options.out_features, options.in_features}, -bound, bound, generator));
+  // PyTorch's reset_parameters, in its double arithmetic: kaiming_uniform_(a = sqrt(5)) for the
+  // weight, bound sqrt(3) * sqrt(2 / (1 + a^2)) / sqrt(fan_in), and 1 / sqrt(fan_in) for the bias.
+  // Both are 1 / sqrt(fan_in) on paper but round differently; uniform_ rounds each to float.
+  const double fan_in = static_cast<double>(options.in_features);
+  const double a = std::sqrt(5.0);
+  const auto weight_bound =
+      static_cast<float>(std::sqrt(3.0) * (std::sqrt(2.0 / (1.0 + a * a)) / std::sqrt(fan_in)));
+  const auto bias_bound = static_cast<float>(1.0 / std::sqrt(fan_in));
+  weight = register_parameter("weight", Tensor::uniform({options.out_features, options.in_features},
+                                                        -weight_bound, weight_bound, generator));
   if (options.bias) {
-    bias = register_parameter("bias",
-                              Tensor::uniform({options.out_features}, -bound, bound, generator));
+    bias = register_parameter(
+        "bias", Tensor::uniform({options.out_features}, -bias_bound, bias_bound, generator));
   }
 }
 
@@ -52,7 +58,7 @@ Tensor Embedding::forward(const std::vector<std::int64_t>& indices, const Shape&
   return embedding(weight, indices, index_shape, padding_idx_);
 }
 
-Dropout::Dropout(float p, Generator& generator) : p_(p), generator_(generator.next_u64()) {
+Dropout::Dropout(float p, Generator& generator) : p_(p), generator_(generator.child_seed()) {
   if (!(p >= 0.0f && p <= 1.0f)) {
     throw ValueError("Dropout: p must be in [0, 1], got " + std::to_string(p));
   }

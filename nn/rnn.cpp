@@ -22,9 +22,11 @@ void check_options(const char* name, std::int64_t input_size, std::int64_t hidde
   }
 }
 
-// PyTorch initialises every recurrent weight and bias from U(-1/sqrt(H), 1/sqrt(H)).
+// PyTorch initialises every recurrent weight and bias from U(-1/sqrt(H), 1/sqrt(H)), the bound
+// computed in double (Python) and rounded to float by uniform_, as here: a bound computed in float
+// can differ by an ulp, and then Generator::torch would not reproduce PyTorch's weights.
 Tensor uniform_parameter(const Shape& shape, std::int64_t hidden_size, Generator& generator) {
-  const float bound = 1.0f / std::sqrt(static_cast<float>(hidden_size));
+  const auto bound = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hidden_size)));
   return Tensor::uniform(shape, -bound, bound, generator);
 }
 
@@ -41,7 +43,7 @@ RecurrentBase::RecurrentBase(const Config& config, Generator& generator)
       batch_first_(config.batch_first),
       bidirectional_(config.bidirectional),
       dropout_(config.dropout),
-      dropout_generator_(generator.next_u64()) {
+      dropout_generator_(generator.child_seed()) {
   check_options(name_, input_size_, hidden_size_, num_layers_, dropout_);
   if (proj_size_ < 0 || (proj_size_ > 0 && proj_size_ >= hidden_size_)) {
     throw ValueError(std::string(name_) + ": proj_size must be in [0, hidden_size), got " +

@@ -3,9 +3,11 @@
 
 Draws the model's initial weights with torch.manual_seed(SEED), writes them as safetensors (names
 rnn.*, head.*, as tapegrad's Forecaster), then trains 100 full-batch epochs with Adam lr 0.01 and
-prints the loss curve. Start tapegrad from the same weights and compare:
+prints the loss curve. tapegrad's demo draws the same weights by default (--rng torch, the stream
+of Generator::torch(seed)), or starts from the file:
 
     /usr/bin/python3 scripts/sine_torch_reference.py --seed 0 --init init.safetensors
+    ./build/examples/sine_forecast --seed 0
     ./build/examples/sine_forecast --init init.safetensors
 
 Needs Debian's python3-torch (run with /usr/bin/python3).

@@ -52,7 +52,9 @@ SineResult train_sine(const SineConfig& config,
   }
   auto [inputs, targets] = data::create_sequences(series, config.seq_length);  // [N, L, 1], [N, 1]
 
-  Generator gen(config.seed);
+  // With torch_rng the model (recurrent layer, then head, as in the PyTorch tutorial) starts from
+  // the weights torch.manual_seed(seed) gives PyTorch's.
+  Generator gen = config.torch_rng ? Generator::torch(config.seed) : Generator(config.seed);
   Forecaster model(config.cell, config.hidden, config.layers, gen);
   if (!config.init_path.empty()) nn::load(model, config.init_path);
   optim::Adam adam(model.parameters(), {.lr = config.lr});

@@ -22,6 +22,7 @@ struct SineConfig {
   std::int64_t epochs = 100;
   float lr = 0.01f;
   std::uint64_t seed = 0;
+  bool torch_rng = true;           // initial weights from Generator::torch(seed), as PyTorch's
   std::string init_path = "";      // optional safetensors with starting parameters
 };
 

@@ -1,6 +1,12 @@
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "nn/init.h"
+#include "nn/layers.h"
+#include "nn/rnn.h"
 #include "test_util.h"
 
 using namespace tapegrad;
@@ -80,4 +86,61 @@ TEST_CASE("lstm_forget_gate_bias_ fills only the forget block", "[init]") {
   Tensor bias = Tensor::zeros({8});
   init::lstm_forget_gate_bias_(bias, 1.0f);
   REQUIRE(bias.to_vector() == std::vector<float>{0, 0, 1, 1, 0, 0, 0, 0});
+}
+
+namespace {
+
+// Every parameter of `module`, in registration order, against the fixture's list for it: names,
+// shapes and values bit for bit.
+void require_torch_parameters(const tapegrad::nn::Module& module,
+                              const nlohmann::json& expected) {
+  const auto params = module.named_parameters();
+  REQUIRE(params.size() == expected.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    INFO(params[i].first);
+    REQUIRE(params[i].first == expected[i].at("name").get<std::string>());
+    REQUIRE(params[i].second.shape() == expected[i].at("shape").get<tapegrad::Shape>());
+    REQUIRE(params[i].second.to_vector() == expected[i].at("values").get<std::vector<float>>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Generator::torch reproduces torch.manual_seed: draws and default initial weights",
+          "[init][generator]") {
+  // tests/fixtures/make_torch_init_fixture.py: one stream, modules built in this order.
+  std::ifstream file(std::string(TAPEGRAD_FIXTURE_DIR) + "/torch_init.json");
+  REQUIRE(file.good());
+  const nlohmann::json fixture = nlohmann::json::parse(file);
+  using namespace tapegrad;
+  Generator gen = Generator::torch(fixture.at("seed").get<std::uint64_t>());
+  REQUIRE(gen.is_torch_stream());
+
+  const auto uniform = fixture.at("uniform").get<std::vector<float>>();
+  REQUIRE(Tensor::uniform({20}, -0.3f, 0.7f, gen).to_vector() == uniform);
+  require_torch_parameters(nn::Linear({.in_features = 5, .out_features = 3}, gen),
+                           fixture.at("linear"));
+  require_torch_parameters(
+      nn::LSTM({.input_size = 3, .hidden_size = 5, .num_layers = 2, .proj_size = 2}, gen),
+      fixture.at("lstm"));
+  require_torch_parameters(nn::GRU({.input_size = 3, .hidden_size = 4, .bidirectional = true}, gen),
+                           fixture.at("gru"));
+  require_torch_parameters(
+      nn::RNN({.input_size = 3, .hidden_size = 4, .nonlinearity = "relu"}, gen),
+      fixture.at("rnn"));
+  require_torch_parameters(nn::LSTMCell({.input_size = 3, .hidden_size = 4}, gen),
+                           fixture.at("lstm_cell"));
+  REQUIRE(Tensor::uniform({7}, 0.0f, 1.0f, gen).to_vector() ==
+          fixture.at("rand").get<std::vector<float>>());
+
+  // Re-seeding restarts the stream. A Dropout module (its mask seed) draws nothing from it, as
+  // PyTorch's constructor draws nothing, and two of them still get different seeds.
+  gen.seed(fixture.at("seed").get<std::uint64_t>());
+  const nn::Dropout dropout(0.5f, gen);
+  REQUIRE(gen.child_seed() != gen.child_seed());
+  REQUIRE(Tensor::uniform({20}, -0.3f, 0.7f, gen).to_vector() == uniform);
+  // tapegrad's own stream is a different one.
+  Generator own(fixture.at("seed").get<std::uint64_t>());
+  REQUIRE_FALSE(own.is_torch_stream());
+  REQUIRE(Tensor::uniform({20}, -0.3f, 0.7f, own).to_vector() != uniform);
 }
