@@ -1,10 +1,10 @@
 #include "optim/checkpoint.h"
 
-#include <cerrno>
+#include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <functional>
 #include <map>
+#include <system_error>
 
 #include "nn/serialize.h"
 
@@ -18,34 +18,28 @@ Metadata optimizer_metadata(const Optimizer& optimizer) {
   return {{"optimizer", optimizer.name()}, {"lr", detail::format_number(optimizer.lr())}};
 }
 
-// The text of `key`, parsed whole by `parse`, or ValueError naming the file and the key.
-template <typename T, typename Parse>
-T read_number(const Metadata& metadata, const std::string& key, const std::string& path,
-              Parse parse) {
+// The value of `key`, parsed whole with std::from_chars (locale-free; no spaces, signs or hex;
+// subnormals are fine, overflow is not), or ValueError naming the file and the key.
+template <typename T>
+T read_number(const Metadata& metadata, const std::string& key, const std::string& path) {
   const auto entry = metadata.find(key);
-  if (entry != metadata.end() && !entry->second.empty()) {
-    char* end = nullptr;
-    errno = 0;
-    const T value = parse(entry->second.c_str(), &end);
-    if (*end == '\0' && errno == 0) return value;
+  if (entry != metadata.end()) {
+    const std::string& text = entry->second;
+    T value{};
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error == std::errc() && end == text.data() + text.size()) return value;
   }
   throw ValueError("optim::load: " + path + " has no valid " + key + " in its metadata");
 }
 
 float read_float(const Metadata& m, const std::string& key, const std::string& path) {
-  return read_number<float>(m, key, path,
-                            [](const char* s, char** end) { return std::strtof(s, end); });
+  return read_number<float>(m, key, path);
 }
 double read_double(const Metadata& m, const std::string& key, const std::string& path) {
-  return read_number<double>(m, key, path,
-                             [](const char* s, char** end) { return std::strtod(s, end); });
+  return read_number<double>(m, key, path);
 }
 int read_int(const Metadata& m, const std::string& key, const std::string& path) {
-  const long value = read_number<long>(
-      m, key, path, [](const char* s, char** end) { return std::strtol(s, end, 10); });
-  if (value < -2147483647L - 1 || value > 2147483647L)
-    throw ValueError("optim::load: " + path + " has no valid " + key + " in its metadata");
-  return static_cast<int>(value);
+  return read_number<int>(m, key, path);
 }
 
 // Reads and checks everything about the optimizer and, through `check_scheduler`, the scheduler,
@@ -62,7 +56,9 @@ void load_checkpoint(Optimizer& optimizer, const std::string& path,
                      ", expected " + optimizer.name());
   }
   const float lr = read_float(metadata, "lr", path);
-  if (!(lr >= 0.0f)) throw ValueError("optim::load: " + path + " has no valid lr in its metadata");
+  if (!(lr >= 0.0f) || std::isinf(lr)) {
+    throw ValueError("optim::load: " + path + " has no valid lr in its metadata");
+  }
   check_scheduler(metadata);
   optimizer.load_state_tensors(state);  // validates everything before changing anything
   optimizer.set_lr(lr);

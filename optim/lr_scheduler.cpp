@@ -27,8 +27,10 @@ LRScheduler::LRScheduler(Optimizer& optimizer)
 
 void SchedulerState::check(const std::string& owner) const {
   require(last_epoch >= 0, owner, "last_epoch", std::to_string(last_epoch), "last_epoch >= 0");
-  require(base_lr >= 0.0f, owner, "base_lr", detail::format_number(base_lr), "base_lr >= 0");
-  require(last_lr >= 0.0f, owner, "last_lr", detail::format_number(last_lr), "last_lr >= 0");
+  require(base_lr >= 0.0f && !std::isinf(base_lr), owner, "base_lr",
+          detail::format_number(base_lr), "finite base_lr >= 0");
+  require(last_lr >= 0.0f && !std::isinf(last_lr), owner, "last_lr",
+          detail::format_number(last_lr), "finite last_lr >= 0");
 }
 
 void LRScheduler::load_state(const SchedulerState& state) {
@@ -137,7 +139,8 @@ void PlateauState::check(const std::string& owner) const {
           "num_bad_epochs >= 0");
   require(cooldown_counter >= 0, owner, "cooldown_counter", std::to_string(cooldown_counter),
           "cooldown_counter >= 0");
-  require(last_lr >= 0.0f, owner, "last_lr", detail::format_number(last_lr), "last_lr >= 0");
+  require(last_lr >= 0.0f && !std::isinf(last_lr), owner, "last_lr",
+          detail::format_number(last_lr), "finite last_lr >= 0");
 }
 
 void ReduceLROnPlateau::load_state(const PlateauState& state) {

@@ -20,7 +20,8 @@ struct SchedulerState {
   int last_epoch = 0;
   float base_lr = 0.0f;
   float last_lr = 0.0f;
-  // ValueError "<owner>: invalid <field>: ..." for a negative epoch or a negative or NaN lr.
+  // ValueError "<owner>: invalid <field>: ..." for a negative epoch or an lr that is negative,
+  // NaN or infinite.
   void check(const std::string& owner) const;
 };
 
@@ -41,8 +42,9 @@ class LRScheduler {
   int last_epoch() const { return last_epoch_; }
   // The optimizer's lr when the scheduler was made.
   float base_lr() const { return base_lr_; }
-  // "StepLR", "CosineAnnealingLR", ...: the kind a checkpoint records.
-  virtual const char* name() const = 0;
+  // "StepLR", "CosineAnnealingLR", ...: the kind a checkpoint records and checks on load. A
+  // scheduler of your own may override it to tell it apart from others in checkpoints.
+  virtual const char* name() const { return "LRScheduler"; }
 
   SchedulerState state() const { return {last_epoch_, base_lr_, last_lr_}; }
   // Continues from a saved state. As PyTorch's load_state_dict, it leaves the optimizer's lr
@@ -135,8 +137,8 @@ struct PlateauState {
   int num_bad_epochs = 0;
   int cooldown_counter = 0;
   float last_lr = 0.0f;
-  // ValueError "<owner>: invalid <field>: ..." for a negative count or epoch, a NaN best, or a
-  // negative or NaN lr.
+  // ValueError "<owner>: invalid <field>: ..." for a negative count or epoch, a NaN best, or an
+  // lr that is negative, NaN or infinite.
   void check(const std::string& owner) const;
 };
 

@@ -130,6 +130,19 @@ TEST_CASE("Generator::torch reproduces torch.manual_seed: draws and default init
       fixture.at("rnn"));
   require_torch_parameters(nn::LSTMCell({.input_size = 3, .hidden_size = 4}, gen),
                            fixture.at("lstm_cell"));
+  require_torch_parameters(nn::GRUCell({.input_size = 3, .hidden_size = 4}, gen),
+                           fixture.at("gru_cell"));
+  require_torch_parameters(nn::RNNCell({.input_size = 3, .hidden_size = 4}, gen),
+                           fixture.at("rnn_cell"));
+  require_torch_parameters(nn::Linear({.in_features = 4, .out_features = 2, .bias = false}, gen),
+                           fixture.at("linear_no_bias"));
+  require_torch_parameters(nn::LSTM({.input_size = 2, .hidden_size = 3, .bias = false}, gen),
+                           fixture.at("lstm_no_bias"));
+  REQUIRE(nn::init::kaiming_uniform_(Tensor::empty({6, 7}), gen, 0.0f, nn::init::FanMode::FanIn,
+                                     "relu")
+              .to_vector() == fixture.at("kaiming_uniform_relu").get<std::vector<float>>());
+  REQUIRE(nn::init::xavier_uniform_(Tensor::empty({5, 3}), gen).to_vector() ==
+          fixture.at("xavier_uniform").get<std::vector<float>>());
   REQUIRE(Tensor::uniform({7}, 0.0f, 1.0f, gen).to_vector() ==
           fixture.at("rand").get<std::vector<float>>());
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "optim/adam.h"
 #include "optim/checkpoint.h"
 #include "optim/lr_scheduler.h"
 #include "optim/sgd.h"
@@ -271,30 +272,72 @@ TEST_CASE("ReduceLROnPlateau saved with its optimizer resumes its counters",
 
 TEST_CASE("a checkpoint for another scheduler, or none, is refused and changes nothing",
           "[optim][lr_scheduler][checkpoint]") {
-  SGD sgd({Tensor::zeros({1}, true)}, {.lr = 0.3f});
-  StepLR step_lr(sgd, 3, 0.5f);
+  // Adam after one step has state tensors (step, exp_avg, exp_avg_sq) that a half-done load
+  // would overwrite.
+  auto stepped_adam = [](float lr) {
+    Tensor param = Tensor::full({3}, 1.0f, true);
+    auto adam = std::make_unique<Adam>(std::vector<Tensor>{param}, AdamOptions{.lr = lr});
+    param.backward(Tensor::full({3}, lr));
+    adam->step();
+    return adam;
+  };
+  auto saved = stepped_adam(0.3f);
+  StepLR step_lr(*saved, 3, 0.5f);
   for (int epoch = 0; epoch < 4; ++epoch) step_lr.step();
   const std::string with_step_lr = scratch_file("with_step_lr.safetensors");
   const std::string without = scratch_file("without_scheduler.safetensors");
-  optim::save(sgd, step_lr, with_step_lr);
-  optim::save(sgd, without);
+  optim::save(*saved, step_lr, with_step_lr);
+  optim::save(*saved, without);
 
-  SGD other({Tensor::zeros({1}, true)}, {.lr = 7.0f});
-  ExponentialLR exponential(other, 0.9f);
-  ReduceLROnPlateau plateau(other);
-  REQUIRE_THROWS_WITH(optim::load(other, exponential, with_step_lr),
+  auto other = stepped_adam(7.0f);
+  const NamedTensors state_before = other->state_tensors();
+  ExponentialLR exponential(*other, 0.9f);
+  ReduceLROnPlateau plateau(*other);
+  REQUIRE_THROWS_WITH(optim::load(*other, exponential, with_step_lr),
                       Catch::Contains("the state of StepLR") && Catch::Contains("ExponentialLR"));
-  REQUIRE_THROWS_WITH(optim::load(other, plateau, with_step_lr),
+  REQUIRE_THROWS_WITH(optim::load(*other, plateau, with_step_lr),
                       Catch::Contains("StepLR") && Catch::Contains("ReduceLROnPlateau"));
-  REQUIRE_THROWS_WITH(optim::load(other, exponential, without),
+  REQUIRE_THROWS_WITH(optim::load(*other, exponential, without),
                       Catch::Contains("no scheduler state") && Catch::Contains("ExponentialLR"));
-  REQUIRE(other.lr() == 7.0f);
+  REQUIRE(other->lr() == 7.0f);
   REQUIRE(exponential.last_epoch() == 0);
   REQUIRE(plateau.last_epoch() == 0);
+  const NamedTensors state_after = other->state_tensors();
+  REQUIRE(state_after.size() == state_before.size());
+  for (std::size_t i = 0; i < state_after.size(); ++i) {
+    INFO(state_after[i].first);
+    REQUIRE(state_after[i].second.to_vector() == state_before[i].second.to_vector());
+  }
 
+  // Another optimizer's file is refused by the plain load too, scheduler entries or not.
+  SGD sgd({Tensor::zeros({3}, true)}, {.lr = 1.0f});
+  REQUIRE_THROWS_WITH(optim::load(sgd, with_step_lr),
+                      Catch::Contains("Adam") && Catch::Contains("SGD"));
   // The plain optimizer load ignores the scheduler's entries.
-  optim::load(other, with_step_lr);
-  REQUIRE(other.lr() == sgd.lr());
+  optim::load(*other, with_step_lr);
+  REQUIRE(other->lr() == saved->lr());
+}
+
+TEST_CASE("scheduler checkpoints keep infinite bests and subnormal learning rates",
+          "[optim][lr_scheduler][checkpoint]") {
+  // A max-mode ReduceLROnPlateau saved before its first epoch has best = -inf; an lr decayed
+  // into float's subnormal range must load back as the same number.
+  const float tiny_lr = 1e-40f;
+  REQUIRE(std::fpclassify(tiny_lr) == FP_SUBNORMAL);
+  SGD sgd({Tensor::zeros({1}, true)}, {.lr = tiny_lr});
+  ReduceLROnPlateau plateau(sgd, {.mode = PlateauMode::max});
+  REQUIRE(plateau.best() == -std::numeric_limits<double>::infinity());
+  const std::string path = scratch_file("plateau_inf.safetensors");
+  optim::save(sgd, plateau, path);
+
+  SGD resumed_sgd({Tensor::zeros({1}, true)}, {.lr = 1.0f});
+  ReduceLROnPlateau resumed(resumed_sgd, {.mode = PlateauMode::max});
+  resumed.step(5.0);  // best 5: the load must bring -inf back
+  optim::load(resumed_sgd, resumed, path);
+  REQUIRE(resumed.best() == -std::numeric_limits<double>::infinity());
+  REQUIRE(resumed.last_epoch() == 0);
+  REQUIRE(resumed_sgd.lr() == tiny_lr);
+  REQUIRE(resumed.get_last_lr() == tiny_lr);
 }
 
 TEST_CASE("load_state rejects an invalid state, naming the field, and changes nothing",
@@ -309,6 +352,8 @@ TEST_CASE("load_state rejects an invalid state, naming the field, and changes no
                       Catch::Contains("invalid base_lr: nan"));
   REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lr = 0.3f, .last_lr = -1.0f}),
                       Catch::Contains("invalid last_lr: -1"));
+  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lr = INFINITY, .last_lr = 0.3f}),
+                      Catch::Contains("invalid base_lr: inf"));
   REQUIRE(scheduler.last_epoch() == good.last_epoch);
   REQUIRE(scheduler.base_lr() == good.base_lr);
 
@@ -343,4 +388,21 @@ TEST_CASE("load_state rejects an invalid state, naming the field, and changes no
                       Catch::Contains("no valid scheduler.last_epoch"));
   REQUIRE(other.lr() == 7.0f);
   REQUIRE(fresh.last_epoch() == 0);
+
+  // An infinite optimizer lr ("0.3" rewritten as "inf", the same length) is refused too.
+  optim::save(sgd, scheduler, path);
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string lr_entry = "\"lr\":\"0.3\"";
+  const auto lr_at = bytes.find(lr_entry);
+  REQUIRE(lr_at != std::string::npos);
+  bytes.replace(lr_at + 6, 3, "inf");
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  REQUIRE_THROWS_WITH(optim::load(other, fresh, path), Catch::Contains("no valid lr"));
+  REQUIRE(other.lr() == 7.0f);
 }
