@@ -18,7 +18,7 @@ Metadata optimizer_metadata(const Optimizer& optimizer) {
   return {{"optimizer", optimizer.name()}, {"lr", detail::format_number(optimizer.lr())}};
 }
 
-// The value of `key`, parsed whole with std::from_chars (locale-free; no spaces, signs or hex;
+// The value of `key`, parsed whole with std::from_chars (locale-free; no spaces, "+" or hex;
 // subnormals are fine, overflow is not), or ValueError naming the file and the key.
 template <typename T>
 T read_number(const Metadata& metadata, const std::string& key, const std::string& path) {
