@@ -3,7 +3,6 @@
 // gets the zero subgradient), times the gradient the reduction passes back.
 #include <cmath>
 
-#include "autograd/node.h"
 #include "ops/loss_common.h"
 #include "ops/losses.h"
 
@@ -14,37 +13,9 @@ double sign(float value) { return value > 0.0f ? 1.0 : value < 0.0f ? -1.0 : 0.0
 }  // namespace
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  loss_detail::check_input_target("l1_loss", input, target);
-  const std::int64_t count = input.numel();
-  Tensor per_element = Tensor::empty(input.shape());
-  {
-    const float* x = input.data();
-    const float* t = target.data();
-    float* loss = per_element.data();
-    for (std::int64_t i = 0; i < count; ++i) loss[i] = std::abs(x[i] - t[i]);
-  }
-  Tensor out = loss_detail::reduce_loss(per_element, reduction, static_cast<double>(count));
-  record("l1_loss", {input, target}, {out}, {input, target},
-         [reduction, count](BackwardContext& ctx) {
-           const loss_detail::LossGradSeed seed(ctx.grad_output(0), reduction,
-                                                static_cast<double>(count));
-           const Tensor& saved_input = ctx.saved(0);
-           const float* x = saved_input.data();
-           const float* t = ctx.saved(1).data();
-           Tensor grad_input = Tensor::empty(saved_input.shape());
-           float* grad_x = grad_input.data();
-           for (std::int64_t i = 0; i < count; ++i) {
-             grad_x[i] = static_cast<float>(sign(x[i] - t[i]) * seed[i]);
-           }
-           if (ctx.needs_grad(1)) {
-             Tensor grad_target = Tensor::empty(saved_input.shape());
-             float* grad_t = grad_target.data();
-             for (std::int64_t i = 0; i < count; ++i) grad_t[i] = -grad_x[i];
-             ctx.accumulate(1, std::move(grad_target));
-           }
-           ctx.accumulate(0, std::move(grad_input));
-         });
-  return out;
+  return loss_detail::pointwise_loss(
+      "l1_loss", input, target, reduction, [](float difference) { return std::abs(difference); },
+      [](float difference) { return sign(difference); });
 }
 
 }  // namespace tapegrad

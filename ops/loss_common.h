@@ -7,8 +7,10 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "autograd/grad_mode.h"
+#include "autograd/node.h"
 #include "autograd/tensor.h"
 #include "ops/broadcast.h"
 #include "ops/losses.h"
@@ -110,5 +112,43 @@ class LossGradSeed {
   bool per_element_;
   double shared_;
 };
+
+// A loss of one input against one target, element by element (mse_loss, l1_loss): per-element
+// loss(x_i - t_i), reduced, and in backward dl/dx_i = derivative(x_i - t_i) times the reduction's
+// gradient, and dl/dt_i = -dl/dx_i. `loss` returns float, `derivative` double.
+template <typename Loss, typename Derivative>
+Tensor pointwise_loss(const char* op, const Tensor& input, const Tensor& target,
+                      Reduction reduction, Loss loss, Derivative derivative) {
+  check_input_target(op, input, target);
+  const std::int64_t count = input.numel();
+  Tensor per_element = Tensor::empty(input.shape());
+  {
+    const float* x = input.data();
+    const float* t = target.data();
+    float* values = per_element.data();
+    for (std::int64_t i = 0; i < count; ++i) values[i] = loss(x[i] - t[i]);
+  }
+  Tensor out = reduce_loss(per_element, reduction, static_cast<double>(count));
+  record(op, {input, target}, {out}, {input, target},
+         [reduction, count, derivative](BackwardContext& ctx) {
+           const LossGradSeed seed(ctx.grad_output(0), reduction, static_cast<double>(count));
+           const Tensor& saved_input = ctx.saved(0);
+           const float* x = saved_input.data();
+           const float* t = ctx.saved(1).data();
+           Tensor grad_input = Tensor::empty(saved_input.shape());
+           float* grad_x = grad_input.data();
+           for (std::int64_t i = 0; i < count; ++i) {
+             grad_x[i] = static_cast<float>(derivative(x[i] - t[i]) * seed[i]);
+           }
+           if (ctx.needs_grad(1)) {
+             Tensor grad_target = Tensor::empty(saved_input.shape());
+             float* grad_t = grad_target.data();
+             for (std::int64_t i = 0; i < count; ++i) grad_t[i] = -grad_x[i];
+             ctx.accumulate(1, std::move(grad_target));
+           }
+           ctx.accumulate(0, std::move(grad_input));
+         });
+  return out;
+}
 
 }  // namespace tapegrad::loss_detail
