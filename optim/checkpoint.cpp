@@ -32,16 +32,6 @@ T read_number(const Metadata& metadata, const std::string& key, const std::strin
   throw ValueError("optim::load: " + path + " has no valid " + key + " in its metadata");
 }
 
-float read_float(const Metadata& m, const std::string& key, const std::string& path) {
-  return read_number<float>(m, key, path);
-}
-double read_double(const Metadata& m, const std::string& key, const std::string& path) {
-  return read_number<double>(m, key, path);
-}
-int read_int(const Metadata& m, const std::string& key, const std::string& path) {
-  return read_number<int>(m, key, path);
-}
-
 // Reads and checks everything about the optimizer and, through `check_scheduler`, the scheduler,
 // then changes the optimizer and calls `apply_scheduler`: nothing changes unless all is valid.
 void load_checkpoint(Optimizer& optimizer, const std::string& path,
@@ -55,7 +45,7 @@ void load_checkpoint(Optimizer& optimizer, const std::string& path,
                      (kind == metadata.end() ? std::string("no known optimizer") : kind->second) +
                      ", expected " + optimizer.name());
   }
-  const float lr = read_float(metadata, "lr", path);
+  const float lr = read_number<float>(metadata, "lr", path);
   if (!(lr >= 0.0f) || std::isinf(lr)) {
     throw ValueError("optim::load: " + path + " has no valid lr in its metadata");
   }
@@ -120,9 +110,9 @@ void save(const Optimizer& optimizer, const LRScheduler& scheduler, const std::s
 
 void load(Optimizer& optimizer, LRScheduler& scheduler, const std::string& path) {
   load_with_scheduler(optimizer, scheduler, path, [&](const Metadata& metadata) {
-    return SchedulerState{.last_epoch = read_int(metadata, "scheduler.last_epoch", path),
-                          .base_lr = read_float(metadata, "scheduler.base_lr", path),
-                          .last_lr = read_float(metadata, "scheduler.last_lr", path)};
+    return SchedulerState{.last_epoch = read_number<int>(metadata, "scheduler.last_epoch", path),
+                          .base_lr = read_number<float>(metadata, "scheduler.base_lr", path),
+                          .last_lr = read_number<float>(metadata, "scheduler.last_lr", path)};
   });
 }
 
@@ -140,11 +130,11 @@ void save(const Optimizer& optimizer, const ReduceLROnPlateau& scheduler,
 void load(Optimizer& optimizer, ReduceLROnPlateau& scheduler, const std::string& path) {
   load_with_scheduler(optimizer, scheduler, path, [&](const Metadata& metadata) {
     return PlateauState{
-        .last_epoch = read_int(metadata, "scheduler.last_epoch", path),
-        .best = read_double(metadata, "scheduler.best", path),
-        .num_bad_epochs = read_int(metadata, "scheduler.num_bad_epochs", path),
-        .cooldown_counter = read_int(metadata, "scheduler.cooldown_counter", path),
-        .last_lr = read_float(metadata, "scheduler.last_lr", path)};
+        .last_epoch = read_number<int>(metadata, "scheduler.last_epoch", path),
+        .best = read_number<double>(metadata, "scheduler.best", path),
+        .num_bad_epochs = read_number<int>(metadata, "scheduler.num_bad_epochs", path),
+        .cooldown_counter = read_number<int>(metadata, "scheduler.cooldown_counter", path),
+        .last_lr = read_number<float>(metadata, "scheduler.last_lr", path)};
   });
 }
 
