@@ -23,7 +23,9 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
                            const Tensor& bias_ih, const Tensor& bias_hh, const Tensor& weight_hr,
                            const std::vector<std::int64_t>& lengths, bool reverse) {
   constexpr const char* op = "lstm_layer";
-  const auto [T, B, I] = recurrent::check_input(op, x, lengths);
+  // Plain variables, not a structured binding: the backward lambda captures them (clang 14).
+  const recurrent::Dims dims = recurrent::check_input(op, x, lengths);
+  const std::int64_t T = dims.T, B = dims.B, I = dims.I;
   if (!weight_ih.defined() || weight_ih.dim() != 2 || weight_ih.size(0) % 4 != 0) {
     throw ShapeError(std::string(op) + ": expected weight_ih of shape [4*hidden_size, " +
                      std::to_string(I) + "], got " +

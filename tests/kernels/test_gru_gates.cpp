@@ -121,7 +121,8 @@ TEST_CASE("reference GRU gates forward matches the formula in double", "[kernels
 
 TEST_CASE("GRU gates backward matches finite differences of the forward",
           "[kernels][gru_gates]") {
-  const auto [B, H] = GENERATE(std::pair<std::int64_t, std::int64_t>{2, 3}, std::pair{3, 17});
+  const auto sizes = GENERATE(std::pair<std::int64_t, std::int64_t>{2, 3}, std::pair{3, 17});
+  const std::int64_t B = sizes.first, H = sizes.second;  // the loss lambda captures these
   const bool fast = GENERATE(false, true);
   INFO((fast ? "fast" : "reference") << " B=" << B << " H=" << H);
   const Forward forward_kernel = fast ? kFastForward : kReferenceForward;

@@ -137,7 +137,8 @@ TEST_CASE("reference LSTM gates forward matches the formula in double", "[kernel
 
 TEST_CASE("LSTM gates backward matches finite differences of the forward",
           "[kernels][lstm_gates]") {
-  const auto [B, H] = GENERATE(std::pair<std::int64_t, std::int64_t>{2, 3}, std::pair{3, 17});
+  const auto sizes = GENERATE(std::pair<std::int64_t, std::int64_t>{2, 3}, std::pair{3, 17});
+  const std::int64_t B = sizes.first, H = sizes.second;  // the loss lambda captures these
   const bool fast = GENERATE(false, true);
   const Forward forward_kernel = fast ? kFastForward : kReferenceForward;
   const Backward backward_kernel = fast ? kFastBackward : kReferenceBackward;
