@@ -51,19 +51,21 @@ std::int64_t lstm_variant_forget_block(LSTMVariant variant);
 
 // One layer's parameters (one direction). Fields a variant does not use must stay undefined.
 struct LSTMVariantWeights {
-  Tensor weight_ih, weight_hh, bias_ih, bias_hh;  // [G*H, I], [G*H, H], [G*H], [G*H]
-  Tensor weight_pi, weight_pf, weight_po;         // Peephole: [H] each
-  Tensor layernorm_ih_weight, layernorm_ih_bias;  // LayerNorm: [4H] each
-  Tensor layernorm_hh_weight, layernorm_hh_bias;  // LayerNorm: [4H] each
-  Tensor layernorm_c_weight, layernorm_c_bias;    // LayerNorm: [H] each
+  // (Every member has an initializer so designated initializers may name only some of them.)
+  Tensor weight_ih{}, weight_hh{};                    // [G*H, I], [G*H, H]
+  Tensor bias_ih{}, bias_hh{};                        // [G*H] each, or undefined (bias=false)
+  Tensor weight_pi{}, weight_pf{}, weight_po{};       // Peephole: [H] each
+  Tensor layernorm_ih_weight{}, layernorm_ih_bias{};  // LayerNorm: [4H] each
+  Tensor layernorm_hh_weight{}, layernorm_hh_bias{};  // LayerNorm: [4H] each
+  Tensor layernorm_c_weight{}, layernorm_c_bias{};    // LayerNorm: [H] each
 };
 
 // Explicit regulariser masks; all optional (undefined / 0 = none).
 struct VariantMasks {
-  Tensor input_mask;      // [B, I], multiplied into every x_t
-  Tensor recurrent_mask;  // [B, H], multiplied into h_prev before the W_hh product
-  Tensor zoneout_h_mask;  // [T, B, H] of 0/1: 1 keeps h_prev (training)
-  Tensor zoneout_c_mask;  // [T, B, H] of 0/1: 1 keeps c_prev (training)
+  Tensor input_mask{};      // [B, I], multiplied into every x_t
+  Tensor recurrent_mask{};  // [B, H], multiplied into h_prev before the W_hh product
+  Tensor zoneout_h_mask{};  // [T, B, H] of 0/1: 1 keeps h_prev (training)
+  Tensor zoneout_c_mask{};  // [T, B, H] of 0/1: 1 keeps c_prev (training)
   float zoneout_h = 0.0f;  // evaluation: h_t = z h_prev + (1 - z) h~; excludes zoneout_h_mask
   float zoneout_c = 0.0f;  // evaluation, likewise for c; excludes zoneout_c_mask
 };
