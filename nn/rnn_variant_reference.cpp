@@ -73,14 +73,35 @@ void check_zoneout_probability(const std::string& op, const char* what, float z,
   }
 }
 
+// The parameters only one variant has: name, field, owner, size as a multiple of H.
+struct VariantParameter {
+  const char* name;
+  Tensor LSTMVariantWeights::*field;
+  LSTMVariant owner;
+  std::int64_t size_in_h;
+};
+using W = LSTMVariantWeights;
+constexpr VariantParameter kVariantParameters[] = {
+    {"weight_pi", &W::weight_pi, LSTMVariant::Peephole, 1},
+    {"weight_pf", &W::weight_pf, LSTMVariant::Peephole, 1},
+    {"weight_po", &W::weight_po, LSTMVariant::Peephole, 1},
+    {"layernorm_ih_weight", &W::layernorm_ih_weight, LSTMVariant::LayerNorm, 4},
+    {"layernorm_ih_bias", &W::layernorm_ih_bias, LSTMVariant::LayerNorm, 4},
+    {"layernorm_hh_weight", &W::layernorm_hh_weight, LSTMVariant::LayerNorm, 4},
+    {"layernorm_hh_bias", &W::layernorm_hh_bias, LSTMVariant::LayerNorm, 4},
+    {"layernorm_c_weight", &W::layernorm_c_weight, LSTMVariant::LayerNorm, 1},
+    {"layernorm_c_bias", &W::layernorm_c_bias, LSTMVariant::LayerNorm, 1},
+};
+
 LayerDims check_arguments(LSTMVariant variant, const Tensor& x, const Tensor& h0, const Tensor& c0,
                           const LSTMVariantWeights& w, const VariantMasks& masks,
                           const std::vector<std::int64_t>& lengths) {
   const std::string op = lstm_variant_name(variant);
   const recurrent::Dims input = recurrent::check_input(op.c_str(), x, lengths);
   if (!w.weight_hh.defined()) throw ValueError(op + ": weight_hh is undefined");
-  if (w.weight_hh.dim() != 2) {
-    throw ShapeError(op + ": expected weight_hh of shape [G*H, H], got " +
+  if (w.weight_hh.dim() != 2 || w.weight_hh.size(1) < 1) {
+    throw ShapeError(op + ": expected weight_hh of shape [" +
+                     std::to_string(lstm_variant_gates(variant)) + "*H, H] with H >= 1, got " +
                      format_shape(w.weight_hh.shape()));
   }
   const LayerDims d{input.T, input.B, input.I, w.weight_hh.size(1)};
@@ -92,24 +113,9 @@ LayerDims check_arguments(LSTMVariant variant, const Tensor& x, const Tensor& h0
   recurrent::check_state(op.c_str(), "h0", h0, d.B, d.H);
   recurrent::check_state(op.c_str(), "c0", c0, d.B, d.H);
 
-  const std::pair<const char*, const Tensor*> peepholes[] = {
-      {"weight_pi", &w.weight_pi}, {"weight_pf", &w.weight_pf}, {"weight_po", &w.weight_po}};
-  const std::pair<const char*, const Tensor*> layernorm_gates[] = {
-      {"layernorm_ih_weight", &w.layernorm_ih_weight}, {"layernorm_ih_bias", &w.layernorm_ih_bias},
-      {"layernorm_hh_weight", &w.layernorm_hh_weight}, {"layernorm_hh_bias", &w.layernorm_hh_bias}};
-  const std::pair<const char*, const Tensor*> layernorm_cell[] = {
-      {"layernorm_c_weight", &w.layernorm_c_weight}, {"layernorm_c_bias", &w.layernorm_c_bias}};
-  for (const auto& p : peepholes) {
-    if (variant == LSTMVariant::Peephole) check_vector(op, p.first, *p.second, d.H);
-    else check_unused(op, p.first, *p.second);
-  }
-  for (const auto& p : layernorm_gates) {
-    if (variant == LSTMVariant::LayerNorm) check_vector(op, p.first, *p.second, 4 * d.H);
-    else check_unused(op, p.first, *p.second);
-  }
-  for (const auto& p : layernorm_cell) {
-    if (variant == LSTMVariant::LayerNorm) check_vector(op, p.first, *p.second, d.H);
-    else check_unused(op, p.first, *p.second);
+  for (const VariantParameter& p : kVariantParameters) {
+    if (variant == p.owner) check_vector(op, p.name, w.*p.field, p.size_in_h * d.H);
+    else check_unused(op, p.name, w.*p.field);
   }
 
   if (masks.input_mask.defined()) {
@@ -118,10 +124,16 @@ LayerDims check_arguments(LSTMVariant variant, const Tensor& x, const Tensor& h0
   if (masks.recurrent_mask.defined()) {
     check_same_shape(op, "recurrent_mask", Shape{d.B, d.H}, masks.recurrent_mask.shape());
   }
-  if (masks.zoneout_h_mask.defined()) check_zoneout_mask(op, "zoneout_h_mask", masks.zoneout_h_mask, d);
-  if (masks.zoneout_c_mask.defined()) check_zoneout_mask(op, "zoneout_c_mask", masks.zoneout_c_mask, d);
-  check_zoneout_probability(op, "zoneout_h", masks.zoneout_h, masks.zoneout_h_mask, "zoneout_h_mask");
-  check_zoneout_probability(op, "zoneout_c", masks.zoneout_c, masks.zoneout_c_mask, "zoneout_c_mask");
+  if (masks.zoneout_h_mask.defined()) {
+    check_zoneout_mask(op, "zoneout_h_mask", masks.zoneout_h_mask, d);
+  }
+  if (masks.zoneout_c_mask.defined()) {
+    check_zoneout_mask(op, "zoneout_c_mask", masks.zoneout_c_mask, d);
+  }
+  check_zoneout_probability(op, "zoneout_h", masks.zoneout_h, masks.zoneout_h_mask,
+                            "zoneout_h_mask");
+  check_zoneout_probability(op, "zoneout_c", masks.zoneout_c, masks.zoneout_c_mask,
+                            "zoneout_c_mask");
   return d;
 }
 
@@ -240,10 +252,13 @@ RecurrentResult lstm_variant_layer_reference(LSTMVariant variant, const Tensor& 
   return {stack(outputs, 0), h, c};
 }
 
-void set_lstm_variant_forget_bias(LSTMVariant variant, Tensor bias_ih, Tensor bias_hh, float value) {
-  const std::string op = std::string(lstm_variant_name(variant)) + ": set_lstm_variant_forget_bias";
+void set_lstm_variant_forget_bias(LSTMVariant variant, Tensor bias_ih, Tensor bias_hh,
+                                  float value) {
+  const std::string op =
+      std::string(lstm_variant_name(variant)) + ": set_lstm_variant_forget_bias";
   if (!bias_ih.defined() || !bias_hh.defined()) {
-    throw ValueError(op + ": needs both bias_ih and bias_hh (a layer built with bias=false has none)");
+    throw ValueError(op + ": needs both bias_ih and bias_hh (a layer built with bias=false has "
+                     "none)");
   }
   const std::int64_t G = lstm_variant_gates(variant);
   if (bias_ih.dim() != 1 || bias_ih.size(0) == 0 || bias_ih.size(0) % G != 0) {

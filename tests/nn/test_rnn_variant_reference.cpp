@@ -389,6 +389,16 @@ TEST_CASE("LSTM variant references reject bad input naming the variant and the s
   bad.layernorm_c_weight = Tensor::zeros({4 * H});
   REQUIRE_THROWS_AS(run(LSTMVariant::LayerNorm, bad), ShapeError);
   REQUIRE_THROWS_WITH(run(LSTMVariant::CIFG, layernorm), Catch::Contains("cifg_lstm"));
+  bad = cifg;
+  bad.weight_hh = Tensor::zeros({15});
+  REQUIRE_THROWS_WITH(run(LSTMVariant::CIFG, bad), Catch::Contains("cifg_lstm") &&
+                                                       Catch::Contains("[3*H, H]") &&
+                                                       Catch::Contains("[15]"));
+  bad = cifg;
+  bad.layernorm_c_bias = Tensor::zeros({H});
+  REQUIRE_THROWS_WITH(run(LSTMVariant::CIFG, bad),
+                      Catch::Contains("cifg_lstm: layernorm_c_bias") &&
+                          Catch::Contains("not a parameter"));
 
   // masks: shapes, 0/1 zoneout masks, keep probabilities in [0, 1], mask or probability
   REQUIRE_THROWS_WITH(run(LSTMVariant::CIFG, cifg, {.input_mask = Tensor::ones({B, H})}),
