@@ -258,7 +258,7 @@ TEST_CASE("the standard variant without masks is the existing LSTM layer", "[rnn
   }
 }
 
-TEST_CASE("past a sequence's end the masks change nothing; zoneout 1 keeps the state",
+TEST_CASE("past a sequence's end the masks change nothing, and zoneout 1 keeps the state",
           "[rnn_variant]") {
   Generator gen(22);
   const std::int64_t T = 4, B = 2, I = 3, H = 5;
