@@ -50,9 +50,9 @@ class Optimizer {
   // When on, step() first scans every gradient and, at the first NaN or infinity, throws
   // ValueError "<optimizer>: step refused: the gradient of parameter <i> '<tensor name>' <shape>
   // holds <value> at <index>; ..." before anything is written: no parameter, no state (moments,
-  // step counts), no version counter and no lr changes, and a scheduler stepped after step() never
-  // runs. Catch it to skip the batch, or stop training. The scan reads each gradient once; when off,
-  // step() costs one branch more than the update itself.
+  // step counts), no version counter and no lr changes, and a scheduler stepped after step()
+  // never runs. Catch it to skip the batch, or stop training. The scan reads each gradient once;
+  // when off, step() costs one branch more than the update itself.
   void set_check_finite(bool check_finite) { check_finite_ = check_finite; }
   bool check_finite() const { return check_finite_; }
 
