@@ -130,11 +130,11 @@ NamedTensors read_tensors(const Context& ctx, OpenedFile& opened) {
 //   2. no process has its pid (kill(pid, 0) fails with ESRCH), or the process that has it now
 //      started after the file was named, so it reused the pid of the dead saver. This covers our
 //      own pid: a container restarts its trainer as the same pid 1 every time.
-// A file whose saver may still be alive (its pid names a process that is older than the file) is
-// kept, and so is everything when a process's start time cannot be read (/proc hidden). Start
-// times come from /proc/<pid>/stat in clock ticks since boot, rounded down, which only makes
-// rule 2 stricter and rule 1 stricter. Savers that share a directory must share a pid namespace
-// (one machine or one container): a pid from another namespace means nothing here.
+// A pid names one running process at a time, so a process older than the file that has its pid
+// is its saver, alive: the file is kept. So is everything when a start time cannot be read
+// (/proc hidden). Start times come from /proc/<pid>/stat in clock ticks since boot, rounded
+// down, which can only make both rules keep more. Savers that share a directory must share a
+// pid namespace (one machine or one container): a pid from another namespace means nothing here.
 // Cleanup is best effort: a file that vanishes or cannot be removed is left to the next save.
 
 constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
@@ -145,10 +145,12 @@ std::int64_t boot_clock_ns() {
   return static_cast<std::int64_t>(now.tv_sec) * kNanosPerSecond + now.tv_nsec;
 }
 
-// A plain decimal number ("0"..."9" only, no sign or space) that fits in int64.
+// A decimal number as std::to_string writes it for an int64 >= 0: digits only, no sign, space
+// or leading zero.
 std::optional<std::int64_t> parse_decimal(std::string_view text) {
   std::int64_t value = 0;
   if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
+  if (text.size() > 1 && text.front() == '0') return std::nullopt;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
   return value;

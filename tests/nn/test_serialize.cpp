@@ -358,11 +358,12 @@ TEST_CASE("a save removes its target's temp files left by dead savers and nothin
   };
   const std::set<std::string> kept = {
       prefix + live + "." + named + ".0",  // its saver may still be writing
-      // Not exactly the pattern: two or four numbers, signs, empty or non-digit parts, pid 0,
-      // another target, another spelling.
+      // Not exactly the pattern: two or four numbers, signs, empty or non-digit parts, a leading
+      // zero, pid 0, a pid beyond int64, another target, another spelling.
       prefix + dead + ".1", prefix + dead + ".1.0.partial", prefix + dead + ".1.0 ",
       prefix + dead + ".1.x", prefix + "+" + dead + ".1.0", prefix + dead + "..0",
-      prefix + dead + ".-1.0", prefix + "0.1.0", prefix + "99999999999999999999.1.0",
+      prefix + dead + ".-1.0", prefix + "0" + dead + ".1.0", prefix + "0.1.0",
+      prefix + "99999999999999999999.1.0",
       "other.safetensors.tmp." + dead + ".1.0", "xmodel.safetensors.tmp." + dead + ".1.0",
       "model.safetensors.tmp" + dead + ".1.0", "model.safetensors.TMP." + dead + ".1.0",
       "model.tmp." + dead + ".1.0", "victim"};
