@@ -81,10 +81,14 @@ CLI::Validator real_in(double min, double max, Open open) {
         // from_chars takes decimal and scientific forms only (no hex, no leading '+' or space)
         // and parses "inf" and "nan", which the finiteness check then refuses.
         const auto [end, error] = std::from_chars(text.data(), last, value);
-        const bool inside = (min_open ? value > min : value >= min) &&
-                            (max_open ? value < max : value <= max);
-        if (text.empty() || error != std::errc() || end != last || !std::isfinite(value) ||
-            std::abs(value) > std::numeric_limits<float>::max() || !inside) {
+        const bool parsed = !text.empty() && error == std::errc() && end == last &&
+                            std::isfinite(value) &&
+                            std::abs(value) <= std::numeric_limits<float>::max();
+        // The interval applies to the float the program stores: 1e-50 rounds to 0, not > 0.
+        const double stored = parsed ? static_cast<double>(static_cast<float>(value)) : 0.0;
+        const bool inside = (min_open ? stored > min : stored >= min) &&
+                            (max_open ? stored < max : stored <= max);
+        if (!parsed || !inside) {
           return "expected a finite number " + range + ", got " + in_quotes(text);
         }
         return {};

@@ -60,7 +60,7 @@ TEST_CASE("real_in: finite, inside the interval, representable as a float", "[ex
   app.add_option("--dropout", dropout)->check(cli::real_in(0.0, 1.0, cli::Open::max));
   CHECK(parse(app, {"--lr", "1e-3", "--dropout", "0"}).empty());
   CHECK(lr == 1e-3f);
-  for (const std::string bad : {"0", "-1", "inf", "-inf", "nan", "1e39", "0x1p3", "", "1,5"}) {
+  for (const std::string bad : {"0", "-1", "inf", "-inf", "nan", "1e39", "1e-50", "0x1p3", "", "1,5"}) {
     INFO("[" << bad << "]");
     const std::string message = parse(app, {"--lr", bad});
     CHECK(message.find("--lr") != std::string::npos);
