@@ -18,6 +18,7 @@
 
 using namespace tapegrad;
 namespace lag = examples::lag;
+namespace cli = examples::cli;
 
 namespace {
 
@@ -175,7 +176,6 @@ void print_summary(const std::vector<lag::RunResult>& runs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  namespace cli = examples::cli;
   cli::Program program("rnn_vs_lstm",
                        "RNN, LSTM and GRU on long-lag tasks: loss, gradient flow, gate saturation");
   CLI::App& app = program.app();
