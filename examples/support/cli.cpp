@@ -178,6 +178,8 @@ CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::i
 Program::Program(std::string name, std::string description)
     : name_(std::move(name)), app_(std::move(description), name_) {
   app_.option_defaults()->always_capture_default();
+  app_.footer("Exit codes: 0 done; 1 failed while running (an unwritable output, a non-finite "
+              "loss, ...); 2 a bad flag, refused before anything ran.");
   app_.set_version_flag("--version", name_ + " (tapegrad " TAPEGRAD_VERSION ")",
                         "print tapegrad's version and exit");
 }

@@ -127,6 +127,7 @@ TEST_CASE("every example answers --help and --version on stdout and exit 0", "[e
     CHECK(help.exit_code == 0);
     CHECK(help.out.find("--threads") != std::string::npos);
     CHECK(help.out.find("--version") != std::string::npos);
+    CHECK(help.out.find("Exit codes") != std::string::npos);
     const ProgramRun version = run_example(program, {"--version"});
     CHECK(version.exit_code == 0);
     CHECK(version.out.find("tapegrad " TAPEGRAD_VERSION) != std::string::npos);
