@@ -14,9 +14,17 @@ Storage::Storage(std::int64_t numel_in) : numel(numel_in) {
 
 Storage::~Storage() { detail::aligned_free(data); }
 
-std::shared_ptr<TensorImpl> make_impl(const Shape& shape) {
+std::shared_ptr<TensorImpl> make_impl(std::string_view op, const Shape& shape) {
+  // Checked first, so the byte counts here and in Storage cannot overflow.
+  const std::int64_t numel = checked_numel(op, shape);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(numel_of(shape));
+  try {
+    impl->storage = std::make_shared<Storage>(numel);
+  } catch (const std::bad_alloc&) {
+    // The allocator knows only a byte count; say which tensor it was for.
+    throw OutOfMemoryError("tensor: cannot allocate " + format_shape(shape) + " (" +
+                           std::to_string(numel * std::int64_t{sizeof(float)}) + " bytes)");
+  }
   impl->shape = shape;
   return impl;
 }

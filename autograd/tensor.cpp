@@ -12,16 +12,7 @@
 
 namespace tapegrad {
 
-std::int64_t numel_of(const Shape& shape) {
-  std::int64_t count = 1;
-  for (std::int64_t extent : shape) {
-    if (extent < 0) {
-      throw ShapeError("tensor: shape " + format_shape(shape) + " has a negative extent");
-    }
-    count *= extent;
-  }
-  return count;
-}
+std::int64_t numel_of(const Shape& shape) { return checked_numel("numel_of", shape); }
 
 float Generator::normal(float mean, float stddev) {
   // Box-Muller; u1 in (0, 1] so log(u1) is finite.
@@ -33,21 +24,30 @@ float Generator::normal(float mean, float stddev) {
 
 // ---------------------------------------------------------------- factories
 
-Tensor Tensor::empty(const Shape& shape) { return Tensor(make_impl(shape)); }
+// Each factory checks the shape under its own name ("zeros: shape [..] is too large").
+namespace {
 
-Tensor Tensor::full(const Shape& shape, float value, bool requires_grad) {
-  Tensor out = empty(shape);
+Tensor filled(std::string_view op, const Shape& shape, float value, bool requires_grad) {
+  Tensor out(make_impl(op, shape));
   std::fill_n(out.data(), out.numel(), value);
-  out.impl_->requires_grad = requires_grad;
+  out.impl()->requires_grad = requires_grad;
   return out;
 }
 
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape) { return Tensor(make_impl("empty", shape)); }
+
+Tensor Tensor::full(const Shape& shape, float value, bool requires_grad) {
+  return filled("full", shape, value, requires_grad);
+}
+
 Tensor Tensor::zeros(const Shape& shape, bool requires_grad) {
-  return full(shape, 0.0f, requires_grad);
+  return filled("zeros", shape, 0.0f, requires_grad);
 }
 
 Tensor Tensor::ones(const Shape& shape, bool requires_grad) {
-  return full(shape, 1.0f, requires_grad);
+  return filled("ones", shape, 1.0f, requires_grad);
 }
 
 Tensor Tensor::scalar(float value, bool requires_grad) { return full({}, value, requires_grad); }
@@ -58,9 +58,15 @@ Tensor Tensor::arange(float start, float end, float step) {
                      std::to_string(start) + " end=" + std::to_string(end) +
                      " step=" + std::to_string(step));
   }
-  const double span = (static_cast<double>(end) - start) / step;
-  const auto count = static_cast<std::int64_t>(std::max(0.0, std::ceil(span)));
-  Tensor out = empty({count});
+  const double span = std::ceil((static_cast<double>(end) - start) / step);
+  // Checked before the conversion: a double beyond int64 does not convert (undefined behaviour).
+  if (span > static_cast<double>(max_numel)) {
+    throw ShapeError("arange: start=" + std::to_string(start) + " end=" + std::to_string(end) +
+                     " step=" + std::to_string(step) + " gives more than the " +
+                     std::to_string(max_numel) + " elements a tensor holds");
+  }
+  const auto count = static_cast<std::int64_t>(std::max(0.0, span));
+  Tensor out(make_impl("arange", {count}));
   for (std::int64_t i = 0; i < count; ++i) {
     out.data()[i] = static_cast<float>(start + static_cast<double>(step) * static_cast<double>(i));
   }
@@ -69,12 +75,12 @@ Tensor Tensor::arange(float start, float end, float step) {
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape,
                            bool requires_grad) {
-  const std::int64_t count = numel_of(shape);
+  const std::int64_t count = checked_numel("from_vector", shape);
   if (static_cast<std::int64_t>(values.size()) != count) {
     throw ShapeError("from_vector: shape " + format_shape(shape) + " needs " +
                      std::to_string(count) + " values, got " + std::to_string(values.size()));
   }
-  Tensor out = empty(shape);
+  Tensor out(make_impl("from_vector", shape));
   std::copy(values.begin(), values.end(), out.data());
   out.impl_->requires_grad = requires_grad;
   return out;
@@ -86,7 +92,7 @@ Tensor Tensor::uniform(const Shape& shape, float low, float high, Generator& gen
     throw ValueError("uniform: expected low <= high, got low=" + std::to_string(low) +
                      " high=" + std::to_string(high));
   }
-  Tensor out = empty(shape);
+  Tensor out(make_impl("uniform", shape));
   float* values = out.data();
   for (std::int64_t i = 0; i < out.numel(); ++i) values[i] = generator.uniform(low, high);
   out.impl_->requires_grad = requires_grad;
@@ -98,7 +104,7 @@ Tensor Tensor::normal(const Shape& shape, float mean, float stddev, Generator& g
   if (!(stddev >= 0.0f)) {
     throw ValueError("normal: expected stddev >= 0, got " + std::to_string(stddev));
   }
-  Tensor out = empty(shape);
+  Tensor out(make_impl("normal", shape));
   float* values = out.data();
   for (std::int64_t i = 0; i < out.numel(); ++i) values[i] = generator.normal(mean, stddev);
   out.impl_->requires_grad = requires_grad;
@@ -122,7 +128,9 @@ std::int64_t Tensor::size(std::int64_t d) const {
 
 std::int64_t Tensor::numel() const {
   check_defined("numel");
-  return numel_of(impl_->shape);
+  // The storage's count: the shape was checked when the storage was made (make_impl), and a view
+  // (detach, view_data_as) keeps the same count, so this equals the product of shape().
+  return impl_->numel();
 }
 
 float* Tensor::data() {
@@ -332,7 +340,7 @@ void Tensor::bump_version() {
 
 Tensor Tensor::view_data_as(const Shape& new_shape) const {
   check_defined("view_data_as");
-  if (numel_of(new_shape) != numel()) {
+  if (checked_numel("view_data_as", new_shape) != numel()) {
     throw ShapeError("view_data_as: cannot view shape " + format_shape(shape()) + " (" +
                      std::to_string(numel()) + " elements) as " + format_shape(new_shape));
   }

@@ -29,6 +29,9 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- factories (requires_grad defaults to false, as in PyTorch) ----
+  // Each checks the shape first: a negative extent, or a shape too large for any tensor (see
+  // max_numel in errors.h), is a ShapeError naming the factory and the shape. A failed
+  // allocation is an OutOfMemoryError (a std::bad_alloc) naming the shape and the byte count.
   static Tensor empty(const Shape& shape);  // uninitialised storage, for ops' outputs
   static Tensor zeros(const Shape& shape, bool requires_grad = false);
   static Tensor ones(const Shape& shape, bool requires_grad = false);
@@ -106,6 +109,8 @@ class Tensor {
   std::shared_ptr<TensorImpl> impl_;
 };
 
+// The element count of shape, checked as checked_numel (errors.h) does: a negative extent or a
+// shape too large for any tensor throws ShapeError naming "numel_of" and the shape.
 std::int64_t numel_of(const Shape& shape);
 
 }  // namespace tapegrad

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "autograd/tensor.h"
 
@@ -42,7 +43,9 @@ struct TensorImpl {
   std::int64_t numel() const { return storage->numel; }
 };
 
-// A fresh tensor with uninitialised storage of this shape.
-std::shared_ptr<TensorImpl> make_impl(const Shape& shape);
+// A fresh tensor with uninitialised storage of this shape. The shape is checked first
+// (checked_numel: ShapeError naming op); a failed allocation is an OutOfMemoryError naming the
+// shape and the byte count.
+std::shared_ptr<TensorImpl> make_impl(std::string_view op, const Shape& shape);
 
 }  // namespace tapegrad

@@ -42,7 +42,9 @@ DataLoader::DataLoader(const TensorDataset& dataset, LoaderOptions options)
 std::int64_t DataLoader::size() const {
   const std::int64_t samples = dataset_.size();
   const std::int64_t batch_size = options_.batch_size;
-  return options_.drop_last ? samples / batch_size : (samples + batch_size - 1) / batch_size;
+  // ceil(samples / batch_size) without forming samples + batch_size (batch_size may be huge)
+  if (options_.drop_last || samples == 0) return samples / batch_size;
+  return (samples - 1) / batch_size + 1;
 }
 
 DataLoader::Iterator DataLoader::begin() {
@@ -59,7 +61,7 @@ DataLoader::Iterator DataLoader::end() const { return Iterator(this, nullptr, si
 Batch DataLoader::load_batch(const std::vector<std::int64_t>* order,
                              std::int64_t batch_index) const {
   const std::int64_t first = batch_index * options_.batch_size;
-  const std::int64_t last = std::min(first + options_.batch_size, dataset_.size());
+  const std::int64_t last = first + std::min(options_.batch_size, dataset_.size() - first);
   std::vector<std::int64_t> indices(static_cast<std::size_t>(last - first));
   for (std::int64_t k = first; k < last; ++k) {
     const auto position = static_cast<std::size_t>(k);

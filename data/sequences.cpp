@@ -21,7 +21,8 @@ Sequences windows(const float* series, std::int64_t length, std::int64_t feature
   if (horizon <= 0) {
     throw ValueError("create_sequences: horizon must be positive, got " + std::to_string(horizon));
   }
-  if (seq_length + horizon - 1 >= length) {
+  // seq_length + horizon - 1 >= length, rearranged so that no sum of the caller's values is formed
+  if (seq_length >= length || horizon > length - seq_length) {
     const std::string needed = horizon == 1 ? "seq_length " + std::to_string(seq_length)
                                             : "seq_length " + std::to_string(seq_length) +
                                                   " + horizon " + std::to_string(horizon) + " - 1";
@@ -29,6 +30,8 @@ Sequences windows(const float* series, std::int64_t length, std::int64_t feature
                      std::to_string(length) + " to give at least one window");
   }
   const std::int64_t count = length - seq_length - horizon + 1;
+  // count windows of seq_length rows each: up to length^2 / 4 rows, more than any tensor holds
+  checked_numel("create_sequences", {count, seq_length, features});
   Tensor inputs = Tensor::empty({count, seq_length, features});
   Tensor targets = Tensor::empty({count, features});
   const std::int64_t window_numel = seq_length * features;

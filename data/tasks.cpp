@@ -31,6 +31,7 @@ SequenceRegressionData adding_problem(std::int64_t N, std::int64_t T, Generator&
   require(T >= 2, "adding_problem",
           "expected T >= 2 steps (one marker in each half), got T = " + str(T));
 
+  checked_numel("adding_problem", {N, T, 2});
   Tensor inputs = Tensor::zeros({N, T, 2});
   Tensor targets = Tensor::empty({N, 1});
   const std::int64_t half = T / 2;
@@ -56,6 +57,7 @@ SequenceRegressionData delayed_sine(std::int64_t N, std::int64_t T, std::int64_t
   require(std::isfinite(noise_std) && noise_std >= 0.0f, "delayed_sine",
           "expected a finite noise_std >= 0, got noise_std = " + std::to_string(noise_std));
 
+  checked_numel("delayed_sine", {N, T, 1});
   Tensor inputs = Tensor::empty({N, T, 1});
   Tensor targets = Tensor::empty({N, 1});
   for (std::int64_t n = 0; n < N; ++n) {
@@ -81,11 +83,20 @@ CopyMemoryData copy_memory(std::int64_t N, std::int64_t delay, std::int64_t num_
   require(sequence_length >= 1, "copy_memory",
           "expected sequence_length >= 1, got sequence_length = " + str(sequence_length));
 
+  // Bounded first, so T and num_classes below cannot overflow; [N, T, num_classes] is checked
+  // as a whole before N * T sizes anything.
+  if (delay > max_numel || num_symbols > max_numel || sequence_length > max_numel) {
+    throw ShapeError("copy_memory: delay = " + str(delay) + ", num_symbols = " + str(num_symbols) +
+                     ", sequence_length = " + str(sequence_length) +
+                     " give a tensor too large to allocate (a tensor holds at most " +
+                     str(max_numel) + " elements)");
+  }
   const std::int64_t S = sequence_length;
   const std::int64_t T = 2 * S + delay + 1;
   const std::int64_t num_classes = num_symbols + 2;
   const std::int64_t delimiter = num_symbols + 1;
   const std::int64_t delimiter_step = S + delay;
+  checked_numel("copy_memory", {N, T, num_classes});
 
   // Blank (class 0) everywhere first; the symbols and the delimiter then overwrite their steps.
   std::vector<std::int64_t> input_classes(static_cast<std::size_t>(N * T), 0);

@@ -147,7 +147,8 @@ PaddedIds pad_ids(const std::vector<std::vector<std::int64_t>>& sequences,
   const auto count = static_cast<std::int64_t>(sequences.size());
   PaddedIds padded;
   padded.shape = {count, max_length};
-  padded.ids.assign(static_cast<std::size_t>(count * max_length), pad_id);
+  // max_length is the caller's: count * max_length must be checked before it sizes the buffer.
+  padded.ids.assign(static_cast<std::size_t>(checked_numel("pad_ids", padded.shape)), pad_id);
   padded.lengths.reserve(sequences.size());
   for (std::size_t index = 0; index < sequences.size(); ++index) {
     const auto kept = std::min(static_cast<std::int64_t>(sequences[index].size()), max_length);

@@ -16,6 +16,13 @@ void check_options(const char* name, std::int64_t input_size, std::int64_t hidde
                      "num_layers, got " + std::to_string(input_size) + ", " +
                      std::to_string(hidden_size) + ", " + std::to_string(num_layers));
   }
+  // Bounded so that gates * hidden_size (gates <= 4) and proj_size * 2 directions cannot overflow;
+  // each weight's shape is then checked as a whole (uniform_parameter).
+  if (input_size > max_numel / 4 || hidden_size > max_numel / 4) {
+    throw ShapeError(std::string(name) + ": input_size " + std::to_string(input_size) +
+                     " or hidden_size " + std::to_string(hidden_size) +
+                     " is too large (at most " + std::to_string(max_numel / 4) + ")");
+  }
   if (!(dropout >= 0.0f && dropout <= 1.0f)) {
     throw ValueError(std::string(name) + ": dropout must be in [0, 1], got " +
                      std::to_string(dropout));
@@ -25,7 +32,10 @@ void check_options(const char* name, std::int64_t input_size, std::int64_t hidde
 // PyTorch initialises every recurrent weight and bias from U(-1/sqrt(H), 1/sqrt(H)), the bound
 // computed in double (Python) and rounded to float by uniform_, as here: a bound computed in float
 // can differ by an ulp, and then Generator::torch would not reproduce PyTorch's weights.
-Tensor uniform_parameter(const Shape& shape, std::int64_t hidden_size, Generator& generator) {
+// `module` names the layer in the ShapeError of a weight too large for any tensor.
+Tensor uniform_parameter(const char* module, const Shape& shape, std::int64_t hidden_size,
+                         Generator& generator) {
+  checked_numel(module, shape);
   const auto bound = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hidden_size)));
   return Tensor::uniform(shape, -bound, bound, generator);
 }
@@ -60,15 +70,15 @@ RecurrentBase::RecurrentBase(const Config& config, Generator& generator)
       LayerWeights w;
       // Registration order is PyTorch's state_dict order: w_ih, w_hh, b_ih, b_hh, w_hr.
       w.weight_ih = register_parameter("weight_ih" + suffix,
-                                       uniform_parameter({gates_ * H, layer_input}, H, generator));
+                                       uniform_parameter(name_, {gates_ * H, layer_input}, H, generator));
       w.weight_hh = register_parameter("weight_hh" + suffix,
-                                       uniform_parameter({gates_ * H, P}, H, generator));
+                                       uniform_parameter(name_, {gates_ * H, P}, H, generator));
       if (bias_) {
-        w.bias_ih = register_parameter("bias_ih" + suffix, uniform_parameter({gates_ * H}, H, generator));
-        w.bias_hh = register_parameter("bias_hh" + suffix, uniform_parameter({gates_ * H}, H, generator));
+        w.bias_ih = register_parameter("bias_ih" + suffix, uniform_parameter(name_, {gates_ * H}, H, generator));
+        w.bias_hh = register_parameter("bias_hh" + suffix, uniform_parameter(name_, {gates_ * H}, H, generator));
       }
       if (proj_size_ > 0) {
-        w.weight_hr = register_parameter("weight_hr" + suffix, uniform_parameter({P, H}, H, generator));
+        w.weight_hr = register_parameter("weight_hr" + suffix, uniform_parameter(name_, {P, H}, H, generator));
       }
       weights_.push_back(w);
     }
@@ -261,11 +271,11 @@ RecurrentCellBase::RecurrentCellBase(const char* name, std::int64_t gates,
     : input_size_(options.input_size), hidden_size_(options.hidden_size) {
   check_options(name, input_size_, hidden_size_, 1, 0.0f);
   const std::int64_t H = hidden_size_;
-  weight_ih = register_parameter("weight_ih", uniform_parameter({gates * H, input_size_}, H, generator));
-  weight_hh = register_parameter("weight_hh", uniform_parameter({gates * H, H}, H, generator));
+  weight_ih = register_parameter("weight_ih", uniform_parameter(name, {gates * H, input_size_}, H, generator));
+  weight_hh = register_parameter("weight_hh", uniform_parameter(name, {gates * H, H}, H, generator));
   if (options.bias) {
-    bias_ih = register_parameter("bias_ih", uniform_parameter({gates * H}, H, generator));
-    bias_hh = register_parameter("bias_hh", uniform_parameter({gates * H}, H, generator));
+    bias_ih = register_parameter("bias_ih", uniform_parameter(name, {gates * H}, H, generator));
+    bias_hh = register_parameter("bias_hh", uniform_parameter(name, {gates * H}, H, generator));
   }
 }
 

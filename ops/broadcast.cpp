@@ -27,6 +27,8 @@ Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b) {
     }
     out[rank - 1 - i] = ea == 1 ? eb : ea;
   }
+  // Two valid shapes can broadcast to one too large for any tensor ([2^30, 1] and [1, 2^30]).
+  checked_numel(op, out);
   return out;
 }
 

@@ -28,7 +28,13 @@ Tensor cat_pieces(const char* op, const std::vector<Tensor>& tensors,
                   const std::vector<Shape>& pieces, std::size_t dim) {
   Shape out_shape = pieces[0];
   out_shape[dim] = 0;
-  for (const Shape& piece : pieces) out_shape[dim] += piece[dim];
+  for (const Shape& piece : pieces) {
+    // Each extent is at most max_numel (its shape was checked), so stopping once the running sum
+    // passes max_numel keeps it far from int64 overflow; checked_numel then rejects the shape.
+    out_shape[dim] += piece[dim];
+    if (out_shape[dim] > max_numel) break;
+  }
+  checked_numel(op, out_shape);
   Tensor out = Tensor::empty(out_shape);
   const Strides out_strides = contiguous_strides(out_shape);
   std::vector<std::int64_t> starts(pieces.size());

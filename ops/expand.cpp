@@ -37,6 +37,7 @@ Shape expanded_shape(const Shape& x_shape, const Shape& requested) {
                        std::to_string(own) + " is neither 1 nor " + std::to_string(extent) + ")");
     }
   }
+  checked_numel("expand", shape);  // the new leading dims are the caller's: any size
   return shape;
 }
 

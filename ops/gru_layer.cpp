@@ -37,6 +37,7 @@ RecurrentResult gru_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
   recurrent::check_bias(op, "bias_ih", bias_ih, G);
   recurrent::check_bias(op, "bias_hh", bias_hh, G);
   recurrent::check_state(op, "h0", h0, B, H);
+  recurrent::check_sequence_size(op, T, B, G);
 
   const std::int64_t rows = T * B;
   const float* b_hh = bias_hh.defined() ? bias_hh.data() : nullptr;

@@ -45,6 +45,7 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const std::vector<std::in
 
   Shape out_shape = shape;
   out_shape[d] = picks;
+  checked_numel("index_select", out_shape);  // picks can exceed the extent ([0, 2^40] with 2^10)
   Tensor out = Tensor::empty(out_shape);
   const float* in = x.data();
   float* values = out.data();
@@ -78,14 +79,7 @@ Tensor embedding(const Tensor& weight, const std::vector<std::int64_t>& indices,
   check_rank("embedding", "weight [num_embeddings, embedding_dim]", weight.shape(), 2);
   const std::int64_t num_embeddings = weight.shape()[0];
   const std::int64_t width = weight.shape()[1];
-  std::int64_t count = 1;
-  for (std::int64_t extent : index_shape) {
-    if (extent < 0) {
-      throw ShapeError("embedding: index_shape " + format_shape(index_shape) +
-                       " has a negative extent");
-    }
-    count *= extent;
-  }
+  const std::int64_t count = checked_numel("embedding", index_shape);
   if (count != static_cast<std::int64_t>(indices.size())) {
     throw ShapeError("embedding: index_shape " + format_shape(index_shape) + " holds " +
                      std::to_string(count) + " indices, got " + std::to_string(indices.size()));
@@ -105,6 +99,7 @@ Tensor embedding(const Tensor& weight, const std::vector<std::int64_t>& indices,
 
   Shape out_shape = index_shape;
   out_shape.push_back(width);
+  checked_numel("embedding", out_shape);
   Tensor out = Tensor::empty(out_shape);
   const float* table = weight.data();
   float* values = out.data();

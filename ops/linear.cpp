@@ -46,6 +46,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   for (std::size_t d = 0; d + 1 < x.shape().size(); ++d) rows *= x.shape()[d];
   Shape out_shape = x.shape();
   out_shape.back() = out_features;
+  checked_numel("linear", out_shape);  // rows come from x, out_features from the weight
   Tensor out = Tensor::empty(out_shape);
   float* y = out.data();
   if (bias.defined()) {

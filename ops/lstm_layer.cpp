@@ -46,6 +46,7 @@ RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
   recurrent::check_bias(op, "bias_hh", bias_hh, G);
   recurrent::check_state(op, "h0", h0, B, P);
   recurrent::check_state(op, "c0", c0, B, H);
+  recurrent::check_sequence_size(op, T, B, std::max(G, P));
 
   const std::int64_t rows = T * B;
   // Pre-activations of all steps: biases, then x W_ih^T in one product.

@@ -65,7 +65,11 @@ Shape matmul_output_shape(const Tensor& a, const Tensor& b, const MatmulDims& d)
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   const MatmulDims d = matmul_dims(a, b);
-  Tensor out = Tensor::empty(matmul_output_shape(a, b, d));
+  const Shape out_shape = matmul_output_shape(a, b, d);
+  // M and N come from different operands: [2^40, 0] x [0, 2^40] is fine, its product is not.
+  // Once the output is checked, every stride below (M*K, K*N, M*N, batch*M) fits too.
+  checked_numel("matmul", out_shape);
+  Tensor out = Tensor::empty(out_shape);
   const std::int64_t stride_a = d.batch_a == 1 ? 0 : d.M * d.K;
   const std::int64_t stride_b = d.batch_b == 1 ? 0 : d.K * d.N;
   const std::int64_t stride_c = d.M * d.N;

@@ -4,7 +4,9 @@
 // PyTorch (https://pytorch.org/docs/stable/torch.html) unless a comment says otherwise: binary
 // pointwise ops broadcast NumPy-style, dims may be negative, reductions take keepdim.
 // Every op checks its arguments first and throws ShapeError / IndexError / ValueError naming the op
-// and the expected and actual shapes or values, before anything is allocated or recorded.
+// and the expected and actual shapes or values, before anything is allocated or recorded. A shape
+// an op forms from several inputs or from the caller's sizes (broadcast, matmul, cat, reshape,
+// expand, ...) is checked with checked_numel (errors.h): too large or overflowing is a ShapeError.
 #include <cstdint>
 #include <optional>
 #include <vector>

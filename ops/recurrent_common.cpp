@@ -49,6 +49,10 @@ void check_state(const char* op, const char* name, const Tensor& state, std::int
   if (state.defined()) check_same_shape(op, name, Shape{B, size}, state.shape());
 }
 
+void check_sequence_size(const char* op, std::int64_t T, std::int64_t B, std::int64_t width) {
+  checked_numel(op, Shape{T + 1, B, width});
+}
+
 void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
                     const float* bias_b) {
   std::vector<float> row(static_cast<std::size_t>(width), 0.0f);

@@ -23,6 +23,11 @@ void check_bias(const char* op, const char* name, const Tensor& bias, std::int64
 // state undefined, or [B, size].
 void check_state(const char* op, const char* name, const Tensor& state, std::int64_t B,
                  std::int64_t size);
+// The layer's per-step buffers, at most [T + 1, B, width] (width: the widest of the gates, the
+// state and the projection), must fit a tensor: T and B come from x and width from the weights,
+// so their product is new. Throws ShapeError naming op before anything is allocated; once this
+// passes, every T * B * width offset the layer forms fits int64.
+void check_sequence_size(const char* op, std::int64_t T, std::int64_t B, std::int64_t width);
 
 // Time index of the s-th processed step.
 inline std::int64_t time_at(std::int64_t step, std::int64_t T, bool reverse) {

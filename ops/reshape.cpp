@@ -32,7 +32,7 @@ Shape infer_shape(const char* op, const Shape& requested, const Shape& input_sha
       throw ValueError(std::string(op) + ": invalid extent " + std::to_string(extent) +
                        " in shape " + format_shape(requested));
     } else {
-      known *= extent;
+      known = checked_mul(op, known, extent, requested);
     }
   }
   Shape shape = requested;
@@ -53,6 +53,8 @@ Shape infer_shape(const char* op, const Shape& requested, const Shape& input_sha
                      " is invalid for input of shape " + format_shape(input_shape) + " (" +
                      std::to_string(numel) + " elements)");
   }
+  // A zero extent lets a too-large shape match an empty input ([0] as [0, 2^40, 2^40]).
+  checked_numel(op, shape);
   return shape;
 }
 

@@ -35,6 +35,7 @@ RecurrentResult rnn_layer(const Tensor& x, const Tensor& h0, const Tensor& weigh
   recurrent::check_bias(op, "bias_ih", bias_ih, H);
   recurrent::check_bias(op, "bias_hh", bias_hh, H);
   recurrent::check_state(op, "h0", h0, B, H);
+  recurrent::check_sequence_size(op, T, B, H);
   const bool use_tanh = nonlinearity == RNNNonlinearity::Tanh;
 
   const std::int64_t rows = T * B;

@@ -57,9 +57,10 @@ std::size_t split_dim(const char* op, const Tensor& x, std::int64_t dim) {
 }
 
 // Pieces of split_size, the last one smaller; PyTorch gives one empty piece for an empty dim.
+// split_size is the caller's and may be near INT64_MAX, so ceil(extent / split_size) is formed
+// as (extent - 1) / split_size + 1, which cannot overflow.
 std::vector<std::int64_t> even_sizes(std::int64_t extent, std::int64_t split_size) {
-  const std::int64_t count =
-      split_size == 0 ? 1 : std::max<std::int64_t>(1, (extent + split_size - 1) / split_size);
+  const std::int64_t count = split_size == 0 || extent == 0 ? 1 : (extent - 1) / split_size + 1;
   std::vector<std::int64_t> sizes(static_cast<std::size_t>(count), split_size);
   sizes.back() = extent - split_size * (count - 1);
   return sizes;
@@ -83,14 +84,18 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<std::int64_t>& size
   const std::size_t d = split_dim("split", x, dim);
   const std::int64_t extent = x.shape()[d];
   std::int64_t total = 0;
+  bool too_many = false;  // the sizes pass the extent (their sum may not even fit int64)
   for (std::int64_t size : sizes) {
     if (size < 0) {
       throw ValueError("split: sizes " + format_shape(sizes) + " contain a negative size");
     }
-    total += size;
+    too_many = too_many || size > extent - total;
+    if (!too_many) total += size;
   }
-  if (total != extent) {
-    throw ValueError("split: sizes " + format_shape(sizes) + " sum to " + std::to_string(total) +
+  if (too_many || total != extent) {
+    throw ValueError("split: sizes " + format_shape(sizes) + " sum to " +
+                     (too_many ? "more than " + std::to_string(extent)
+                               : std::to_string(total)) +
                      ", expected the size of dim " + std::to_string(dim) + ", " +
                      std::to_string(extent) + " (input shape " + format_shape(x.shape()) + ")");
   }
@@ -107,7 +112,8 @@ std::vector<Tensor> chunk(const Tensor& x, std::int64_t chunks, std::int64_t dim
     return split_checked("chunk", x, d,
                          std::vector<std::int64_t>(static_cast<std::size_t>(chunks), 0), false);
   }
-  return split_checked("chunk", x, d, even_sizes(extent, (extent + chunks - 1) / chunks), false);
+  // ceil(extent / chunks) without forming extent + chunks (chunks may be near INT64_MAX)
+  return split_checked("chunk", x, d, even_sizes(extent, (extent - 1) / chunks + 1), false);
 }
 
 std::vector<Tensor> unbind(const Tensor& x, std::int64_t dim) {

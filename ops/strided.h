@@ -3,6 +3,9 @@
 // split and the reductions all reduce to "visit every index of a shape, at offset
 // base + sum_d index[d] * stride[d] in each of two buffers", so they share these loops instead of
 // each growing its own odometer. Plain pointer arithmetic: no xtensor views in loops.
+// Shapes here are tensors' shapes, checked when the tensors were made (checked_numel, errors.h):
+// the product of their nonzero extents is at most max_numel, so every stride and offset below
+// fits int64 without a check per element.
 #include <algorithm>
 #include <cstdint>
 #include <vector>

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <numeric>
 
@@ -156,4 +157,16 @@ TEST_CASE("DataLoader rejects a non-positive batch_size", "[loader][errors]") {
                       Catch::Contains("DataLoader") && Catch::Contains("batch_size") &&
                           Catch::Contains("0"));
   REQUIRE_THROWS_AS(DataLoader(numbered_dataset(4), {.batch_size = -2}), ValueError);
+}
+
+TEST_CASE("DataLoader takes a batch_size near INT64_MAX as one batch", "[loader][shape]") {
+  // ceil(samples / batch_size) was formed as samples + batch_size - 1, which overflowed.
+  const std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+  DataLoader loader(numbered_dataset(5), {.batch_size = huge});
+  REQUIRE(loader.size() == 1);
+  std::vector<Shape> shapes;
+  for (const std::vector<Tensor>& batch : loader) shapes.push_back(batch[0].shape());
+  REQUIRE(shapes == std::vector<Shape>{{5, 2}});
+  DataLoader dropping(numbered_dataset(5), {.batch_size = huge, .drop_last = true});
+  REQUIRE(dropping.size() == 0);
 }

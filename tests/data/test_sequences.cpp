@@ -153,3 +153,19 @@ TEST_CASE("MinMaxScaler rejects bad input with the function name", "[scaler][err
   REQUIRE_THROWS_AS(scaler.transform(std::vector<float>{1}), ShapeError);
   REQUIRE_THROWS_AS(scaler.fit(Tensor::zeros({2, 2, 2})), ShapeError);
 }
+
+TEST_CASE("create_sequences refuses sizes that overflow or make too large a tensor",
+          "[sequences][shape]") {
+  const std::vector<float> series(10, 1.0f);
+  const std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+  // seq_length + horizon - 1 overflowed and let these through.
+  REQUIRE_THROWS_AS(create_sequences(series, 2, huge), ValueError);
+  REQUIRE_THROWS_WITH(create_sequences(series, 2, huge), Catch::StartsWith("create_sequences: "));
+  REQUIRE_THROWS_AS(create_sequences(series, huge, 2), ValueError);
+  // Windows of 2^23 rows over an empty-featured series of 2^24 rows: the series is empty but
+  // its 2^23 windows of 2^23 rows would hold 2^46 elements.
+  const Tensor wide = Tensor::zeros({std::int64_t{1} << 24, 0});
+  REQUIRE_THROWS_AS(create_sequences(wide, std::int64_t{1} << 23, 1), ShapeError);
+  REQUIRE_THROWS_WITH(create_sequences(wide, std::int64_t{1} << 23, 1),
+                      Catch::StartsWith("create_sequences: shape [8388608, 8388608, 0]"));
+}

@@ -368,3 +368,18 @@ TEST_CASE("delayed_sine: bad arguments throw ValueError naming the function and 
   REQUIRE_THROWS_WITH(delayed_sine(4, 10, 2, gen, -0.1f),
                       Catch::Contains("delayed_sine") && Catch::Contains("noise_std"));
 }
+
+TEST_CASE("task generators refuse sizes too large for a tensor", "[tasks][shape]") {
+  Generator generator(3);
+  const std::int64_t huge = std::numeric_limits<std::int64_t>::max();
+  // T = 2 * S + delay + 1 and N * T overflowed, and sized the class buffers wrongly.
+  REQUIRE_THROWS_AS(copy_memory(2, huge, generator), ShapeError);
+  REQUIRE_THROWS_WITH(copy_memory(2, huge, generator), Catch::StartsWith("copy_memory: "));
+  REQUIRE_THROWS_AS(copy_memory(std::int64_t{1} << 40, 1000, generator), ShapeError);
+  REQUIRE_THROWS_WITH(copy_memory(std::int64_t{1} << 40, 1000, generator),
+                      Catch::StartsWith("copy_memory: shape [1099511627776, 1021, 10]"));
+  REQUIRE_THROWS_WITH(adding_problem(std::int64_t{1} << 62, 4, generator),
+                      Catch::StartsWith("adding_problem: shape [4611686018427387904, 4, 2]"));
+  REQUIRE_THROWS_WITH(delayed_sine(std::int64_t{1} << 62, 4, 0, generator),
+                      Catch::StartsWith("delayed_sine: shape [4611686018427387904, 4, 1]"));
+}

@@ -182,3 +182,12 @@ TEST_CASE("The text pipeline feeds a DataLoader", "[text]") {
   std::sort(seen_labels.begin(), seen_labels.end());
   REQUIRE(seen_labels == std::vector<std::int64_t>{0, 1, 1});
 }
+
+TEST_CASE("pad_ids refuses a max_length whose buffer would overflow", "[text][shape]") {
+  // count * max_length wrapped around before it sized the id buffer.
+  const std::vector<std::vector<std::int64_t>> sequences{{1, 2}, {3}, {4}, {5}};
+  const std::int64_t wraps = (std::int64_t{1} << 62) + 1;  // 4 * that is 4 mod 2^64
+  REQUIRE_THROWS_AS(pad_ids(sequences, wraps), ShapeError);
+  REQUIRE_THROWS_WITH(pad_ids(sequences, wraps),
+                      Catch::StartsWith("pad_ids: shape [4, 4611686018427387905]"));
+}

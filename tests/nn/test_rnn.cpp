@@ -309,3 +309,17 @@ TEST_CASE("pad_sequence pads to the longest and checks trailing dims", "[rnn]") 
   REQUIRE_THROWS_AS(nn::pad_sequence({a, Tensor::zeros({2, 2})}), ShapeError);
   REQUIRE_THROWS_AS(nn::pad_sequence({}), ValueError);
 }
+
+TEST_CASE("recurrent modules refuse sizes whose weights overflow or are too large", "[rnn][shape]") {
+  Generator gen(1);
+  // 4 * 2^62 wrapped to 0 and built an LSTM with empty weights.
+  const std::int64_t wraps = std::int64_t{1} << 62;
+  REQUIRE_THROWS_AS(nn::LSTM({.input_size = 3, .hidden_size = wraps}, gen), ShapeError);
+  REQUIRE_THROWS_WITH(nn::LSTM({.input_size = 3, .hidden_size = wraps}, gen),
+                      Catch::StartsWith("LSTM: ") && Catch::Contains(std::to_string(wraps)));
+  REQUIRE_THROWS_AS(nn::GRUCell({.input_size = wraps, .hidden_size = 3}, gen), ShapeError);
+  // Each size fits, the weight [4H, I] does not: named by the module with its shape.
+  REQUIRE_THROWS_WITH(
+      nn::LSTM({.input_size = std::int64_t{1} << 30, .hidden_size = std::int64_t{1} << 20}, gen),
+      Catch::StartsWith("LSTM: shape [4194304, 1073741824] is too large"));
+}
