@@ -161,9 +161,14 @@ LSTMOutput LSTM::forward(const Tensor& input, const LSTMState& state,
   Result r = run(input, state.h, state.c, lengths,
                  [fused](const Tensor& x, const Tensor& h0, const Tensor& c0, const LayerWeights& w,
                          const std::vector<std::int64_t>& lengths, bool reverse) {
-                   return (fused ? lstm_layer : lstm_layer_reference)(
-                       x, h0, c0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, w.weight_hr,
-                       lengths, reverse);
+                   if (fused) {
+                     return recurrent_layer("LSTM", builtin_cell("lstm"), x, h0, c0,
+                                            {w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
+                                             w.weight_hr, {}},
+                                            lengths, reverse);
+                   }
+                   return lstm_layer_reference(x, h0, c0, w.weight_ih, w.weight_hh, w.bias_ih,
+                                               w.bias_hh, w.weight_hr, lengths, reverse);
                  });
   return {r.output, {r.h_n, r.c_n}};
 }
@@ -191,8 +196,14 @@ RNNOutput GRU::forward(const Tensor& input, const Tensor& h0,
   Result r = run(input, h0, Tensor(), lengths,
                  [fused](const Tensor& x, const Tensor& h, const Tensor&, const LayerWeights& w,
                          const std::vector<std::int64_t>& lengths, bool reverse) {
-                   return (fused ? gru_layer : gru_layer_reference)(
-                       x, h, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, lengths, reverse);
+                   if (fused) {
+                     return recurrent_layer("GRU", builtin_cell("gru"), x, h, Tensor(),
+                                            {w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
+                                             Tensor(), {}},
+                                            lengths, reverse);
+                   }
+                   return gru_layer_reference(x, h, w.weight_ih, w.weight_hh, w.bias_ih,
+                                              w.bias_hh, lengths, reverse);
                  });
   return {r.output, r.h_n};
 }
@@ -222,9 +233,16 @@ RNNOutput RNN::forward(const Tensor& input, const Tensor& h0,
                  [fused, nonlinearity](const Tensor& x, const Tensor& h, const Tensor&,
                                        const LayerWeights& w,
                                        const std::vector<std::int64_t>& lengths, bool reverse) {
-                   return (fused ? rnn_layer : rnn_layer_reference)(
-                       x, h, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, nonlinearity,
-                       lengths, reverse);
+                   if (fused) {
+                     const char* cell =
+                         nonlinearity == RNNNonlinearity::Tanh ? "rnn_tanh" : "rnn_relu";
+                     return recurrent_layer("RNN", builtin_cell(cell), x, h, Tensor(),
+                                            {w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
+                                             Tensor(), {}},
+                                            lengths, reverse);
+                   }
+                   return rnn_layer_reference(x, h, w.weight_ih, w.weight_hh, w.bias_ih,
+                                              w.bias_hh, nonlinearity, lengths, reverse);
                  });
   return {r.output, r.h_n};
 }
