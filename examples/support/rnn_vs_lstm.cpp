@@ -2,6 +2,8 @@
 // in rnn_vs_lstm_measure.cpp.
 #include "rnn_vs_lstm.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -81,36 +83,33 @@ LagModel::LagModel(std::string cell, std::int64_t input_size, std::int64_t hidde
                    std::int64_t output_size, bool per_step, Generator& generator)
     : cell_(std::move(cell)), input_size_(input_size), hidden_size_(hidden_size),
       per_step_(per_step) {
-  if (cell_ == "rnn") {
-    layer_ = &register_module("rnn", nn::RNN({.input_size = input_size, .hidden_size = hidden_size,
-                                              .nonlinearity = "tanh", .batch_first = true},
-                                             generator));
-  } else if (cell_ == "lstm") {
-    layer_ = &register_module("rnn", nn::LSTM({.input_size = input_size,
-                                               .hidden_size = hidden_size, .batch_first = true},
-                                              generator));
-  } else if (cell_ == "gru") {
-    layer_ = &register_module("rnn", nn::GRU({.input_size = input_size, .hidden_size = hidden_size,
-                                              .batch_first = true},
-                                             generator));
-  } else {
-    throw std::invalid_argument("unknown cell \"" + cell_ + "\" (expected rnn, lstm or gru)");
+  // "rnn" is the tanh RNN; any other name is a registered cell (nn::registered_cells()).
+  const std::string registered = cell_ == "rnn" ? "rnn_tanh" : cell_;
+  const std::vector<std::string> known = nn::registered_cells();
+  if (std::find(known.begin(), known.end(), registered) == known.end()) {
+    std::string names = "rnn";
+    for (const std::string& name : known) names += ", " + name;
+    throw std::invalid_argument("unknown cell \"" + cell_ + "\" (expected one of " + names + ")");
   }
+  layer_ = &register_module(
+      "rnn", nn::make_recurrent(registered, {.input_size = input_size, .hidden_size = hidden_size,
+                                             .batch_first = true},
+                                generator));
   head_ = &register_module(
       "head", nn::Linear({.in_features = hidden_size, .out_features = output_size}, generator));
 }
 
 Tensor LagModel::forward(const Tensor& inputs) const {
-  Tensor output = cell_ == "lstm" ? static_cast<nn::LSTM*>(layer_)->forward(inputs).output
-                  : cell_ == "gru" ? static_cast<nn::GRU*>(layer_)->forward(inputs).output
-                                   : static_cast<nn::RNN*>(layer_)->forward(inputs).output;
+  Tensor output = layer_->forward(inputs).output;
   return head_->forward(per_step_ ? output : select(output, 1, -1));
 }
 
 void LagModel::set_forget_gate_bias(float value) {
-  if (cell_ != "lstm") throw std::invalid_argument("set_forget_gate_bias: the cell is " + cell_);
+  if (nn::find_cell(layer_->cell()).forget_gate < 0) {
+    throw std::invalid_argument("set_forget_gate_bias: the " + cell_ + " cell has no forget gate");
+  }
   NoGradGuard no_grad;
-  static_cast<nn::LSTM*>(layer_)->set_forget_gate_bias(value);
+  layer_->set_forget_gate_bias(value);
 }
 
 Tensor LagModel::layer_parameter(const std::string& name) const {

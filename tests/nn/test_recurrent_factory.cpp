@@ -1,0 +1,165 @@
+// One recurrent interface: make_recurrent for every registered cell, the common output and
+// state, fused vs composed agreement and whole-model gradcheck at flashlight's sizes (hidden 2,
+// batch 2, seq 3, 2 layers), forget_bias, and errors that name the module.
+#include <algorithm>
+
+#include "nn/rnn.h"
+#include "ops/ops.h"
+#include "test_util.h"
+
+using namespace tapegrad;
+
+namespace {
+
+nn::RecurrentOptions tiny_options() {
+  return {.input_size = 2, .hidden_size = 2, .num_layers = 2, .bidirectional = true};
+}
+
+// Every output of a forward flattened, so one weighted sum sees all of them.
+Tensor flatten(const nn::RecurrentOutput& out) {
+  std::vector<Tensor> parts{reshape(out.output, {-1}), reshape(out.h_n, {-1})};
+  if (out.c_n.defined()) parts.push_back(reshape(out.c_n, {-1}));
+  return cat(parts, 0);
+}
+
+}  // namespace
+
+TEST_CASE("registered_cells lists the built-in cells", "[recurrent_factory]") {
+  const std::vector<std::string> names = nn::registered_cells();
+  for (const char* name : {"lstm", "gru", "rnn_tanh", "rnn_relu", "peephole_lstm", "cifg_lstm"}) {
+    INFO(name);
+    REQUIRE(std::find(names.begin(), names.end(), name) != names.end());
+  }
+  Generator gen(0);
+  REQUIRE_THROWS_WITH(nn::make_recurrent("lstn", tiny_options(), gen),
+                      Catch::Contains("\"lstn\"") && Catch::Contains("peephole_lstm"));
+}
+
+TEST_CASE("every cell: common output, fused equals composed, gradcheck", "[recurrent_factory]") {
+  for (const std::string& name : nn::registered_cells()) {
+    INFO(name);
+    Generator gen(5);
+    nn::RecurrentBase rnn = nn::make_recurrent(name, tiny_options(), gen);
+    const bool stateful = rnn.has_cell_state();
+    Tensor x = Tensor::uniform({3, 2, 2}, name == "rnn_relu" ? 0.1f : -1.0f, 1, gen);
+    nn::RecurrentState state{Tensor::uniform({4, 2, 2}, -1, 1, gen),
+                             stateful ? Tensor::uniform({4, 2, 2}, -1, 1, gen) : Tensor()};
+    const std::vector<std::int64_t> lengths{3, 2};
+    nn::RecurrentOutput out = rnn.forward(x, state, lengths);
+    REQUIRE(out.output.shape() == Shape{3, 2, 4});
+    REQUIRE(out.h_n.shape() == Shape{4, 2, 2});
+    REQUIRE(out.c_n.defined() == stateful);
+    REQUIRE(out.state().detach().h.grad_fn() == nullptr);
+
+    // fused vs composed: outputs and every parameter gradient
+    const auto run = [&](bool fused) {
+      rnn.set_fused(fused);
+      for (Tensor& p : rnn.parameters()) p.zero_grad();
+      const Tensor flat = flatten(rnn.forward(x, state, lengths));
+      Generator weights(11);
+      sum(mul(flat, Tensor::uniform(flat.shape(), -1, 1, weights))).backward();
+      std::vector<Tensor> values{flat};
+      for (Tensor& p : rnn.parameters()) values.push_back(p.grad().clone());
+      return values;
+    };
+    const std::vector<Tensor> fused = run(true), composed = run(false);
+    for (std::size_t k = 0; k < fused.size(); ++k) {
+      INFO("value " << k);
+      REQUIRE_ALL_CLOSE(fused[k], composed[k], 1e-4, 1e-5);
+    }
+
+    // whole model in its input and states (parameter gradients: fused vs composed above, and
+    // gradcheck op by op in tests/ops/test_recurrent_layer.cpp)
+    rnn.set_fused(true);
+    std::vector<Tensor> inputs{x.detach().clone().requires_grad_(true),
+                               state.h.detach().clone().requires_grad_(true),
+                               stateful ? state.c.detach().clone().requires_grad_(true) : Tensor()};
+    GradcheckOptions options;
+    options.eps = 1e-2;
+    options.atol = 3e-3;
+    options.rtol = 3e-2;
+    REQUIRE_GRADCHECK(
+        [&](const std::vector<Tensor>& in) {
+          return flatten(rnn.forward(in[0], {in[1], in[2]}, lengths));
+        },
+        inputs, options);
+  }
+}
+
+TEST_CASE("make_recurrent(\"lstm\") is nn::LSTM: same parameters and outputs", "[recurrent_factory]") {
+  Generator gen_a(3), gen_b(3);
+  nn::LSTM lstm({.input_size = 3, .hidden_size = 4, .num_layers = 2, .proj_size = 2}, gen_a);
+  nn::RecurrentBase made = nn::make_recurrent(
+      "lstm", {.input_size = 3, .hidden_size = 4, .num_layers = 2, .proj_size = 2}, gen_b);
+  const auto a = lstm.named_parameters(), b = made.named_parameters();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    REQUIRE(a[k].first == b[k].first);
+    REQUIRE_ALL_CLOSE(a[k].second, b[k].second, 0.0, 0.0);
+  }
+  Generator gen(4);
+  Tensor x = Tensor::uniform({5, 2, 3}, -1, 1, gen);
+  nn::LSTMOutput typed = lstm.forward(x);
+  nn::RecurrentOutput common = made.forward(x);
+  REQUIRE_ALL_CLOSE(typed.output, common.output, 0.0, 0.0);
+  REQUIRE_ALL_CLOSE(typed.state.c, common.c_n, 0.0, 0.0);
+  // The common base runs any module the same way (no cast to the concrete class).
+  nn::RecurrentBase& base = lstm;
+  REQUIRE_ALL_CLOSE(base.forward(x).h_n, typed.state.h, 0.0, 0.0);
+}
+
+TEST_CASE("forget_bias sets the forget block of bias_ih and zeroes bias_hh's", "[recurrent_factory]") {
+  for (const auto& [name, block] : std::vector<std::pair<std::string, std::int64_t>>{
+           {"lstm", 1}, {"peephole_lstm", 1}, {"cifg_lstm", 0}}) {
+    INFO(name);
+    Generator gen(6);
+    nn::RecurrentBase rnn = nn::make_recurrent(
+        name, {.input_size = 2, .hidden_size = 3, .forget_bias = 1.5f}, gen);
+    const auto params = rnn.named_parameters();
+    const auto find = [&](const std::string& what) {
+      return std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == what; })->second;
+    };
+    const Tensor bias_ih = find("bias_ih_l0"), bias_hh = find("bias_hh_l0");
+    for (std::int64_t j = 0; j < bias_ih.numel(); ++j) {
+      const bool forget = j / 3 == block;
+      if (forget) {
+        REQUIRE(bias_ih.data()[j] == 1.5f);
+        REQUIRE(bias_hh.data()[j] == 0.0f);
+      } else {
+        REQUIRE(bias_ih.data()[j] != 1.5f);
+      }
+    }
+  }
+  Generator gen(7);
+  REQUIRE_THROWS_WITH(nn::make_recurrent("gru", {.input_size = 2, .hidden_size = 3, .forget_bias = 1.0f}, gen),
+                      Catch::StartsWith("GRU: the gru cell has no forget gate"));
+}
+
+TEST_CASE("peephole parameters are named as agreed, one set per layer and direction", "[recurrent_factory]") {
+  Generator gen(8);
+  nn::RecurrentBase rnn = nn::make_recurrent("peephole_lstm", tiny_options(), gen);
+  std::vector<std::string> names;
+  for (const auto& p : rnn.named_parameters()) names.push_back(p.first);
+  for (const char* expected : {"weight_pi_l0", "weight_pf_l0", "weight_po_l0", "weight_pi_l1_reverse",
+                               "weight_po_l1_reverse"}) {
+    INFO(expected);
+    REQUIRE(std::find(names.begin(), names.end(), expected) != names.end());
+  }
+}
+
+TEST_CASE("module errors name the module, not the layer op", "[recurrent_factory]") {
+  Generator gen(9);
+  nn::LSTM lstm({.input_size = 3, .hidden_size = 4}, gen);
+  Tensor x = Tensor::zeros({5, 2, 3});
+  // The lengths check lives in the layer driver; on main it said "lstm_layer: length 7 ...".
+  REQUIRE_THROWS_WITH(lstm.forward(x, {}, {5, 7}), Catch::StartsWith("LSTM: length 7"));
+  nn::GRU gru({.input_size = 3, .hidden_size = 4}, gen);
+  REQUIRE_THROWS_WITH(gru.forward(x, {}, {0, 1}), Catch::StartsWith("GRU: length 0"));
+  nn::RecurrentBase cifg = nn::make_recurrent("cifg_lstm", {.input_size = 3, .hidden_size = 4}, gen);
+  REQUIRE_THROWS_WITH(cifg.forward(Tensor::zeros({5, 2, 4})),
+                      Catch::StartsWith("cifg_lstm: expected input with 3 features"));
+  REQUIRE_THROWS_WITH(nn::make_recurrent("gru", {.input_size = 3, .hidden_size = 4, .proj_size = 2}, gen),
+                      Catch::StartsWith("GRU: the gru cell reads h_prev"));
+  REQUIRE_THROWS_WITH(gru.RecurrentBase::forward(x, {Tensor(), Tensor::zeros({1, 2, 4})}),
+                      Catch::StartsWith("GRU: the gru cell has no cell state"));
+}
