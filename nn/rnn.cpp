@@ -43,6 +43,18 @@ Tensor uniform_parameter(const Shape& shape, std::int64_t hidden_size, Generator
 
 namespace {
 
+bool any_mask(const RecurrentMasks& m) {
+  return m.recurrent.defined() || m.zoneout_h.defined() || m.zoneout_c.defined();
+}
+
+// 0 with probability p, else scale: one draw per element.
+Tensor bernoulli_mask(const Shape& shape, float p, float scale, Generator& generator) {
+  Tensor mask = Tensor::uniform(shape, 0.0f, 1.0f, generator);
+  float* m = mask.data();
+  for (std::int64_t i = 0; i < mask.numel(); ++i) m[i] = m[i] < p ? 0.0f : scale;
+  return mask;
+}
+
 // The built-in cells: lstm, gru and rnn_* run the hand-written kernels (bench_gates measures the
 // derived LSTM backward slower) with the references composed in nn/rnn_reference.cpp, which the
 // PyTorch fixtures check; the variants run kernels derived from ops/cells.h, as a user's cell does.
@@ -52,15 +64,17 @@ std::vector<CellDefinition> builtin_definitions() {
   cells.back().kernel = &builtin_cell("lstm");
   cells.back().composed = [](const Tensor& x, const Tensor& h0, const Tensor& c0,
                              const RecurrentWeights& w, const std::vector<std::int64_t>& lengths,
-                             bool reverse) {
+                             bool reverse, const RecurrentMasks& masks) {
+    if (any_mask(masks)) return composed_cell_layer<cells::LSTM>(x, h0, c0, w, lengths, reverse, masks);
     return lstm_layer_reference(x, h0, c0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
                                 w.weight_hr, lengths, reverse);
   };
   cells.push_back(cell_definition<cells::GRU>());
   cells.back().kernel = &builtin_cell("gru");
-  cells.back().composed = [](const Tensor& x, const Tensor& h0, const Tensor&,
+  cells.back().composed = [](const Tensor& x, const Tensor& h0, const Tensor& c0,
                              const RecurrentWeights& w, const std::vector<std::int64_t>& lengths,
-                             bool reverse) {
+                             bool reverse, const RecurrentMasks& masks) {
+    if (any_mask(masks)) return composed_cell_layer<cells::GRU>(x, h0, c0, w, lengths, reverse, masks);
     return gru_layer_reference(x, h0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, lengths,
                                reverse);
   };
@@ -68,9 +82,15 @@ std::vector<CellDefinition> builtin_definitions() {
     const bool tanh_act = act == RNNNonlinearity::Tanh;
     cells.push_back(tanh_act ? cell_definition<cells::RNNTanh>() : cell_definition<cells::RNNReLU>());
     cells.back().kernel = &builtin_cell(tanh_act ? "rnn_tanh" : "rnn_relu");
-    cells.back().composed = [act](const Tensor& x, const Tensor& h0, const Tensor&,
+    cells.back().composed = [act](const Tensor& x, const Tensor& h0, const Tensor& c0,
                                   const RecurrentWeights& w,
-                                  const std::vector<std::int64_t>& lengths, bool reverse) {
+                                  const std::vector<std::int64_t>& lengths, bool reverse,
+                                  const RecurrentMasks& masks) {
+      if (any_mask(masks)) {
+        return act == RNNNonlinearity::Tanh
+                   ? composed_cell_layer<cells::RNNTanh>(x, h0, c0, w, lengths, reverse, masks)
+                   : composed_cell_layer<cells::RNNReLU>(x, h0, c0, w, lengths, reverse, masks);
+      }
       return rnn_layer_reference(x, h0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, act,
                                  lengths, reverse);
     };
@@ -162,9 +182,29 @@ RecurrentBase::RecurrentBase(const std::string& cell, const RecurrentOptions& o,
       batch_first_(o.batch_first),
       bidirectional_(o.bidirectional),
       dropout_(o.dropout),
+      input_dropout_(o.input_dropout),
+      recurrent_dropout_(o.recurrent_dropout),
+      zoneout_h_(o.zoneout_h),
+      zoneout_c_(o.zoneout_c),
       dropout_generator_(generator.child_seed()) {
   const char* name = name_.c_str();
   check_options(name, input_size_, hidden_size_, num_layers_, dropout_);
+  for (const auto& [what, p] : {std::pair<const char*, float>{"input_dropout", input_dropout_},
+                                {"recurrent_dropout", recurrent_dropout_}}) {
+    if (!(p >= 0.0f && p < 1.0f)) {
+      throw ValueError(name_ + ": " + what + " must be in [0, 1), got " + std::to_string(p));
+    }
+  }
+  for (const auto& [what, z] : {std::pair<const char*, float>{"zoneout_h", zoneout_h_},
+                                {"zoneout_c", zoneout_c_}}) {
+    if (!(z >= 0.0f && z <= 1.0f)) {
+      throw ValueError(name_ + ": " + what + " must be in [0, 1], got " + std::to_string(z));
+    }
+  }
+  if (zoneout_c_ > 0.0f && !cell_->cell_state) {
+    throw ValueError(name_ + ": zoneout_c needs a cell with a cell state; " + cell_->name +
+                     " has none");
+  }
   if (proj_size_ < 0 || (proj_size_ > 0 && proj_size_ >= hidden_size_)) {
     throw ValueError(name_ + ": proj_size must be in [0, hidden_size), got " +
                      std::to_string(proj_size_) + " with hidden_size " +
@@ -252,16 +292,39 @@ RecurrentOutput RecurrentBase::forward(const Tensor& input, const RecurrentState
 
   std::vector<Tensor> h_finals, c_finals;
   Tensor layer_input = x;
+  const bool training = is_training();
+  const std::int64_t T = x.size(0);
   for (std::int64_t l = 0; l < num_layers_; ++l) {
     std::vector<Tensor> direction_outputs;
+    // Variational dropout of the layer's input: one [B, I] mask for every step.
+    if (training && input_dropout_ > 0.0f) {
+      layer_input = mul(layer_input, bernoulli_mask({B, layer_input.size(2)}, input_dropout_,
+                                                    1.0f / (1.0f - input_dropout_),
+                                                    dropout_generator_));
+    }
     for (std::int64_t d = 0; d < directions; ++d) {
       const std::int64_t slot = l * directions + d;
       const Tensor h_slot = h_init.defined() ? select(h_init, 0, slot) : Tensor();
       const Tensor c_slot = c_init.defined() ? select(c_init, 0, slot) : Tensor();
       const RecurrentWeights& w = weights_[static_cast<std::size_t>(slot)];
+      RecurrentMasks masks;
+      if (training && recurrent_dropout_ > 0.0f) {
+        masks.recurrent = bernoulli_mask({B, P}, recurrent_dropout_,
+                                         1.0f / (1.0f - recurrent_dropout_), dropout_generator_);
+      }
+      // zoneout: 1 keeps the previous value (probability z) in training; z itself in evaluation
+      if (zoneout_h_ > 0.0f) {
+        masks.zoneout_h = training ? bernoulli_mask({T, B, P}, 1.0f - zoneout_h_, 1.0f, dropout_generator_)
+                                   : Tensor::full({T, B, P}, zoneout_h_);
+      }
+      if (zoneout_c_ > 0.0f) {
+        masks.zoneout_c = training ? bernoulli_mask({T, B, H}, 1.0f - zoneout_c_, 1.0f, dropout_generator_)
+                                   : Tensor::full({T, B, H}, zoneout_c_);
+      }
       RecurrentResult result =
-          fused_ ? recurrent_layer(name_, *cell_->kernel, layer_input, h_slot, c_slot, w, lengths, d == 1)
-                 : cell_->composed(layer_input, h_slot, c_slot, w, lengths, d == 1);
+          fused_ ? recurrent_layer(name_, *cell_->kernel, layer_input, h_slot, c_slot, w, lengths,
+                                   d == 1, masks)
+                 : cell_->composed(layer_input, h_slot, c_slot, w, lengths, d == 1, masks);
       direction_outputs.push_back(result.output);
       h_finals.push_back(result.h_n);
       if (result.c_n.defined()) c_finals.push_back(result.c_n);

@@ -75,6 +75,14 @@ struct RecurrentOptions {
   // Sets the forget-gate block of every bias_ih at construction (bias_hh's stays 0); cells with a
   // forget gate only.
   std::optional<float> forget_bias{};
+  // Training mode only, seeded by the module's generator (ops/recurrent.h, RecurrentMasks):
+  // variational dropout, one mask per sequence and layer, of each layer's input x_t ([B, I]) and
+  // of h_{t-1} before W_hh ([B, H]), scaled by 1/(1-p); zoneout of h and c (per step and unit,
+  // the previous value kept with probability zoneout_*; in evaluation its expectation).
+  float input_dropout = 0.0f;
+  float recurrent_dropout = 0.0f;
+  float zoneout_h = 0.0f;
+  float zoneout_c = 0.0f;  // cells with a cell state only
 };
 
 // h and c of every layer and direction: [num_layers * num_directions, B, P or H]; c undefined for
@@ -113,7 +121,7 @@ struct RNNOutput {
 // cifg_lstm. A cell of one's own: nn/cell_registry.h (register_cell<MyCell>()).
 using ComposedLayer = std::function<RecurrentResult(
     const Tensor& x, const Tensor& h0, const Tensor& c0, const RecurrentWeights& weights,
-    const std::vector<std::int64_t>& lengths, bool reverse)>;
+    const std::vector<std::int64_t>& lengths, bool reverse, const RecurrentMasks& masks)>;
 struct CellDefinition {
   std::string name;
   std::int64_t gates = 1;
@@ -160,6 +168,7 @@ class RecurrentBase : public Module {
   std::int64_t input_size_, hidden_size_, num_layers_, proj_size_;
   bool bias_, batch_first_, bidirectional_;
   float dropout_;
+  float input_dropout_, recurrent_dropout_, zoneout_h_, zoneout_c_;
   bool fused_ = true;
   std::vector<RecurrentWeights> weights_;  // index layer * num_directions + direction
   mutable Generator dropout_generator_;

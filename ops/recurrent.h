@@ -33,13 +33,25 @@ struct RecurrentWeights {
   std::vector<Tensor> cell_params;
 };
 
+// Regularisers of one layer and direction, as constants (no gradient flows into them); each
+// undefined means none. Masks act on a sequence's valid steps only and are indexed by absolute t.
+//   recurrent: [B, P] variational (locked) dropout of the recurrent state, Gal & Ghahramani 2016:
+//     h_{t-1} * recurrent enters the W_hh product; the carried state and the cell's own use of
+//     h_prev do not see it. Already scaled by 1/(1-p).
+//   zoneout_h [T, B, P], zoneout_c [T, B, H], Krueger et al. 2016: the weight of the previous
+//     state, h_t = z h_{t-1} + (1 - z) h~_t (c likewise, with h~ computed from the proposed c~):
+//     0/1 masks in training, the probability itself in evaluation (the expectation).
+struct RecurrentMasks {
+  Tensor recurrent, zoneout_h, zoneout_c;
+};
+
 // The one layer driver: any cell over a sequence as ONE tape node. `name` is what the user called
 // (the module, "LSTM", or the op, "lstm_layer"): every error message starts with it.
 RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell, const Tensor& x,
                                 const Tensor& h0, const Tensor& c0,
                                 const RecurrentWeights& weights,
                                 const std::vector<std::int64_t>& lengths = {},
-                                bool reverse = false);
+                                bool reverse = false, const RecurrentMasks& masks = {});
 
 // The three built-in cells on the driver, as ops.
 // weight_ih [4H, I], weight_hh [4H, P], bias_ih/bias_hh [4H], weight_hr [P, H]; h0 [B, P], c0 [B, H].

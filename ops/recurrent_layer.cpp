@@ -26,6 +26,24 @@ std::string gate_rows(std::int64_t gates) {
   return gates == 1 ? "hidden_size" : std::to_string(gates) + "*hidden_size";
 }
 
+// next = next + keep * (prev - next), in place.
+void blend_previous(float* next, const float* prev, const float* keep, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) next[i] += keep[i] * (prev[i] - next[i]);
+}
+
+// proposed = (1 - keep) * grad, kept = keep * grad.
+void split_zoneout_grad(float* proposed, float* kept, const float* grad, const float* keep,
+                        std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    kept[i] = keep[i] * grad[i];
+    proposed[i] = grad[i] - kept[i];
+  }
+}
+
+void add_into(float* to, const float* values, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) to[i] += values[i];
+}
+
 void zero_finished_rows(float* values, std::int64_t B, std::int64_t width,
                         const std::vector<std::int64_t>& lengths, std::int64_t t) {
   if (values == nullptr || lengths.empty()) return;
@@ -38,7 +56,8 @@ void zero_finished_rows(float* values, std::int64_t B, std::int64_t width,
 
 RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell, const Tensor& x,
                                 const Tensor& h0, const Tensor& c0, const RecurrentWeights& w,
-                                const std::vector<std::int64_t>& lengths, bool reverse) {
+                                const std::vector<std::int64_t>& lengths, bool reverse,
+                                const RecurrentMasks& masks) {
   const char* op = name.c_str();
   const recurrent::Dims dims = recurrent::check_input(op, x, lengths);
   // Plain copies, not a structured binding: the backward lambda captures them (clang 14).
@@ -84,6 +103,15 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     if (!param.defined()) throw ValueError(name + ": a parameter of the " + cell.name + " cell is undefined");
     check_same_shape(op, "cell parameter", Shape{H}, param.shape());
   }
+  const bool dropped = masks.recurrent.defined();
+  const bool zone_h = masks.zoneout_h.defined();
+  const bool zone_c = masks.zoneout_c.defined();
+  if (dropped) check_same_shape(op, "recurrent dropout mask", Shape{B, P}, masks.recurrent.shape());
+  if (zone_h) check_same_shape(op, "zoneout_h mask", Shape{T, B, P}, masks.zoneout_h.shape());
+  if (zone_c) {
+    if (!stateful) throw ValueError(name + ": zoneout_c needs a cell with a cell state, not " + cell.name);
+    check_same_shape(op, "zoneout_c mask", Shape{T, B, H}, masks.zoneout_c.shape());
+  }
 
   const std::int64_t rows = T * B;
   const bool split = cell.split_recurrent;
@@ -105,6 +133,10 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   }
   // State slots: see recurrent::slot_before / slot_after.
   Tensor h_seq = Tensor::empty({T + 1, B, P});
+  // With recurrent dropout, the W_hh product (and its weight gradient) reads h_{t-1} * mask.
+  Tensor h_dropped = dropped ? Tensor::empty({T, B, P}) : Tensor();
+  const Tensor recurrent_mask = masks.recurrent, zoneout_h = masks.zoneout_h,
+               zoneout_c = masks.zoneout_c;
   Tensor c_seq = stateful ? Tensor::empty({T + 1, B, H}) : Tensor();
   Tensor h_unprojected = projected ? Tensor::empty({T, B, H}) : Tensor();
   const std::int64_t first = recurrent::first_slot(T, reverse);
@@ -124,17 +156,27 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     float* h_next = h_seq.data() + next * B * P;
     const float* c_prev = stateful ? c_seq.data() + prev * B * H : nullptr;
     float* c_next = stateful ? c_seq.data() + next * B * H : nullptr;
+    const float* h_recurrent = h_prev;
+    if (dropped) {
+      float* hd = h_dropped.data() + t * B * P;
+      const float* m = recurrent_mask.data();
+      for (std::int64_t i = 0; i < B * P; ++i) hd[i] = h_prev[i] * m[i];
+      h_recurrent = hd;
+    }
     if (split) {
       recurrent::fill_bias_rows(pre_h.data(), B, G, b_hh, nullptr);
-      gemm(false, true, B, G, P, h_prev, P, weight_hh.data(), P, pre_h.data(), G, true);
+      gemm(false, true, B, G, P, h_recurrent, P, weight_hh.data(), P, pre_h.data(), G, true);
     } else {
-      gemm(false, true, B, G, P, h_prev, P, weight_hh.data(), P, pre_t, G, true);
+      gemm(false, true, B, G, P, h_recurrent, P, weight_hh.data(), P, pre_t, G, true);
     }
     float* h_cell = projected ? h_unprojected.data() + t * B * H : h_next;
     cell.forward({pre_t, split ? pre_h.data() : nullptr, h_prev, c_prev, params.data(), h_cell,
                   c_next, extra_width > 0 ? kept_extra.data() + t * B * extra_width : nullptr, B,
                   H});
     if (projected) gemm(false, true, B, P, H, h_cell, H, weight_hr.data(), H, h_next, P, false);
+    // zoneout: the previous state's weight z, h_t = h~ + z (h_{t-1} - h~)
+    if (zone_h) blend_previous(h_next, h_prev, zoneout_h.data() + t * B * P, B * P);
+    if (zone_c) blend_previous(c_next, c_prev, zoneout_c.data() + t * B * H, B * H);
     recurrent::carry_finished_rows(h_next, h_prev, B, P, lengths, t);
     if (stateful) recurrent::carry_finished_rows(c_next, c_prev, B, H, lengths, t);
   }
@@ -167,45 +209,72 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     Tensor dc_prev = stateful ? Tensor::empty({B, H}) : Tensor();
     Tensor dpre = Tensor::empty({T, B, G});
     Tensor dpre_h = split ? Tensor::empty({T, B, G}) : Tensor();
-    Tensor dparams = num_params > 0 ? Tensor::empty({T, B, num_params * H}) : Tensor();
+    // Cell parameter gradients: each step's per-row terms [B, P*H], summed as they come (a
+    // [T, B, P*H] buffer would cost its page faults at every backward).
+    Tensor dparams = num_params > 0 ? Tensor::empty({B, num_params * H}) : Tensor();
+    Tensor dparams_sum = num_params > 0 ? Tensor::zeros({num_params * H}) : Tensor();
     Tensor dh_cell = projected ? Tensor::empty({B, H}) : Tensor();
+    Tensor dh_through_mask = dropped ? Tensor::empty({B, P}) : Tensor();
+    Tensor dh_kept = zone_h ? Tensor::empty({B, P}) : Tensor();  // z * dh: straight to h_{t-1}
+    Tensor dc_kept = zone_c ? Tensor::empty({B, H}) : Tensor();
     Tensor dh_all = projected ? Tensor::zeros({T, B, P}) : Tensor();
     for (std::int64_t step = T - 1; step >= 0; --step) {
       const std::int64_t t = recurrent::time_at(step, T, reverse);
       const std::int64_t prev = recurrent::slot_before(t, reverse);
       float* dh_data = dh.data();
       recurrent::add_output_grad(dh_data, grad_out, t, B, P, lengths);
-      const float* dh_for_cell = dh_data;
+      // zoneout: z * d h_t goes straight to h_{t-1}; the cell sees (1 - z) * d h_t. The full
+      // d h_t stays in dh_data for the rows that have ended (carried through unchanged).
+      Tensor dh_proposed = dh;
+      if (zone_h) {
+        dh_proposed = Tensor::empty({B, P});
+        split_zoneout_grad(dh_proposed.data(), dh_kept.data(), dh_data,
+                           zoneout_h.data() + t * B * P, B * P);
+      }
+      Tensor dc_proposed = dc;
+      if (zone_c) {
+        dc_proposed = Tensor::empty({B, H});
+        split_zoneout_grad(dc_proposed.data(), dc_kept.data(), dc.data(),
+                           zoneout_c.data() + t * B * H, B * H);
+      }
+      const float* dh_for_cell = dh_proposed.data();
       if (projected) {
         float* dh_t = dh_all.data() + t * B * P;
         for (std::int64_t b = 0; b < B; ++b) {
-          if (recurrent::is_valid(lengths, b, t)) std::copy_n(dh_data + b * P, P, dh_t + b * P);
+          if (recurrent::is_valid(lengths, b, t)) std::copy_n(dh_proposed.data() + b * P, P, dh_t + b * P);
         }
-        gemm(false, false, B, H, P, dh_data, P, w_hr.data(), H, dh_cell.data(), H, false);
+        gemm(false, false, B, H, P, dh_proposed.data(), P, w_hr.data(), H, dh_cell.data(), H, false);
         dh_for_cell = dh_cell.data();
       }
       float* dpre_t = dpre.data() + t * B * G;
       float* dpre_h_t = split ? dpre_h.data() + t * B * G : nullptr;
-      float* dparams_t = num_params > 0 ? dparams.data() + t * B * num_params * H : nullptr;
+      float* dparams_t = num_params > 0 ? dparams.data() : nullptr;
       cell_backward({dpre_t, dpre_h_t, reads_h_prev ? dh_prev.data() : nullptr,
                      stateful ? dc_prev.data() : nullptr, dparams_t, dh_for_cell,
-                     stateful ? dc.data() : nullptr, pre.data() + t * B * G,
+                     stateful ? dc_proposed.data() : nullptr, pre.data() + t * B * G,
                      extra_width > 0 ? kept_extra.data() + t * B * extra_width : nullptr,
                      h_seq.data() + prev * B * P,
                      stateful ? c_seq.data() + prev * B * H : nullptr, params.data(), B, H});
       zero_finished_rows(dpre_t, B, G, lengths, t);
       zero_finished_rows(dpre_h_t, B, G, lengths, t);
       zero_finished_rows(dparams_t, B, num_params * H, lengths, t);
+      if (num_params > 0) recurrent::add_column_sums(dparams_sum.data(), dparams_t, B, num_params * H);
+      if (zone_c) add_into(dc_prev.data(), dc_kept.data(), B * H);
       if (stateful) recurrent::carry_finished_rows(dc_prev.data(), dc.data(), B, H, lengths, t);
-      // d h_{t-1}: the path through W_hh, plus the cell's direct term when it reads h_prev.
+      // d h_{t-1}: the path through W_hh (times the dropout mask), the cell's direct term when it
+      // reads h_prev, and zoneout's. Rows that have ended take d h_t unchanged (their d pre is 0).
       const float* dgates_recurrent = split ? dpre_h_t : dpre_t;
-      if (reads_h_prev) {
-        recurrent::carry_finished_rows(dh_prev.data(), dh_data, B, P, lengths, t);
-        gemm(false, false, B, P, G, dgates_recurrent, G, w_hh.data(), P, dh_prev.data(), P, true);
+      if (dropped) {
+        gemm(false, false, B, P, G, dgates_recurrent, G, w_hh.data(), P, dh_through_mask.data(), P, false);
+        float* through = dh_through_mask.data();
+        const float* m = recurrent_mask.data();
+        float* to = dh_prev.data();
+        for (std::int64_t i = 0; i < B * P; ++i) to[i] = (reads_h_prev ? to[i] : 0.0f) + through[i] * m[i];
       } else {
-        gemm(false, false, B, P, G, dgates_recurrent, G, w_hh.data(), P, dh_prev.data(), P, false);
-        recurrent::carry_finished_rows(dh_prev.data(), dh_data, B, P, lengths, t, /*add=*/true);
+        gemm(false, false, B, P, G, dgates_recurrent, G, w_hh.data(), P, dh_prev.data(), P, reads_h_prev);
       }
+      if (zone_h) add_into(dh_prev.data(), dh_kept.data(), B * P);
+      recurrent::carry_finished_rows(dh_prev.data(), dh_data, B, P, lengths, t);
       std::swap(dh, dh_prev);
       if (stateful) std::swap(dc, dc_prev);
     }
@@ -217,7 +286,8 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
       ctx.accumulate(3, recurrent::weight_grad(dpre.data(), rows, G, x_saved.data(), I));
     }
     if (ctx.needs_grad(4)) {
-      const float* h_prev_all = h_seq.data() + recurrent::slot_before(0, reverse) * B * P;
+      const float* h_prev_all = dropped ? h_dropped.data()
+                                        : h_seq.data() + recurrent::slot_before(0, reverse) * B * P;
       ctx.accumulate(4, recurrent::weight_grad(dgates_recurrent_all, rows, G, h_prev_all, P));
     }
     if (split) {
@@ -240,8 +310,7 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
       ctx.accumulate(7, dw_hr);
     }
     if (num_params > 0) {
-      Tensor sums = Tensor::zeros({num_params * H});
-      recurrent::add_column_sums(sums.data(), dparams.data(), rows, num_params * H);
+      const Tensor& sums = dparams_sum;
       for (std::int64_t k = 0; k < num_params; ++k) {
         const std::size_t input = 8 + static_cast<std::size_t>(k);
         if (!ctx.needs_grad(input)) continue;

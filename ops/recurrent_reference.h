@@ -1,7 +1,7 @@
 #pragma once
 // Any cell written with ops/cell_math.h, composed from generic ops: its step() run on Tensor, one
 // time step after another, with the layer driver's contract (ops/recurrent.h: lengths, reverse,
-// projection, cell parameters). It is the readable reference the fused layer is tested against,
+// projection, cell parameters, regulariser masks). It is the readable reference the fused layer is tested against,
 // and the "composed" form benchmarked next to it. No xsimd here: ordinary ops only.
 #include <vector>
 
@@ -14,7 +14,7 @@ template <class Cell>
 RecurrentResult composed_cell_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
                                     const RecurrentWeights& w,
                                     const std::vector<std::int64_t>& lengths = {},
-                                    bool reverse = false) {
+                                    bool reverse = false, const RecurrentMasks& masks = {}) {
   constexpr cell::Spec spec = Cell::spec;
   const std::int64_t T = x.size(0), B = x.size(1);
   const std::int64_t H = w.weight_ih.size(0) / spec.gates;
@@ -25,7 +25,8 @@ RecurrentResult composed_cell_layer(const Tensor& x, const Tensor& h0, const Ten
   for (std::int64_t s = 0; s < T; ++s) {
     const std::int64_t t = reverse ? T - 1 - s : s;
     Tensor gates_x = linear(select(x, 0, t), w.weight_ih, w.bias_ih);
-    Tensor gates_h = linear(h, w.weight_hh, w.bias_hh);
+    Tensor gates_h =
+        linear(masks.recurrent.defined() ? mul(h, masks.recurrent) : h, w.weight_hh, w.bias_hh);
     cell::In<Tensor> in;
     const std::vector<Tensor> blocks = chunk(spec.split_recurrent ? gates_x : add(gates_x, gates_h),
                                              spec.gates, 1);
@@ -42,9 +43,13 @@ RecurrentResult composed_cell_layer(const Tensor& x, const Tensor& h0, const Ten
     }
     const cell::Out<Tensor> out = Cell::step(in);
     Tensor h_new = w.weight_hr.defined() ? linear(out.h, w.weight_hr, Tensor()) : out.h;
+    Tensor c_new = out.c;
+    // zoneout: h_t = h~ + z (h_{t-1} - h~), c likewise
+    if (masks.zoneout_h.defined()) h_new = add(h_new, mul(select(masks.zoneout_h, 0, t), sub(h, h_new)));
+    if (masks.zoneout_c.defined()) c_new = add(c_new, mul(select(masks.zoneout_c, 0, t), sub(c, c_new)));
     if (lengths.empty()) {
       h = h_new;
-      if (spec.cell_state) c = out.c;
+      if (spec.cell_state) c = c_new;
       outputs[static_cast<std::size_t>(t)] = h_new;
       continue;
     }
@@ -54,7 +59,7 @@ RecurrentResult composed_cell_layer(const Tensor& x, const Tensor& h0, const Ten
       valid.data()[b] = t < lengths[static_cast<std::size_t>(b)] ? 1.0f : 0.0f;
     }
     h = where(valid, h_new, h);
-    if (spec.cell_state) c = where(valid, out.c, c);
+    if (spec.cell_state) c = where(valid, c_new, c);
     outputs[static_cast<std::size_t>(t)] = mul(h_new, valid);
   }
   return {stack(outputs, 0), h, c};

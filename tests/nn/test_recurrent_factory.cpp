@@ -163,3 +163,64 @@ TEST_CASE("module errors name the module, not the layer op", "[recurrent_factory
   REQUIRE_THROWS_WITH(gru.RecurrentBase::forward(x, {Tensor(), Tensor::zeros({1, 2, 4})}),
                       Catch::StartsWith("GRU: the gru cell has no cell state"));
 }
+
+TEST_CASE("variational dropout and zoneout: train only, seeded, exact in eval", "[recurrent_factory]") {
+  const nn::RecurrentOptions regularised{.input_size = 3, .hidden_size = 4, .num_layers = 2,
+                                         .input_dropout = 0.3f, .recurrent_dropout = 0.4f,
+                                         .zoneout_h = 0.2f, .zoneout_c = 0.1f};
+  nn::RecurrentOptions plain = regularised;
+  plain.input_dropout = plain.recurrent_dropout = plain.zoneout_h = plain.zoneout_c = 0.0f;
+  Generator data(12);
+  Tensor x = Tensor::uniform({5, 2, 3}, -1, 1, data);
+  for (const std::string name : {"lstm", "peephole_lstm", "cifg_lstm", "gru"}) {
+    INFO(name);
+    nn::RecurrentOptions options = regularised;
+    if (name == "gru") options.zoneout_c = 0.0f;
+    Generator gen_a(4), gen_b(4), gen_c(4);
+    nn::RecurrentBase a = nn::make_recurrent(name, options, gen_a);
+    nn::RecurrentBase b = nn::make_recurrent(name, options, gen_b);
+    nn::RecurrentBase bare = nn::make_recurrent(name, plain, gen_c);
+
+    // Training: seeded (same seed, same masks), random (two calls differ), and the fused layer
+    // agrees with the composed one drawing the same masks, on outputs and every gradient.
+    const Tensor first = a.forward(x).output;
+    REQUIRE_ALL_CLOSE(first, b.forward(x).output, 0.0, 0.0);
+    REQUIRE_FALSE(testing::all_close(first, a.forward(x).output));
+    REQUIRE_FALSE(testing::all_close(first, bare.forward(x).output));
+    Generator gen_f(4), gen_g(4);  // fresh modules: the same masks from the same draws
+    nn::RecurrentBase fused = nn::make_recurrent(name, options, gen_f);
+    nn::RecurrentBase composed = nn::make_recurrent(name, options, gen_g);
+    composed.set_fused(false);
+    const Tensor fused_out = fused.forward(x).output, composed_out = composed.forward(x).output;
+    REQUIRE_ALL_CLOSE(fused_out, composed_out, 1e-5, 1e-6);
+    sum(mul(fused_out, fused_out)).backward();
+    sum(mul(composed_out, composed_out)).backward();
+    const std::vector<Tensor> pa = fused.parameters(), pb = composed.parameters();
+    for (std::size_t k = 0; k < pa.size(); ++k) {
+      INFO("parameter " << k);
+      REQUIRE_ALL_CLOSE(pa[k].grad(), pb[k].grad(), 1e-4, 1e-5);
+    }
+
+    // Evaluation: no dropout, and zoneout's expectation: deterministic, fused == composed, and
+    // with zoneout 0 exactly the unregularised module.
+    a.eval();
+    b.eval();
+    b.set_fused(false);
+    const Tensor eval_out = a.forward(x).output;
+    REQUIRE_ALL_CLOSE(eval_out, a.forward(x).output, 0.0, 0.0);
+    REQUIRE_ALL_CLOSE(eval_out, b.forward(x).output, 1e-5, 1e-6);
+    nn::RecurrentOptions dropout_only = options;
+    dropout_only.zoneout_h = dropout_only.zoneout_c = 0.0f;
+    Generator gen_d(4), gen_e(4);
+    nn::RecurrentBase d = nn::make_recurrent(name, dropout_only, gen_d);
+    nn::RecurrentBase e = nn::make_recurrent(name, plain, gen_e);
+    d.eval();
+    e.eval();
+    REQUIRE_ALL_CLOSE(d.forward(x).output, e.forward(x).output, 0.0, 0.0);
+  }
+  Generator gen(1);
+  REQUIRE_THROWS_WITH(nn::make_recurrent("gru", {.input_size = 3, .hidden_size = 4, .zoneout_c = 0.1f}, gen),
+                      Catch::StartsWith("GRU: zoneout_c needs a cell with a cell state"));
+  REQUIRE_THROWS_WITH(nn::make_recurrent("lstm", {.input_size = 3, .hidden_size = 4, .recurrent_dropout = 1.0f}, gen),
+                      Catch::StartsWith("LSTM: recurrent_dropout must be in [0, 1)"));
+}

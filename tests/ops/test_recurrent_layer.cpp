@@ -169,3 +169,64 @@ TEST_CASE("the driver's errors name what the user called", "[recurrent_layer]") 
                       Catch::StartsWith("GRU: the gru cell has no cell state"));
   REQUIRE_THROWS_WITH(builtin_cell("lstn"), Catch::Contains("\"lstn\"") && Catch::Contains("lstm, gru"));
 }
+
+TEST_CASE("regulariser masks: gradcheck and fused vs composed", "[recurrent_layer]") {
+  const std::int64_t T = 3, B = 2, I = 2, H = 3;
+  Generator gen(50);
+  const auto masks_for = [&](bool stateful, bool fractional) {
+    RecurrentMasks m;
+    m.recurrent = Tensor::uniform({B, H}, 0.0f, 2.0f, gen);  // dropout masks are 0 or 1/(1-p)
+    m.recurrent.data()[1] = 0.0f;
+    const auto zone = [&](std::int64_t width) {
+      Tensor z = Tensor::uniform({T, B, width}, 0.0f, 1.0f, gen);
+      if (!fractional) {
+        for (std::int64_t i = 0; i < z.numel(); ++i) z.data()[i] = z.data()[i] < 0.5f ? 0.0f : 1.0f;
+      }
+      return z;
+    };
+    m.zoneout_h = zone(H);
+    if (stateful) m.zoneout_c = zone(H);
+    return m;
+  };
+  const auto check = [&]<class Cell>(const CellKernel& kernel) {
+    constexpr bool stateful = Cell::spec.cell_state;
+    for (const Case& c : kCases) {
+      for (const bool fractional : {false, true}) {
+        INFO(kernel.name << " reverse " << c.reverse << " lengths " << c.lengths.size()
+                         << " fractional zoneout " << fractional);
+        const RecurrentMasks masks = masks_for(stateful, fractional);
+        const std::vector<Tensor> inputs = layer_inputs<Cell>(T, B, I, H, H, gen);
+        const auto fused = [&](const std::vector<Tensor>& in) {
+          return recurrent_layer("test", kernel, in[0], in[1], in[2], weights_of(in), c.lengths,
+                                 c.reverse, masks);
+        };
+        REQUIRE_GRADCHECK([&](const std::vector<Tensor>& in) { return flatten_result(fused(in)); },
+                          inputs, recurrent_tolerances());
+        const RecurrentResult a = fused(inputs);
+        const RecurrentResult b = composed_cell_layer<Cell>(inputs[0], inputs[1], inputs[2],
+                                                            weights_of(inputs), c.lengths,
+                                                            c.reverse, masks);
+        REQUIRE_ALL_CLOSE(flatten_result(a), flatten_result(b), 1e-5, 1e-6);
+      }
+    }
+  };
+  check.operator()<cells::LSTM>(builtin_cell("lstm"));  // hand-written kernel
+  check.operator()<cells::GRU>(builtin_cell("gru"));    // reads h_prev itself
+  check.operator()<cells::PeepholeLSTM>(derived_cell("peephole_lstm"));
+  check.operator()<cells::RNNTanh>(derived_cell("rnn_tanh"));
+}
+
+TEST_CASE("regulariser masks are checked", "[recurrent_layer]") {
+  Tensor x = Tensor::zeros({4, 2, 3});
+  RecurrentWeights w{Tensor::zeros({8, 3}), Tensor::zeros({8, 2}), Tensor(), Tensor(), Tensor(), {}};
+  REQUIRE_THROWS_WITH(recurrent_layer("LSTM", builtin_cell("lstm"), x, {}, {}, w, {}, false,
+                                      {Tensor::zeros({2, 3}), Tensor(), Tensor()}),
+                      Catch::StartsWith("LSTM") && Catch::Contains("recurrent dropout mask"));
+  REQUIRE_THROWS_WITH(recurrent_layer("LSTM", builtin_cell("lstm"), x, {}, {}, w, {}, false,
+                                      {Tensor(), Tensor::zeros({3, 2, 2}), Tensor()}),
+                      Catch::StartsWith("LSTM") && Catch::Contains("zoneout_h"));
+  RecurrentWeights rnn{Tensor::zeros({2, 3}), Tensor::zeros({2, 2}), Tensor(), Tensor(), Tensor(), {}};
+  REQUIRE_THROWS_WITH(recurrent_layer("RNN", builtin_cell("rnn_tanh"), x, {}, {}, rnn, {}, false,
+                                      {Tensor(), Tensor(), Tensor::zeros({4, 2, 2})}),
+                      Catch::StartsWith("RNN: zoneout_c needs a cell with a cell state"));
+}
