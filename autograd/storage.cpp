@@ -1,7 +1,6 @@
-#include <tbb/scalable_allocator.h>
-
 #include <new>
 
+#include "autograd/aligned_alloc.h"
 #include "autograd/tensor_impl.h"
 
 namespace tapegrad {
@@ -9,11 +8,11 @@ namespace tapegrad {
 Storage::Storage(std::int64_t numel_in) : numel(numel_in) {
   // Always allocate at least one float so data is never null (0-element tensors are legal).
   const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(numel_in > 0 ? numel_in : 1);
-  data = static_cast<float*>(scalable_aligned_malloc(bytes, 64));
+  data = static_cast<float*>(detail::aligned_allocate(bytes));
   if (data == nullptr) throw std::bad_alloc();
 }
 
-Storage::~Storage() { scalable_aligned_free(data); }
+Storage::~Storage() { detail::aligned_free(data); }
 
 std::shared_ptr<TensorImpl> make_impl(const Shape& shape) {
   auto impl = std::make_shared<TensorImpl>();

@@ -10,9 +10,10 @@
 
 namespace tapegrad {
 
-// A float buffer from TBB's scalable allocator (64-byte aligned). The tape creates and frees many
-// tensor-sized temporaries per step; glibc's malloc returned them to the OS and page-faulted them
-// back in (47-54 us per 64x512 tensor measured here), tbbmalloc caches them (about 1 us).
+// A 64-byte aligned float buffer from autograd/aligned_alloc.h (TBB's scalable allocator unless
+// built for sanitizers). The tape creates and frees many tensor-sized temporaries per step;
+// glibc's malloc returned them to the OS and page-faulted them back in (47-54 us per 64x512
+// tensor measured here), tbbmalloc caches them (about 1 us).
 // The version counter lives here so every handle on the same data (detach, view) sees one count.
 struct Storage {
   explicit Storage(std::int64_t numel);

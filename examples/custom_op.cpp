@@ -6,25 +6,33 @@
 #include <iostream>
 
 #include "autograd/gradcheck.h"
-#include "example_util.h"
 #include "nn/layers.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
+#include "support/cli.h"
+#include "support/loss_guard.h"
 #include "support/peephole.h"
 
 using namespace tapegrad;
+namespace cli = examples::cli;
 
 int main(int argc, char** argv) {
-  examples::Flags flags("custom_op", "a user-defined op (softsign) inside a peephole LSTM cell");
-  flags.add("hidden", "16", "hidden size of the peephole cell")
-      .add("epochs", "150", "training epochs")
-      .add("lr", "0.02", "Adam learning rate")
-      .add("seed", "0", "initialisation seed")
-      .add("seq-length", "12", "steps per training sequence");
-  try {
-    if (!flags.parse(argc, argv)) return 0;
-    Generator gen(static_cast<std::uint64_t>(flags.integer("seed")));
+  cli::Program program("custom_op", "a user-defined op (softsign) inside a peephole LSTM cell");
+  CLI::App& app = program.app();
+  std::int64_t hidden = 16, epochs = 150, T = 12;
+  float lr = 0.02f;
+  std::uint64_t seed = 0;
+  app.add_option("--hidden", hidden, "hidden size of the peephole cell")
+      ->check(cli::integer_in(1, 4096));
+  program.add_epochs(epochs, "training epochs");
+  program.add_lr(lr);
+  program.add_seed(seed, "initialisation seed");
+  app.add_option("--seq-length", T, "steps per training sequence")
+      ->check(cli::integer_in(1, 100'000));
+  program.add_threads();
 
+  return program.run(argc, argv, [&] {
+    Generator gen(seed);
     // 1. The op's gradient against finite differences, at ordinary and at large inputs.
     Tensor x = Tensor::uniform({4, 5}, -3.0f, 3.0f, gen, true);
     GradcheckResult op_check =
@@ -33,7 +41,6 @@ int main(int argc, char** argv) {
               << " (max abs error " << op_check.max_abs_error << ")\n";
 
     // 2. The cell, composed from generic ops and softsign, checked the same way.
-    const std::int64_t hidden = flags.integer("hidden");
     examples::PeepholeLSTMCell cell(1, hidden, gen);
     GradcheckOptions cell_options;
     cell_options.eps = 1e-2;
@@ -49,10 +56,13 @@ int main(int argc, char** argv) {
         cell_options);
     std::cout << "gradcheck peephole cell: " << (cell_check.ok ? "ok" : "FAILED\n" + cell_check.report)
               << "\n";
-    if (!op_check.ok || !cell_check.ok) return 1;
+    if (!op_check.ok || !cell_check.ok) {
+      std::cerr << "custom_op: gradcheck failed (report above)\n";
+      return 1;
+    }
 
     // 3. Train: read a noisy sine one step at a time and predict the next value.
-    const std::int64_t T = flags.integer("seq-length"), B = 64;
+    const std::int64_t B = 64;
     Tensor series = Tensor::empty({B, T + 1});
     for (std::int64_t b = 0; b < B; ++b) {
       const float phase = gen.uniform(0.0f, 6.2832f);
@@ -63,10 +73,9 @@ int main(int argc, char** argv) {
     nn::Linear head({.in_features = hidden, .out_features = 1}, gen);
     std::vector<Tensor> parameters = cell.parameters();
     for (const Tensor& p : head.parameters()) parameters.push_back(p);
-    optim::Adam adam(parameters, {.lr = flags.real("lr")});
-    const auto epochs = flags.integer("epochs");
+    optim::Adam adam(parameters, {.lr = lr});
     float first_loss = 0.0f, loss_value = 0.0f;
-    for (long epoch = 1; epoch <= epochs; ++epoch) {
+    for (std::int64_t epoch = 1; epoch <= epochs; ++epoch) {
       adam.zero_grad();
       nn::LSTMState state{Tensor::zeros({B, hidden}), Tensor::zeros({B, hidden})};
       std::vector<Tensor> predictions;
@@ -75,19 +84,22 @@ int main(int argc, char** argv) {
         predictions.push_back(head.forward(state.h));
       }
       Tensor loss = mse_loss(cat(predictions, 1), slice(series, 1, 1, T + 1));
+      loss_value = loss.item();
+      examples::require_finite_loss(loss_value, {.epoch = epoch});
       loss.backward();
       adam.step();
-      loss_value = loss.item();
       if (epoch == 1) first_loss = loss_value;
       if (epoch == 1 || epoch % 25 == 0) {
         std::cout << "epoch " << std::setw(4) << epoch << "  loss " << std::scientific
                   << std::setprecision(3) << loss_value << std::defaultfloat << "\n";
       }
     }
+    if (!(loss_value < first_loss)) {
+      std::cerr << "custom_op: the loss did not fall in " << epochs << " epochs (from "
+                << first_loss << " to " << loss_value << ")\n";
+      return 1;
+    }
     std::cout << "loss fell from " << first_loss << " to " << loss_value << "\n";
-    return loss_value < first_loss ? 0 : 1;
-  } catch (const std::exception& error) {
-    std::cerr << "custom_op: " << error.what() << "\n";
-    return 1;
-  }
+    return 0;
+  });
 }

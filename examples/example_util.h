@@ -1,85 +1,19 @@
 #pragma once
-// Small helpers shared by the example programs: command-line flags, timing, CSV and gnuplot output.
+// Small helpers shared by the example programs: timing, CSV output and the checks that make an
+// unwritable output fail before training. Flags are in support/cli.h, plotting in
+// support/gnuplot.h, the non-finite loss check in support/loss_guard.h.
+#include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace examples {
-
-// --name value / --name=value flags with defaults and help text; --help prints them and exits.
-class Flags {
- public:
-  Flags(std::string program, std::string summary)
-      : program_(std::move(program)), summary_(std::move(summary)) {}
-
-  Flags& add(const std::string& name, const std::string& default_value, const std::string& help) {
-    values_[name] = default_value;
-    order_.push_back(name);
-    help_[name] = help;
-    return *this;
-  }
-
-  // Returns false when --help was given (help printed); throws std::invalid_argument otherwise.
-  bool parse(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-      std::string arg = argv[i];
-      if (arg == "--help" || arg == "-h") {
-        print_help();
-        return false;
-      }
-      if (arg.rfind("--", 0) != 0) throw std::invalid_argument("unexpected argument: " + arg);
-      std::string name = arg.substr(2), value;
-      const auto eq = name.find('=');
-      if (eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-      } else if (i + 1 < argc) {
-        value = argv[++i];
-      } else {
-        throw std::invalid_argument("flag --" + name + " needs a value");
-      }
-      if (!values_.count(name)) {
-        throw std::invalid_argument("unknown flag --" + name + " (see --help)");
-      }
-      values_[name] = value;
-    }
-    return true;
-  }
-
-  std::string str(const std::string& name) const { return values_.at(name); }
-  long integer(const std::string& name) const { return convert<long>(name, [](auto& s, auto* end) { return std::strtol(s.c_str(), end, 10); }); }
-  float real(const std::string& name) const { return convert<float>(name, [](auto& s, auto* end) { return std::strtof(s.c_str(), end); }); }
-
-  void print_help() const {
-    std::cout << program_ << ": " << summary_ << "\n\nflags:\n";
-    for (const auto& name : order_) {
-      std::cout << "  --" << name << " (default " << values_.at(name) << ")\n      " << help_.at(name) << "\n";
-    }
-  }
-
- private:
-  template <typename T, typename Parse>
-  T convert(const std::string& name, Parse parse) const {
-    const std::string& text = values_.at(name);
-    char* end = nullptr;
-    const auto value = parse(text, &end);
-    if (text.empty() || end != text.c_str() + text.size()) {
-      throw std::invalid_argument("flag --" + name + ": \"" + text + "\" is not a number");
-    }
-    return static_cast<T>(value);
-  }
-
-  std::string program_, summary_;
-  std::map<std::string, std::string> values_, help_;
-  std::vector<std::string> order_;
-};
 
 class Stopwatch {
  public:
@@ -102,27 +36,51 @@ inline void write_csv(const std::filesystem::path& path, const std::vector<std::
     for (std::size_t c = 0; c < columns.size(); ++c) out << (c ? "," : "") << columns[c][r];
     out << "\n";
   }
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
-inline bool have_gnuplot() { return std::system("command -v gnuplot > /dev/null 2>&1") == 0; }
+// Creates and removes a file in `dir`, proving files can be created there now (permissions,
+// read-only file systems and a full inode table all show up here). Throws std::runtime_error.
+inline void probe_writable_dir(const std::filesystem::path& dir) {
+  const std::filesystem::path probe = dir / (".tapegrad-write-probe-" + std::to_string(::getpid()));
+  std::ofstream out(probe);
+  if (!out) {
+    throw std::runtime_error("cannot write in the output directory \"" + dir.string() +
+                             "\": " + std::strerror(errno));
+  }
+  out.close();
+  std::error_code ignored;
+  std::filesystem::remove(probe, ignored);
+}
 
-// Runs a gnuplot script (written next to the output) to make a PNG; returns false, with a note on
-// stderr, when gnuplot is missing or fails (the CSV is the result; the picture is a convenience).
-inline bool run_gnuplot(const std::filesystem::path& script_path, const std::string& script) {
-  {
-    std::ofstream out(script_path);
-    out << script;
+// Creates `dir` with its parents when missing and checks a file can be written in it, so a run
+// that could not save its results fails in its first millisecond, not after training.
+inline void prepare_output_dir(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    throw std::runtime_error("cannot create the output directory \"" + dir.string() +
+                             "\": " + error.message());
   }
-  if (!have_gnuplot()) {
-    std::cerr << "note: gnuplot not found (apt-get install gnuplot-nox); wrote the CSV only\n";
-    return false;
+  if (!std::filesystem::is_directory(dir)) {
+    throw std::runtime_error("the output directory \"" + dir.string() + "\" is not a directory");
   }
-  const std::string command = "gnuplot '" + script_path.string() + "'";
-  if (std::system(command.c_str()) != 0) {
-    std::cerr << "note: gnuplot failed on " << script_path << "; wrote the CSV only\n";
-    return false;
+  probe_writable_dir(dir);
+}
+
+// Checks that `file` could be written later: its directory exists and takes new files, and it is
+// not itself a directory. Nothing is created or changed at `file`.
+inline void check_output_file(const std::filesystem::path& file) {
+  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+  if (std::filesystem::is_directory(file)) {
+    throw std::runtime_error("cannot write \"" + file.string() + "\": it is a directory");
   }
-  return true;
+  if (!std::filesystem::is_directory(dir)) {
+    throw std::runtime_error("cannot write \"" + file.string() + "\": the directory \"" +
+                             dir.string() + "\" does not exist");
+  }
+  probe_writable_dir(dir);
 }
 
 }  // namespace examples

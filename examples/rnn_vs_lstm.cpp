@@ -5,43 +5,22 @@
 // the held-out loss against the task's documented baseline, wall time, parameter count, the
 // gradient reaching every hidden state (||dL/dh_t||, read with examples::grad_probe) before and
 // after training, and how saturated the LSTM/GRU gates are. See examples/RNN_VS_LSTM.md.
-#include <tbb/global_control.h>
-
 #include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
-#include <memory>
 #include <sstream>
 
 #include "example_util.h"
+#include "support/cli.h"
+#include "support/gnuplot.h"
 #include "support/rnn_vs_lstm.h"
 
 using namespace tapegrad;
 namespace lag = examples::lag;
+namespace cli = examples::cli;
 
 namespace {
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  std::stringstream stream(text);
-  for (std::string item; std::getline(stream, item, ',');) {
-    if (!item.empty()) items.push_back(item);
-  }
-  return items;
-}
-
-std::vector<std::int64_t> parse_lags(const std::string& text) {
-  std::vector<std::int64_t> lags;
-  for (const std::string& item : split_list(text)) {
-    std::size_t used = 0;
-    const long value = std::stol(item, &used);
-    if (used != item.size() || value < 0) throw std::invalid_argument("--lags: bad lag \"" + item + "\"");
-    lags.push_back(value);
-  }
-  if (lags.empty()) throw std::invalid_argument("--lags: give at least one lag");
-  return lags;
-}
 
 std::string number(double value) {
   if (!std::isfinite(value)) return "";
@@ -116,27 +95,34 @@ void write_results(const std::filesystem::path& dir, const std::vector<lag::RunR
 }
 
 // One PNG of loss curves and one of gradient norms per task and lag, filtering the shared CSVs.
+// Every name and path in the scripts is a gnuplot string literal (examples::gnuplot_quote).
 void plot(const std::filesystem::path& dir, const std::string& task, std::int64_t lag_value,
-          const std::vector<std::string>& cells, double baseline, bool with_curves) {
+          const std::vector<std::string>& cells, double baseline) {
+  using examples::gnuplot_path;
+  using examples::gnuplot_quote;
   const std::string stem = task + "_lag" + std::to_string(lag_value);
-  const std::string filter = "(strcol(1) eq '" + task + "' && $2 == " + std::to_string(lag_value);
+  const std::string filter =
+      "(strcol(1) eq " + gnuplot_quote(task) + " && $2 == " + std::to_string(lag_value);
   auto header = [&](const std::string& name, const std::string& title) {
-    return "set terminal pngcairo size 900,500\nset output '" + (dir / (name + ".png")).string() +
-           "'\nset datafile separator ','\nset title '" + title + "'\nset key outside right\n";
+    return "set terminal pngcairo size 900,500\nset output " + gnuplot_path(dir / (name + ".png")) +
+           "\nset datafile separator ','\nset title " + gnuplot_quote(title) +
+           "\nset key outside right\n";
   };
+  const std::string curves_csv = gnuplot_path(dir / "curves.csv");
+  const std::string norms_csv = gnuplot_path(dir / "grad_norms.csv");
   std::vector<std::string> loss_lines, grad_lines;
   for (std::size_t i = 0; i < cells.size(); ++i) {
-    const std::string cell_filter = filter + " && strcol(3) eq '" + cells[i] + "'";
+    const std::string cell_filter = filter + " && strcol(3) eq " + gnuplot_quote(cells[i]);
     const std::string color = " lc " + std::to_string(i + 1);
-    loss_lines.push_back("'" + (dir / "curves.csv").string() + "' every ::1 using 4:(" +
-                         cell_filter + ") ? $5 : 1/0) with lines lw 2" + color + " title '" +
-                         cells[i] + "'");
+    loss_lines.push_back(curves_csv + " every ::1 using 4:(" + cell_filter +
+                         ") ? $5 : 1/0) with lines lw 2" + color + " title " +
+                         gnuplot_quote(cells[i]));
     for (const std::string stage : {"trained", "init"}) {
-      grad_lines.push_back("'" + (dir / "grad_norms.csv").string() + "' every ::1 using 5:(" +
-                           cell_filter + " && strcol(4) eq '" + stage +
-                           "' && $6 > 0) ? $6 : 1/0) with lines lw 2" + color +
-                           (stage == "init" ? " dt 2" : "") + " title '" + cells[i] + " " +
-                           stage + "'");
+      grad_lines.push_back(norms_csv + " every ::1 using 5:(" + cell_filter +
+                           " && strcol(4) eq " + gnuplot_quote(stage) +
+                           " && $6 > 0) ? $6 : 1/0) with lines lw 2" + color +
+                           (stage == "init" ? " dt 2" : "") + " title " +
+                           gnuplot_quote(cells[i] + " " + stage));
     }
   }
   loss_lines.push_back(std::to_string(baseline) + " with lines dt 3 lc 'black' title 'baseline'");
@@ -153,7 +139,7 @@ void plot(const std::filesystem::path& dir, const std::string& task, std::int64_
                                                              lag_title) +
                             "set logscale y\nset format y '10^{%T}'\nset xlabel 't'\n"
                             "set ylabel '||dL/dh_t||'\nplot " + join(grad_lines);
-  if (with_curves) examples::run_gnuplot(dir / ("loss_" + stem + ".gnuplot"), losses);
+  examples::run_gnuplot(dir / ("loss_" + stem + ".gnuplot"), losses);
   examples::run_gnuplot(dir / ("grad_norms_" + stem + ".gnuplot"), grads);
 }
 
@@ -190,91 +176,105 @@ void print_summary(const std::vector<lag::RunResult>& runs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  examples::Flags flags("rnn_vs_lstm",
-                        "RNN, LSTM and GRU on long-lag tasks: loss, gradient flow, gate saturation");
-  flags.add("task", "all", "comma-separated tasks among adding, copy, sine; or all")
-      .add("lags", "10,50,100", "comma-separated lags (adding: T; copy: delay; sine: lag)")
-      .add("cells", "rnn,lstm,gru", "comma-separated cells among rnn, lstm, gru")
-      .add("hidden", "32", "hidden size of every cell")
-      .add("steps", "3000", "training steps (one fresh batch each)")
-      .add("batch-size", "32", "sequences per training step")
-      .add("lr", "0.01", "Adam learning rate")
-      .add("lstm-forget-bias", "none",
-           "LSTM forget-gate bias at initialisation (e.g. 1), or none for PyTorch's init")
-      .add("clip", "1.0", "clip_grad_norm_ max norm, the same for every cell")
-      .add("seed", "0", "seed of the initialisation and the training batches")
-      .add("eval-size", "512", "held-out sequences (a fixed set, the same for every seed)")
-      .add("probe-size", "64", "held-out sequences used for gradient norms and gate statistics")
-      .add("log-every", "25", "steps per loss-curve point")
-      .add("copy-symbols", "8", "copy task: alphabet size K")
-      .add("copy-length", "10", "copy task: symbols to remember S")
-      .add("sine-context", "20", "delayed sine: T = lag + this")
-      .add("sine-noise", "0.1", "delayed sine: noise std (what must be remembered)")
-      .add("threads", "0", "TBB threads (0: TBB's default)")
-      .add("out-dir", "rnn_vs_lstm_out", "where the CSV, JSON and PNG files go")
-      .add("quiet", "0", "1: no per-step progress lines");
-  try {
-    if (!flags.parse(argc, argv)) return 0;
-    std::unique_ptr<tbb::global_control> thread_limit;
-    if (flags.integer("threads") > 0) {
-      thread_limit = std::make_unique<tbb::global_control>(
-          tbb::global_control::max_allowed_parallelism,
-          static_cast<std::size_t>(flags.integer("threads")));
-    }
+  cli::Program program("rnn_vs_lstm",
+                       "RNN, LSTM and GRU on long-lag tasks: loss, gradient flow, gate saturation");
+  CLI::App& app = program.app();
+  std::vector<std::string> task_names = {"all"};
+  std::vector<std::int64_t> lags = {10, 50, 100};
+  std::vector<std::string> cells = {"rnn", "lstm", "gru"};
+  lag::RunOptions options;
+  lag::TaskSpec task_options;  // the task and lag of each run are set in the loop below
+  std::string forget_bias = "none";
+  std::filesystem::path out_dir = "rnn_vs_lstm_out";
+  bool quiet = false;
+  cli::add_list(app, "--task", task_names, cli::one_of({"adding", "copy", "sine", "all"}),
+                "comma-separated tasks among adding, copy, sine; or all");
+  cli::add_list(app, "--lags", lags, cli::integer_in(0, 100'000),
+                "comma-separated lags (adding: T; copy: delay; sine: lag)");
+  cli::add_list(app, "--cells", cells, cli::one_of({"rnn", "lstm", "gru"}),
+                "comma-separated cells among rnn, lstm, gru");
+  app.add_option("--hidden", options.hidden_size, "hidden size of every cell")
+      ->check(cli::integer_in(1, 4096));
+  app.add_option("--steps", options.steps, "training steps (one fresh batch each)")
+      ->check(cli::integer_in(1, 1'000'000'000));
+  app.add_option("--batch-size", options.batch_size, "sequences per training step")
+      ->check(cli::integer_in(1, 1'000'000));
+  program.add_lr(options.lr);
+  const CLI::Validator bias_value = cli::real_in(-100.0, 100.0);
+  app.add_option("--lstm-forget-bias", forget_bias,
+                 "LSTM forget-gate bias at initialisation (e.g. 1), or none for PyTorch's init")
+      ->check(CLI::Validator(
+          [bias_value](std::string& text) -> std::string {
+            if (text == "none" || bias_value(text).empty()) return {};
+            return "expected none or a finite number in [-100, 100], got \"" + text + "\"";
+          },
+          "none or " + bias_value.get_description()));
+  app.add_option("--clip", options.clip_norm, "clip_grad_norm_ max norm, the same for every cell")
+      ->check(cli::positive_real());
+  program.add_seed(options.seed, "seed of the initialisation and the training batches");
+  app.add_option("--eval-size", options.eval_size,
+                 "held-out sequences (a fixed set, the same for every seed)")
+      ->check(cli::integer_in(1, 1'000'000));
+  app.add_option("--probe-size", options.probe_size,
+                 "held-out sequences used for gradient norms and gate statistics")
+      ->check(cli::integer_in(1, 1'000'000));
+  app.add_option("--log-every", options.log_every, "steps per loss-curve point")
+      ->check(cli::integer_in(1, 1'000'000'000));
+  app.add_option("--copy-symbols", task_options.copy_symbols, "copy task: alphabet size K")
+      ->check(cli::integer_in(1, 10'000));
+  app.add_option("--copy-length", task_options.copy_length, "copy task: symbols to remember S")
+      ->check(cli::integer_in(1, 100'000));
+  app.add_option("--sine-context", task_options.sine_context, "delayed sine: T = lag + this")
+      ->check(cli::integer_in(1, 100'000));
+  app.add_option("--sine-noise", task_options.sine_noise,
+                 "delayed sine: noise std (what must be remembered)")
+      ->check(cli::non_negative_real());
+  program.add_threads();
+  program.add_out_dir(out_dir, "where the CSV, JSON and PNG files go (created if missing)");
+  app.add_flag("--quiet", quiet, "no per-step progress lines")->disable_flag_override();
+
+  return program.run(argc, argv, [&] {
+    if (forget_bias != "none") options.lstm_forget_bias = std::stof(forget_bias);
     std::vector<lag::Task> tasks;
-    if (flags.str("task") == "all") {
-      tasks = {lag::Task::Adding, lag::Task::Copy, lag::Task::Sine};
-    } else {
-      for (const std::string& name : split_list(flags.str("task"))) tasks.push_back(lag::parse_task(name));
-    }
-    const std::vector<std::int64_t> lags = parse_lags(flags.str("lags"));
-    const std::vector<std::string> cells = split_list(flags.str("cells"));
-    for (const std::string& cell : cells) {  // refuse a typo before hours of training, not after
-      if (cell != "rnn" && cell != "lstm" && cell != "gru") {
-        throw std::invalid_argument("--cells: unknown cell \"" + cell + "\" (expected rnn, lstm or gru)");
+    for (const std::string& name : task_names) {
+      if (name == "all") {
+        tasks.insert(tasks.end(), {lag::Task::Adding, lag::Task::Copy, lag::Task::Sine});
+      } else {
+        tasks.push_back(lag::parse_task(name));
       }
     }
-    lag::RunOptions options;
-    options.hidden_size = flags.integer("hidden");
-    options.steps = flags.integer("steps");
-    options.batch_size = flags.integer("batch-size");
-    options.lr = flags.real("lr");
-    options.clip_norm = flags.real("clip");
-    options.seed = static_cast<std::uint64_t>(flags.integer("seed"));
-    options.eval_size = flags.integer("eval-size");
-    options.probe_size = flags.integer("probe-size");
-    options.log_every = flags.integer("log-every");
-    if (flags.str("lstm-forget-bias") != "none") options.lstm_forget_bias = flags.real("lstm-forget-bias");
-    const std::filesystem::path out_dir = flags.str("out-dir");
-    std::filesystem::create_directories(out_dir);
+    // Every task at every lag makes one sample now, so a lag a task cannot take (the adding
+    // problem needs T >= 2) is refused before hours of training, not after.
+    for (lag::Task task : tasks) {
+      for (std::int64_t lag_value : lags) {
+        lag::TaskSpec spec = task_options;
+        spec.task = task;
+        spec.lag = lag_value;
+        Generator check_generator(0);
+        lag::make_batch(spec, 1, check_generator);
+      }
+    }
 
     std::vector<lag::RunResult> runs;
     for (lag::Task task : tasks) {
       for (std::int64_t lag_value : lags) {
-        lag::TaskSpec spec{.task = task,
-                           .lag = lag_value,
-                           .copy_symbols = flags.integer("copy-symbols"),
-                           .copy_length = flags.integer("copy-length"),
-                           .sine_context = flags.integer("sine-context"),
-                           .sine_noise = flags.real("sine-noise")};
+        lag::TaskSpec spec = task_options;
+        spec.task = task;
+        spec.lag = lag_value;
         double baseline = 0.0;
         for (const std::string& cell : cells) {
           std::cout << lag::task_name(task) << " lag " << lag_value << " (T = "
                     << spec.sequence_length() << "): " << cell << std::endl;
-          runs.push_back(lag::run_experiment(spec, cell, options,
-                                             flags.integer("quiet") ? nullptr : &std::cout));
+          runs.push_back(lag::run_experiment(spec, cell, options, quiet ? nullptr : &std::cout));
           baseline = runs.back().baseline;
           write_results(out_dir, runs);  // after every run, so a long sweep can be watched
         }
-        plot(out_dir, lag::task_name(task), lag_value, cells, baseline, options.steps > 0);
+        plot(out_dir, lag::task_name(task), lag_value, cells, baseline);
       }
     }
     print_summary(runs);
     std::cout << "wrote results.csv, results.json, curves.csv, grad_norms.csv, "
                  "gate_saturation.csv and PNGs to " << out_dir.string() << "\n";
     return 0;
-  } catch (const std::exception& error) {
-    std::cerr << "rnn_vs_lstm: " << error.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -9,62 +9,51 @@
 #include <iostream>
 
 #include "example_util.h"
+#include "support/cli.h"
 #include "support/sentiment.h"
 
-namespace {
-
-// "a|b|c" -> {"a", "b", "c"}, dropping empty pieces.
-std::vector<std::string> split_sentences(const std::string& text) {
-  std::vector<std::string> pieces;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const auto bar = std::min(text.find('|', start), text.size());
-    if (bar > start) pieces.push_back(text.substr(start, bar - start));
-    start = bar + 1;
-  }
-  return pieces;
-}
-
-}  // namespace
+namespace cli = examples::cli;
 
 int main(int argc, char** argv) {
-  examples::Flags flags("sentiment", "an LSTM classifies review sentences as positive or negative");
-  flags.add("data", examples::default_sentiment_path(), "label<TAB>sentence file with a header line")
-      .add("cell", "lstm", "lstm, gru or rnn")
-      .add("embedding-dim", "32", "size of the word vectors")
-      .add("hidden", "32", "hidden size of the recurrent layer")
-      .add("layers", "1", "number of stacked recurrent layers")
-      .add("bidirectional", "0", "1: read each sentence both ways and classify both final states")
-      .add("dropout", "0.5", "dropout on the word vectors and the final state, in training")
-      .add("epochs", "10", "passes over the training split")
-      .add("batch-size", "16", "sentences per mini-batch")
-      .add("max-length", "24", "tokens kept per sentence (padded or truncated to this)")
-      .add("min-freq", "2", "training-split words seen fewer times become <unk>")
-      .add("lr", "0.01", "Adam learning rate")
-      .add("seed", "0", "seed of the split, the initialisation and the batch order")
-      .add("predict",
-           "The food was delicious and the staff were lovely.|"
-           "The screen cracked after a week and support never answered.|"
-           "Honestly, the plot was not bad at all.",
-           "sentences to classify after training, separated by |");
-  try {
-    if (!flags.parse(argc, argv)) return 0;
-    examples::SentimentConfig config;
-    config.data_path = flags.str("data");
-    config.cell = flags.str("cell");
-    config.embedding_dim = flags.integer("embedding-dim");
-    config.hidden_size = flags.integer("hidden");
-    config.num_layers = flags.integer("layers");
-    config.bidirectional = flags.integer("bidirectional") != 0;
-    config.dropout = flags.real("dropout");
-    config.epochs = flags.integer("epochs");
-    config.batch_size = flags.integer("batch-size");
-    config.max_length = flags.integer("max-length");
-    config.min_freq = flags.integer("min-freq");
-    config.lr = flags.real("lr");
-    config.seed = static_cast<std::uint64_t>(flags.integer("seed"));
-    config.log = &std::cout;
+  cli::Program program("sentiment", "an LSTM classifies review sentences as positive or negative");
+  CLI::App& app = program.app();
+  examples::SentimentConfig config;
+  std::vector<std::string> sentences = {
+      "The food was delicious and the staff were lovely.",
+      "The screen cracked after a week and support never answered.",
+      "Honestly, the plot was not bad at all."};
+  app.add_option("--data", config.data_path, "label<TAB>sentence file with a header line")
+      ->check(CLI::ExistingFile);
+  app.add_option("--cell", config.cell, "recurrent cell")->check(cli::one_of({"lstm", "gru", "rnn"}));
+  app.add_option("--embedding-dim", config.embedding_dim, "size of the word vectors")
+      ->check(cli::integer_in(1, 4096));
+  app.add_option("--hidden", config.hidden_size, "hidden size of the recurrent layer")
+      ->check(cli::integer_in(1, 4096));
+  app.add_option("--layers", config.num_layers, "number of stacked recurrent layers")
+      ->check(cli::integer_in(1, 16));
+  app.add_flag("--bidirectional", config.bidirectional,
+               "read each sentence both ways and classify both final states")
+      ->disable_flag_override();
+  app.add_option("--dropout", config.dropout,
+                 "dropout on the word vectors and the final state, in training")
+      ->check(cli::real_in(0.0, 1.0, cli::Open::max));
+  program.add_epochs(config.epochs, "passes over the training split");
+  app.add_option("--batch-size", config.batch_size, "sentences per mini-batch")
+      ->check(cli::integer_in(1, 1'000'000));
+  app.add_option("--max-length", config.max_length,
+                 "tokens kept per sentence (padded or truncated to this)")
+      ->check(cli::integer_in(1, 100'000));
+  app.add_option("--min-freq", config.min_freq,
+                 "training-split words seen fewer times become <unk>")
+      ->check(cli::integer_in(1, 1'000'000'000));
+  program.add_lr(config.lr);
+  program.add_seed(config.seed, "seed of the split, the initialisation and the batch order");
+  cli::add_list(app, "--predict", sentences, cli::non_empty(),
+                "sentences to classify after training, separated by |", '|');
+  program.add_threads();
 
+  return program.run(argc, argv, [&] {
+    config.log = &std::cout;
     std::cout << "sentiment: " << (config.bidirectional ? "bidirectional " : "") << config.cell
               << ", embedding " << config.embedding_dim << ", hidden " << config.hidden_size
               << ", layers " << config.num_layers << ", data " << config.data_path << "\n";
@@ -78,15 +67,11 @@ int main(int argc, char** argv) {
               << " (train " << result.train_accuracy << "; always guessing the majority label: "
               << result.majority_test_accuracy << ")\n";
 
-    const std::vector<std::string> sentences = split_sentences(flags.str("predict"));
     const std::vector<float> positive = result.predictor.predict(sentences);
     for (std::size_t i = 0; i < sentences.size(); ++i) {
       std::cout << (positive[i] > 0.5f ? "positive" : "negative") << " (P(positive) = "
                 << positive[i] << ")  " << sentences[i] << "\n";
     }
     return 0;
-  } catch (const std::exception& error) {
-    std::cerr << "sentiment: " << error.what() << "\n";
-    return 1;
-  }
+  });
 }

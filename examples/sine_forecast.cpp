@@ -7,50 +7,59 @@
 #include <iostream>
 
 #include "example_util.h"
+#include "support/cli.h"
+#include "support/gnuplot.h"
 #include "support/sine_forecast.h"
 
-int main(int argc, char** argv) {
-  examples::Flags flags("sine_forecast", "an LSTM learns to continue a sine wave (the tutorial model)");
-  const examples::SineConfig defaults;
-  flags.add("points", std::to_string(defaults.points), "samples of sin(t), t evenly spaced over [0, 100]")
-      .add("seq-length", std::to_string(defaults.seq_length), "window length fed to the model")
-      .add("hidden", std::to_string(defaults.hidden), "hidden size")
-      .add("layers", std::to_string(defaults.layers), "number of stacked recurrent layers")
-      .add("cell", defaults.cell, "lstm, gru or rnn")
-      .add("epochs", std::to_string(defaults.epochs), "full-batch training epochs")
-      .add("lr", "0.01", "Adam learning rate")
-      .add("seed", std::to_string(defaults.seed), "seed of the parameter initialisation")
-      .add("rng", "torch", "torch: draw the initial weights as PyTorch does after "
-                           "torch.manual_seed(seed), so both start from the same model; tapegrad: "
-                           "tapegrad's own stream")
-      .add("print-every", "10", "print the loss every N epochs")
-      .add("out-dir", "sine_forecast_out", "where predictions.csv and predictions.png go")
-      .add("init", "", "optional safetensors file with starting parameters (e.g. a PyTorch "
-                       "state_dict exported by scripts/state_dict_convert.py; names rnn.*, head.*)")
-      .add("save", "", "optional path to save the trained parameters (safetensors)");
-  try {
-    if (!flags.parse(argc, argv)) return 0;
-    examples::SineConfig config;
-    config.points = flags.integer("points");
-    config.seq_length = flags.integer("seq-length");
-    config.hidden = flags.integer("hidden");
-    config.layers = flags.integer("layers");
-    config.cell = flags.str("cell");
-    config.epochs = flags.integer("epochs");
-    config.lr = flags.real("lr");
-    config.seed = static_cast<std::uint64_t>(flags.integer("seed"));
-    const std::string rng = flags.str("rng");
-    if (rng != "tapegrad" && rng != "torch")
-      throw std::invalid_argument("--rng must be tapegrad or torch, got \"" + rng + "\"");
-    config.torch_rng = rng == "torch";
-    config.init_path = flags.str("init");
-    const long print_every = std::max(1L, flags.integer("print-every"));
+namespace cli = examples::cli;
 
+int main(int argc, char** argv) {
+  cli::Program program("sine_forecast", "an LSTM learns to continue a sine wave (the tutorial model)");
+  CLI::App& app = program.app();
+  examples::SineConfig config;
+  std::string rng = "torch", save_path;
+  std::int64_t print_every = 10;
+  std::filesystem::path out_dir = "sine_forecast_out";
+  app.add_option("--points", config.points, "samples of sin(t), t evenly spaced over [0, 100]")
+      ->check(cli::integer_in(2, 10'000'000));
+  app.add_option("--seq-length", config.seq_length, "window length fed to the model (< --points)")
+      ->check(cli::integer_in(1, 100'000));
+  app.add_option("--hidden", config.hidden, "hidden size")->check(cli::integer_in(1, 4096));
+  app.add_option("--layers", config.layers, "number of stacked recurrent layers")
+      ->check(cli::integer_in(1, 16));
+  app.add_option("--cell", config.cell, "recurrent cell")->check(cli::one_of({"lstm", "gru", "rnn"}));
+  program.add_epochs(config.epochs, "full-batch training epochs");
+  program.add_lr(config.lr);
+  program.add_seed(config.seed, "seed of the parameter initialisation");
+  app.add_option("--rng", rng,
+                 "torch: draw the initial weights as PyTorch does after torch.manual_seed(seed), "
+                 "so both start from the same model; tapegrad: tapegrad's own stream")
+      ->check(cli::one_of({"torch", "tapegrad"}));
+  app.add_option("--print-every", print_every, "print the loss every N epochs")
+      ->check(cli::integer_in(1, 1'000'000));
+  program.add_threads();
+  program.add_out_dir(out_dir, "where predictions.csv and predictions.png go (created if missing)");
+  app.add_option("--init", config.init_path,
+                 "optional safetensors file with starting parameters (e.g. a PyTorch state_dict "
+                 "exported by scripts/state_dict_convert.py; names rnn.*, head.*)")
+      ->check(CLI::ExistingFile);
+  program.add_output_file("--save", save_path,
+                          "optional path to save the trained parameters (safetensors)");
+  app.callback([&] {
+    if (config.seq_length >= config.points) {
+      throw CLI::ValidationError("--seq-length", "expected fewer than --points (" +
+                                                     std::to_string(config.points) + "), got \"" +
+                                                     std::to_string(config.seq_length) + "\"");
+    }
+    config.torch_rng = rng == "torch";
+  });
+
+  return program.run(argc, argv, [&] {
     std::cout << "sine_forecast: " << config.cell << " hidden " << config.hidden << ", layers "
               << config.layers << ", " << config.points - config.seq_length << " windows of "
               << config.seq_length << ", Adam lr " << config.lr << ", " << config.epochs
               << " epochs" << std::endl;
-    examples::SineResult result = examples::train_sine(
+    const examples::SineResult result = examples::train_sine(
         config,
         [&](std::int64_t epoch, float loss, double seconds) {
           if (epoch % print_every == 0 || epoch == 1 || epoch == config.epochs) {
@@ -60,14 +69,12 @@ int main(int argc, char** argv) {
                       << std::defaultfloat << std::endl;
           }
         },
-        flags.str("save"));
+        save_path);
     std::cout << "final training loss " << std::scientific << std::setprecision(3)
               << result.losses.back() << ", eval MSE " << result.eval_mse << std::defaultfloat
               << ", " << result.num_parameters << " parameters, trained in " << std::fixed
               << std::setprecision(2) << result.train_seconds << " s" << std::defaultfloat << "\n";
 
-    const std::filesystem::path out_dir = flags.str("out-dir");
-    std::filesystem::create_directories(out_dir);
     std::vector<float> step_index;
     for (std::size_t i = 0; i < result.truth.size(); ++i) {
       step_index.push_back(static_cast<float>(i + static_cast<std::size_t>(config.seq_length)));
@@ -79,17 +86,16 @@ int main(int argc, char** argv) {
     const bool plotted = examples::run_gnuplot(
         out_dir / "predictions.gnuplot",
         "set terminal pngcairo noenhanced size 1000,400\n"
-        "set output '" + png.string() + "'\n"
+        "set output " + examples::gnuplot_path(png) + "\n"
         "set datafile separator ','\n"
         "set key autotitle columnhead\n"
-        "set title 'sine_forecast: " + config.cell + " predictions vs truth (eval MSE " +
-            std::to_string(result.eval_mse) + ")'\n"
+        "set title " + examples::gnuplot_quote("sine_forecast: " + config.cell +
+                                               " predictions vs truth (eval MSE " +
+                                               std::to_string(result.eval_mse) + ")") + "\n"
         "set xlabel 'time step'\n"
-        "plot '" + csv.string() + "' using 1:2 with lines lw 2, '' using 1:3 with lines dt 2 lw 2\n");
+        "plot " + examples::gnuplot_path(csv) +
+            " using 1:2 with lines lw 2, '' using 1:3 with lines dt 2 lw 2\n");
     std::cout << "wrote " << csv.string() << (plotted ? " and " + png.string() : std::string()) << "\n";
     return 0;
-  } catch (const std::exception& error) {
-    std::cerr << "sine_forecast: " << error.what() << "\n";
-    return 1;
-  }
+  });
 }

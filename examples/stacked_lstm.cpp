@@ -8,41 +8,47 @@
 #include <iostream>
 
 #include "example_util.h"
+#include "support/cli.h"
+#include "support/gnuplot.h"
 #include "support/stacked_lstm.h"
 
-int main(int argc, char** argv) {
-  examples::Flags flags("stacked_lstm",
-                        "a 2-layer LSTM trained by truncated BPTT on a long noisy series");
-  flags.add("points", "4000", "length of the series sin(2 pi t/50) + 0.5 sin(2 pi t/23) + noise")
-      .add("noise", "0.1", "standard deviation of the Gaussian noise")
-      .add("test-fraction", "0.2", "share of the series held out at its end")
-      .add("hidden", "32", "hidden size of each LSTM layer")
-      .add("layers", "2", "number of stacked LSTM layers")
-      .add("dropout", "0.2", "dropout between LSTM layers, in training only")
-      .add("chunk", "50", "truncated BPTT length: steps per backward pass")
-      .add("streams", "4", "the training part is split into this many parallel streams (the batch)")
-      .add("epochs", "20", "passes over the training part")
-      .add("lr", "0.01", "Adam learning rate")
-      .add("clip", "1.0", "max gradient norm (clip_grad_norm_) before every step")
-      .add("seed", "0", "seed of the noise, the initialisation and the dropout masks")
-      .add("out-dir", "stacked_lstm_out", "where tail_predictions.csv and .png go");
-  try {
-    if (!flags.parse(argc, argv)) return 0;
-    examples::StackedLSTMConfig config;
-    config.points = flags.integer("points");
-    config.noise_std = flags.real("noise");
-    config.test_fraction = flags.real("test-fraction");
-    config.hidden_size = flags.integer("hidden");
-    config.num_layers = flags.integer("layers");
-    config.dropout = flags.real("dropout");
-    config.chunk_length = flags.integer("chunk");
-    config.streams = flags.integer("streams");
-    config.epochs = flags.integer("epochs");
-    config.lr = flags.real("lr");
-    config.max_grad_norm = flags.real("clip");
-    config.seed = static_cast<std::uint64_t>(flags.integer("seed"));
-    config.log = &std::cout;
+namespace cli = examples::cli;
 
+int main(int argc, char** argv) {
+  cli::Program program("stacked_lstm",
+                       "a 2-layer LSTM trained by truncated BPTT on a long noisy series");
+  CLI::App& app = program.app();
+  examples::StackedLSTMConfig config;
+  std::filesystem::path out_dir = "stacked_lstm_out";
+  app.add_option("--points", config.points,
+                 "length of the series sin(2 pi t/50) + 0.5 sin(2 pi t/23) + noise")
+      ->check(cli::integer_in(2, 10'000'000));
+  app.add_option("--noise", config.noise_std, "standard deviation of the Gaussian noise")
+      ->check(cli::non_negative_real());
+  app.add_option("--test-fraction", config.test_fraction, "share of the series held out at its end")
+      ->check(cli::real_in(0.0, 1.0, cli::Open::both));
+  app.add_option("--hidden", config.hidden_size, "hidden size of each LSTM layer")
+      ->check(cli::integer_in(1, 4096));
+  app.add_option("--layers", config.num_layers, "number of stacked LSTM layers")
+      ->check(cli::integer_in(1, 16));
+  app.add_option("--dropout", config.dropout, "dropout between LSTM layers, in training only")
+      ->check(cli::real_in(0.0, 1.0, cli::Open::max));
+  app.add_option("--chunk", config.chunk_length, "truncated BPTT length: steps per backward pass")
+      ->check(cli::integer_in(1, 1'000'000));
+  app.add_option("--streams", config.streams,
+                 "the training part is split into this many parallel streams (the batch)")
+      ->check(cli::integer_in(1, 100'000));
+  program.add_epochs(config.epochs, "passes over the training part");
+  program.add_lr(config.lr);
+  app.add_option("--clip", config.max_grad_norm,
+                 "max gradient norm (clip_grad_norm_) before every step")
+      ->check(cli::positive_real());
+  program.add_seed(config.seed, "seed of the noise, the initialisation and the dropout masks");
+  program.add_threads();
+  program.add_out_dir(out_dir, "where tail_predictions.csv and .png go (created if missing)");
+
+  return program.run(argc, argv, [&] {
+    config.log = &std::cout;
     std::cout << "stacked_lstm: " << config.num_layers << " x LSTM(" << config.hidden_size
               << "), dropout " << config.dropout << ", " << config.points << " points, chunks of "
               << config.chunk_length << " steps, " << config.streams << " streams\n";
@@ -56,8 +62,6 @@ int main(int argc, char** argv) {
               << config.noise_std * config.noise_std << ")\n"
               << std::defaultfloat;
 
-    const std::filesystem::path out_dir = flags.str("out-dir");
-    std::filesystem::create_directories(out_dir);
     std::vector<float> step, truth, naive;
     for (std::int64_t t = result.test_start; t < config.points; ++t) {
       step.push_back(static_cast<float>(t));
@@ -71,18 +75,15 @@ int main(int argc, char** argv) {
     const bool plotted = examples::run_gnuplot(
         out_dir / "tail_predictions.gnuplot",
         "set terminal pngcairo size 1200,400 noenhanced\n"  // keep the _ in names literal
-        "set output '" + png.string() + "'\n"
+        "set output " + examples::gnuplot_path(png) + "\n"
         "set datafile separator ','\n"
         "set key autotitle columnhead\n"
         "set title 'stacked_lstm: next-value predictions on the held-out tail'\n"
         "set xlabel 'time step'\n"
-        "plot '" + csv.string() + "' using 1:2 with lines lw 1 lc rgb 'gray40', "
+        "plot " + examples::gnuplot_path(csv) + " using 1:2 with lines lw 1 lc rgb 'gray40', "
         "'' using 1:3 with lines lw 2 lc rgb 'red'\n");
     std::cout << "wrote " << csv.string() << (plotted ? " and " + png.string() : std::string())
               << "\n";
     return 0;
-  } catch (const std::exception& error) {
-    std::cerr << "stacked_lstm: " << error.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -7,8 +7,7 @@
 
 namespace tapegrad::nn {
 
-Linear::Linear(const LinearOptions& options, Generator& generator)
-    : in_features_(options.in_features) {
+Linear::Linear(const LinearOptions& options, Generator& generator) {
   if (options.in_features <= 0 || options.out_features <= 0) {
     throw ValueError("Linear: expected positive in_features and out_features, got " +
                      std::to_string(options.in_features) + " and " +

@@ -33,9 +33,6 @@ class Linear : public UnaryModule {
   Tensor forward(const Tensor& x) const override;
   Tensor weight;  // [out_features, in_features]
   Tensor bias;    // [out_features] or undefined
-
- private:
-  std::int64_t in_features_;
 };
 
 struct EmbeddingOptions {

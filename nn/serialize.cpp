@@ -1,15 +1,21 @@
 #include "nn/serialize.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <chrono>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -110,14 +116,135 @@ NamedTensors read_tensors(const Context& ctx, OpenedFile& opened) {
 
 // ---------------------------------------------------------------- writing
 
+// ---- temporary files and their cleanup
+//
+// A save writes <target>.tmp.<pid>.<created>.<attempt> next to the target: the saving process's
+// id, the CLOCK_BOOTTIME nanoseconds at which it named the file, and a retry counter. A save that
+// fails removes its file, but a killed process (SIGKILL, OOM killer, power loss) leaves it behind,
+// possibly as large as the model. So each save first removes the leftovers of its own target:
+// files in the target's directory whose name is exactly that pattern (three plain decimal numbers,
+// a pid > 0), that are regular files (never a directory or a symlink), and whose saver cannot be
+// running any more:
+//   1. the file was named before this process started (so a save that began after us, from any
+//      process, is never touched: whatever its pid, it may be a live concurrent saver), and
+//   2. no process has its pid (kill(pid, 0) fails with ESRCH), or the process that has it now
+//      started after the file was named, so it reused the pid of the dead saver. This covers our
+//      own pid: a container restarts its trainer as the same pid 1 every time.
+// A pid names one running process at a time, so a process older than the file that has its pid
+// is its saver, alive: the file is kept. So is everything when a start time cannot be read
+// (/proc hidden). Start times come from /proc/<pid>/stat in clock ticks since boot, rounded
+// down, which can only make both rules keep more. Savers that share a directory must share a
+// pid namespace (one machine or one container): a pid from another namespace means nothing here.
+// Cleanup is best effort: a file that vanishes or cannot be removed is left to the next save.
+
+constexpr std::int64_t kNanosPerSecond = 1'000'000'000;
+
+std::int64_t boot_clock_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_BOOTTIME, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * kNanosPerSecond + now.tv_nsec;
+}
+
+// A decimal number as std::to_string writes it for an int64 >= 0: digits only, no sign, space
+// or leading zero.
+std::optional<std::int64_t> parse_decimal(std::string_view text) {
+  std::int64_t value = 0;
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
+  if (text.size() > 1 && text.front() == '0') return std::nullopt;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+struct TempName {
+  pid_t pid = 0;
+  std::int64_t created_ns = 0;
+};
+
+// Reads "<prefix><pid>.<created>.<attempt>"; anything else is not ours.
+std::optional<TempName> parse_temp_name(std::string_view name, std::string_view prefix) {
+  if (!name.starts_with(prefix)) return std::nullopt;
+  name.remove_prefix(prefix.size());
+  const auto first_dot = name.find('.');
+  const auto second_dot = name.find('.', first_dot == std::string_view::npos ? 0 : first_dot + 1);
+  if (first_dot == std::string_view::npos || second_dot == std::string_view::npos)
+    return std::nullopt;
+  const auto pid = parse_decimal(name.substr(0, first_dot));
+  const auto created = parse_decimal(name.substr(first_dot + 1, second_dot - first_dot - 1));
+  const auto attempt = parse_decimal(name.substr(second_dot + 1));
+  if (!pid || !created || !attempt || *pid <= 0 || *pid > std::numeric_limits<pid_t>::max())
+    return std::nullopt;
+  return TempName{static_cast<pid_t>(*pid), *created};
+}
+
+// When process `pid` started, in CLOCK_BOOTTIME nanoseconds rounded down to a clock tick: field 22
+// of /proc/<pid>/stat. Fields are counted after the last ')', as the command name (field 2) may
+// hold spaces and parentheses.
+std::optional<std::int64_t> process_start_ns(pid_t pid) {
+  FilePtr file(std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r"));
+  if (!file) return std::nullopt;
+  char buffer[1024];
+  const std::size_t length = std::fread(buffer, 1, sizeof(buffer), file.get());
+  const std::string_view stat(buffer, length);
+  const auto name_end = stat.rfind(')');
+  if (name_end == std::string_view::npos) return std::nullopt;
+  std::string_view rest = stat.substr(name_end + 1);
+  for (int field = 3; field <= 22; ++field) {
+    const auto start = rest.find_first_not_of(' ');
+    if (start == std::string_view::npos) return std::nullopt;
+    rest.remove_prefix(start);
+    const auto end = std::min(rest.find(' '), rest.size());
+    if (field == 22) {
+      const auto ticks = parse_decimal(rest.substr(0, end));
+      const long ticks_per_second = sysconf(_SC_CLK_TCK);
+      if (!ticks || ticks_per_second <= 0 ||
+          *ticks > std::numeric_limits<std::int64_t>::max() / kNanosPerSecond)
+        return std::nullopt;
+      return *ticks * kNanosPerSecond / ticks_per_second;
+    }
+    rest.remove_prefix(end);
+  }
+  return std::nullopt;
+}
+
+// Rule 2 above: the saver that named the file is not running any more.
+bool saver_is_gone(const TempName& temp) {
+  if (kill(temp.pid, 0) != 0 && errno == ESRCH) return true;
+  // The pid exists (EPERM: it belongs to another user): is it still the saver?
+  const auto started = process_start_ns(temp.pid);
+  return started && *started > temp.created_ns;
+}
+
+void remove_stale_temp_files(const std::string& target) {
+  namespace fs = std::filesystem;
+  const fs::path target_path(target);
+  const std::string prefix = target_path.filename().string() + ".tmp.";
+  if (prefix == ".tmp.") return;  // "dir/": no file name to match
+  const auto this_process_started = process_start_ns(getpid());
+  if (!this_process_started) return;
+  const fs::path parent = target_path.parent_path();
+  // An unreadable directory stops the cleanup quietly; the save itself reports an unusable one.
+  std::error_code error;
+  for (fs::directory_iterator it(parent.empty() ? fs::path(".") : parent, error), end;
+       !error && it != end; it.increment(error)) {
+    const auto temp = parse_temp_name(it->path().filename().string(), prefix);
+    if (!temp || temp->created_ns >= *this_process_started) continue;
+    std::error_code ignored;
+    if (!fs::is_regular_file(it->symlink_status(ignored))) continue;
+    if (saver_is_gone(*temp)) fs::remove(it->path(), ignored);
+  }
+}
+
 // A temporary file next to the target. Until commit() renames it into place, destruction (by an
-// exception) removes it, so a failed save leaves neither a partial target nor litter.
+// exception) removes it, so a failed save leaves neither a partial target nor litter. Creating one
+// first removes the leftovers of killed saves of the same target (see above).
 class TempFile {
  public:
   explicit TempFile(const std::string& target) : target_(target) {
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
+    remove_stale_temp_files(target);
+    const std::int64_t created = boot_clock_ns();
     for (int attempt = 0; attempt < 16 && !file_; ++attempt) {
-      path_ = target + ".tmp." + std::to_string(getpid()) + "." + std::to_string(stamp) + "." +
+      path_ = target + ".tmp." + std::to_string(getpid()) + "." + std::to_string(created) + "." +
               std::to_string(attempt);
       file_ = std::fopen(path_.c_str(), "wbx");  // x: never clobber a file we did not create
       if (!file_ && errno != EEXIST) break;

@@ -21,6 +21,11 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 // writers put e.g. {"format": "pt"} there). Atomic: the data goes to a temporary file in the same
 // directory, which is synced and then renamed over `path`, so a crash or an error never leaves a
 // half-written file and an existing file stays intact until the new one is complete.
+// The temporary file is named <path>.tmp.<pid>.<time>.<attempt>. A killed process cannot remove
+// it, so each save first removes such files of the same `path` left by savers that are no longer
+// running: named before this process started, by a pid that is gone or now belongs to a process
+// started later. Files of live savers and anything not of exactly this form stay (the full rule is
+// in serialize.cpp). Savers sharing a directory must share a pid namespace.
 // Throws ValueError for an empty, duplicate, reserved ("__metadata__") or non-UTF-8 name, an
 // undefined tensor or non-UTF-8 metadata, and Error (naming the path and the system's reason)
 // when the file cannot be written.

@@ -32,7 +32,7 @@ void Adagrad::init_state(std::size_t param_index) {
       detail::filled_state(params_[param_index].shape(), options_.initial_accumulator_value);
 }
 
-void Adagrad::step() {
+void Adagrad::update() {
   NoGradGuard no_grad;
   const double lr = this->lr();
   const float eps = options_.eps;

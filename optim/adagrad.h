@@ -20,10 +20,11 @@ struct AdagradOptions {
 class Adagrad : public Optimizer {
  public:
   Adagrad(std::vector<Tensor> params, AdagradOptions options = {});
-  void step() override;
   const AdagradOptions& options() const { return options_; }
 
  private:
+  void update() override;
+
   void init_state(std::size_t param_index);
 
   AdagradOptions options_;

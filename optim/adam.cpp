@@ -51,7 +51,7 @@ Adam::Adam(std::string name, std::vector<Tensor> params, const AdamOptions& opti
   if (options.amsgrad) max_exp_avg_sq_slot_ = add_slot("max_exp_avg_sq");
 }
 
-void Adam::step() {
+void Adam::update() {
   NoGradGuard no_grad;
   const double lr = this->lr();
   const double beta1 = options_.betas[0];

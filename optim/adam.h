@@ -32,7 +32,6 @@ struct AdamWOptions {
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions options = {});
-  void step() override;
   // For AdamW, its AdamWOptions in Adam's form (same fields).
   const AdamOptions& options() const { return options_; }
 
@@ -42,6 +41,8 @@ class Adam : public Optimizer {
        bool decoupled_weight_decay);
 
  private:
+  void update() override;
+
   AdamOptions options_;
   bool decoupled_weight_decay_;
   std::size_t step_slot_ = 0;

@@ -64,6 +64,38 @@ Optimizer::Optimizer(std::string name, std::vector<Tensor> params, float lr)
   }
 }
 
+void Optimizer::step() {
+  if (check_finite_) refuse_non_finite_grads();
+  update();
+}
+
+void Optimizer::refuse_non_finite_grads() const {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor grad = params_[i].grad();
+    if (!grad.defined()) continue;  // skipped by the update too
+    const float* values = grad.data();
+    const std::int64_t n = grad.numel();
+    std::int64_t bad = 0;
+    while (bad < n && std::isfinite(values[bad])) ++bad;
+    if (bad == n) continue;
+    // The element's index in the gradient's shape, e.g. [2, 7], innermost dim last.
+    const Shape& shape = grad.shape();
+    Shape index(shape.size());
+    std::int64_t rest = bad;
+    for (std::size_t d = shape.size(); d-- > 0;) {
+      index[d] = rest % shape[d];
+      rest /= shape[d];
+    }
+    const std::string& tensor_name = params_[i].name();
+    throw ValueError(name_ + ": step refused: the gradient of parameter " + std::to_string(i) +
+                     (tensor_name.empty() ? "" : " '" + tensor_name + "'") + " " +
+                     format_shape(shape) + " holds " + detail::format_number(values[bad]) +
+                     " at index " + format_shape(index) +
+                     "; no parameter or state was changed (set_check_finite(false) lets "
+                     "non-finite steps through)");
+  }
+}
+
 void Optimizer::zero_grad() {
   for (Tensor& param : params_) param.zero_grad();
 }

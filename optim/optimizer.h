@@ -41,7 +41,20 @@ class Optimizer {
   // One update of every parameter that has a gradient, under NoGradGuard. Parameters whose grad is
   // undefined are skipped, state included, as in PyTorch. Each updated parameter's version is
   // bumped once, so a graph that saved it before the step refuses to run backward.
-  virtual void step() = 0;
+  // With set_check_finite(true), a gradient holding NaN or +-inf makes step() throw instead (see
+  // there) and change nothing.
+  void step();
+
+  // Opt-in guard against non-finite gradients; off by default, because PyTorch has no such check
+  // and a NaN step then proceeds as it would there (a NaN gradient makes the weights NaN).
+  // When on, step() first scans every gradient and, at the first NaN or infinity, throws
+  // ValueError "<optimizer>: step refused: the gradient of parameter <i> '<tensor name>' <shape>
+  // holds <value> at <index>; ..." before anything is written: no parameter, no state (moments,
+  // step counts), no version counter and no lr changes, and a scheduler stepped after step()
+  // never runs. Catch it to skip the batch, or stop training. The scan reads each gradient once;
+  // when off, step() costs one branch more than the update itself.
+  void set_check_finite(bool check_finite) { check_finite_ = check_finite; }
+  bool check_finite() const { return check_finite_; }
 
   // Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
   void zero_grad();
@@ -71,6 +84,9 @@ class Optimizer {
   // (two handles on one storage would be stepped twice). Throws ValueError.
   Optimizer(std::string name, std::vector<Tensor> params, float lr);
 
+  // The update rule of step(), run under step()'s guard. Subclasses implement it.
+  virtual void update() = 0;
+
   // Registers a state slot for every parameter and returns its index. Called by constructors, in
   // the order state_tensors() lists the slots.
   std::size_t add_slot(std::string slot_name);
@@ -85,8 +101,12 @@ class Optimizer {
   std::vector<Tensor> params_;
 
  private:
+  // Throws the step-refused ValueError for the first non-finite gradient element, if any.
+  void refuse_non_finite_grads() const;
+
   std::string name_;
   float lr_;
+  bool check_finite_ = false;
   std::vector<std::string> slot_names_;
   std::vector<std::vector<Tensor>> state_;  // [param index][slot]
 };

@@ -30,7 +30,7 @@ RMSprop::RMSprop(std::vector<Tensor> params, RMSpropOptions options)
   if (options.centered) grad_avg_slot_ = add_slot("grad_avg");
 }
 
-void RMSprop::step() {
+void RMSprop::update() {
   NoGradGuard no_grad;
   const float neg_lr = -this->lr();
   const float alpha = options_.alpha;

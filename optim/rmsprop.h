@@ -21,10 +21,11 @@ struct RMSpropOptions {
 class RMSprop : public Optimizer {
  public:
   RMSprop(std::vector<Tensor> params, RMSpropOptions options = {});
-  void step() override;
   const RMSpropOptions& options() const { return options_; }
 
  private:
+  void update() override;
+
   RMSpropOptions options_;
   std::size_t step_slot_ = 0;
   std::size_t square_avg_slot_ = 0;

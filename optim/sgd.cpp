@@ -30,7 +30,7 @@ SGD::SGD(std::vector<Tensor> params, SGDOptions options)
   if (options.momentum != 0.0f) momentum_buffer_slot_ = add_slot("momentum_buffer");
 }
 
-void SGD::step() {
+void SGD::update() {
   NoGradGuard no_grad;
   const float lr = this->lr();
   const float momentum = options_.momentum;

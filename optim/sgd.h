@@ -21,10 +21,11 @@ struct SGDOptions {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, SGDOptions options);
-  void step() override;
   const SGDOptions& options() const { return options_; }
 
  private:
+  void update() override;
+
   SGDOptions options_;
   std::size_t momentum_buffer_slot_ = 0;
 };

@@ -142,7 +142,8 @@ struct RunResult {
 };
 
 // Trains a fresh model with Adam and clip_grad_norm_ and measures it. `progress` (optional) gets
-// one line per loss-curve point.
+// one line per loss-curve point. Throws NonFiniteLossError (support/loss_guard.h) at the first
+// NaN or infinite loss, naming the step.
 RunResult run_experiment(const TaskSpec& spec, const std::string& cell, const RunOptions& options,
                          std::ostream* progress = nullptr);
 

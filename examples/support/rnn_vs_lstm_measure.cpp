@@ -8,6 +8,7 @@
 #include "autograd/grad_mode.h"
 #include "example_util.h"
 #include "grad_probe.h"
+#include "loss_guard.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
 #include "optim/clip.h"
@@ -145,10 +146,12 @@ RunResult run_experiment(const TaskSpec& spec, const std::string& cell, const Ru
     const Batch batch = make_batch(spec, options.batch_size, data_generator);
     adam.zero_grad();
     Tensor loss = task_loss(batch, model.forward(batch.inputs));
+    const float loss_value = loss.item();
+    require_finite_loss(loss_value, {.step = step});
     loss.backward();
     optim::clip_grad_norm_(parameters, options.clip_norm);
     adam.step();
-    window_sum += loss.item();
+    window_sum += loss_value;
     ++window_count;
     if (step % log_every == 0 || step == options.steps) {
       const auto mean_loss = static_cast<float>(window_sum / static_cast<double>(window_count));
@@ -166,6 +169,7 @@ RunResult run_experiment(const TaskSpec& spec, const std::string& cell, const Ru
   }
   result.train_seconds = clock.seconds();
   result.eval = evaluate(model, held_out);
+  require_finite_loss(result.eval.loss, {.phase = "held-out evaluation (after the last step)"});
   result.grad_norms_trained = hidden_grad_norms(model, probe_batch);
   result.gates = gate_saturation(model, probe_batch);
   return result;

@@ -12,6 +12,7 @@
 #include "ops/losses.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
+#include "loss_guard.h"
 
 namespace examples {
 
@@ -144,7 +145,9 @@ void check_config(const SentimentConfig& c) {
     throw std::invalid_argument("test_fraction must be in (0, 1), got " +
                                 std::to_string(c.test_fraction));
   }
-  if (!(c.lr > 0.0f)) throw std::invalid_argument("lr must be > 0, got " + std::to_string(c.lr));
+  if (!(std::isfinite(c.lr) && c.lr > 0.0f)) {
+    throw std::invalid_argument("lr must be finite and > 0, got " + std::to_string(c.lr));
+  }
 }
 
 }  // namespace
@@ -233,6 +236,7 @@ SentimentResult train_sentiment(const SentimentConfig& config) {
   for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
     model->train();
     double loss_sum = 0.0;
+    std::int64_t step = 0;
     for (const data::Batch& batch : loader) {
       const Tensor& ids = batch[0];  // [b, max_length], ids as floats
       const std::int64_t b = ids.size(0);
@@ -240,9 +244,11 @@ SentimentResult train_sentiment(const SentimentConfig& config) {
       const Tensor logits =
           model->forward(data::tensor_to_ids(ids), ids.shape(), data::tensor_to_ids(batch[1]));
       Tensor loss = binary_cross_entropy_with_logits(logits, reshape(batch[2], {b, 1}));
+      const float loss_value = loss.item();
+      require_finite_loss(loss_value, {.epoch = epoch, .step = ++step});
       loss.backward();
       adam.step();
-      loss_sum += static_cast<double>(loss.item()) * static_cast<double>(b);
+      loss_sum += static_cast<double>(loss_value) * static_cast<double>(b);
     }
     SentimentEpoch stats{epoch, static_cast<float>(loss_sum / static_cast<double>(result.train_size)),
                          accuracy(*model, train_ids, train_labels),

@@ -123,7 +123,8 @@ struct SentimentResult {
 // Splits the corpus with split_sentiment and a Generator(seed) (which then initialises the model,
 // so Generator(seed) alone reproduces the split), trains with Adam on
 // binary_cross_entropy_with_logits in mini-batches from a DataLoader, and evaluates after every
-// epoch. Throws std::invalid_argument for a bad config, std::runtime_error for an unreadable file.
+// epoch. Throws std::invalid_argument for a bad config, std::runtime_error for an unreadable file,
+// NonFiniteLossError (support/loss_guard.h) at the first NaN or infinite batch loss.
 SentimentResult train_sentiment(const SentimentConfig& config);
 
 }  // namespace examples

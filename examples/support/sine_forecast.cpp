@@ -11,6 +11,7 @@
 #include "nn/serialize.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
+#include "loss_guard.h"
 
 namespace examples {
 
@@ -40,10 +41,35 @@ Tensor Forecaster::forward(const Tensor& x) const {
   return head_->forward(select(output, 1, -1));
 }
 
+namespace {
+
+void check_config(const SineConfig& c) {
+  auto at_least = [](const char* name, std::int64_t value, std::int64_t min) {
+    if (value < min) {
+      throw std::invalid_argument("train_sine: " + std::string(name) + " must be >= " +
+                                  std::to_string(min) + ", got " + std::to_string(value));
+    }
+  };
+  at_least("points", c.points, 2);
+  at_least("seq_length", c.seq_length, 1);
+  at_least("hidden", c.hidden, 1);
+  at_least("layers", c.layers, 1);
+  at_least("epochs", c.epochs, 1);  // the result reports the last epoch's loss
+  if (c.seq_length >= c.points) {
+    throw std::invalid_argument("train_sine: seq_length must be < points (" +
+                                std::to_string(c.points) + "), got " + std::to_string(c.seq_length));
+  }
+  if (!(std::isfinite(c.lr) && c.lr > 0.0f)) {
+    throw std::invalid_argument("train_sine: lr must be finite and > 0, got " + std::to_string(c.lr));
+  }
+}
+
+}  // namespace
+
 SineResult train_sine(const SineConfig& config,
                       const std::function<void(std::int64_t, float, double)>& on_epoch,
                       const std::string& save_path) {
-  if (config.points < 2) throw std::invalid_argument("points must be at least 2");
+  check_config(config);
   std::vector<float> series(static_cast<std::size_t>(config.points));
   for (std::int64_t i = 0; i < config.points; ++i) {
     // torch.sin(torch.linspace(0, 100, points)), as the tutorial
@@ -69,9 +95,11 @@ SineResult train_sine(const SineConfig& config,
   for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
     adam.zero_grad();
     Tensor loss = mse_loss(model.forward(inputs), targets);
+    const float loss_value = loss.item();
+    require_finite_loss(loss_value, {.epoch = epoch});  // before the step can spread it
     loss.backward();
     adam.step();
-    result.losses.push_back(loss.item());
+    result.losses.push_back(loss_value);
     if (on_epoch) on_epoch(epoch, result.losses.back(), seconds());
   }
   result.train_seconds = seconds();
@@ -80,6 +108,7 @@ SineResult train_sine(const SineConfig& config,
   NoGradGuard no_grad;
   Tensor predictions = model.forward(inputs);
   result.eval_mse = mse_loss(predictions, targets).item();
+  require_finite_loss(result.eval_mse, {.phase = "evaluation (after the last epoch)"});
   result.truth = targets.to_vector();
   result.predictions = predictions.to_vector();
   if (!save_path.empty()) nn::save(model, save_path);

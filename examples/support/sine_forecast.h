@@ -47,7 +47,9 @@ struct SineResult {
   std::int64_t num_parameters = 0;
 };
 
-// on_epoch(epoch, loss, seconds) is called after every epoch (progress output).
+// on_epoch(epoch, loss, seconds) is called after every epoch (progress output). Throws
+// std::invalid_argument for a bad config (epochs < 1 among them) and NonFiniteLossError
+// (support/loss_guard.h) at the first NaN or infinite loss.
 SineResult train_sine(const SineConfig& config,
                       const std::function<void(std::int64_t, float, double)>& on_epoch = {},
                       const std::string& save_path = "");

@@ -12,6 +12,7 @@
 #include "ops/ops.h"
 #include "optim/adam.h"
 #include "optim/clip.h"
+#include "loss_guard.h"
 
 namespace examples {
 
@@ -83,7 +84,13 @@ void check_config(const StackedLSTMConfig& c) {
   if (!(c.dropout >= 0.0f && c.dropout < 1.0f)) {
     throw std::invalid_argument("dropout must be in [0, 1), got " + std::to_string(c.dropout));
   }
-  if (!(c.lr > 0.0f)) throw std::invalid_argument("lr must be > 0, got " + std::to_string(c.lr));
+  if (!(std::isfinite(c.lr) && c.lr > 0.0f)) {
+    throw std::invalid_argument("lr must be finite and > 0, got " + std::to_string(c.lr));
+  }
+  if (!(std::isfinite(c.noise_std) && c.noise_std >= 0.0f)) {
+    throw std::invalid_argument("noise_std must be finite and >= 0, got " +
+                                std::to_string(c.noise_std));
+  }
   if (!(c.max_grad_norm > 0.0f)) {
     throw std::invalid_argument("max_grad_norm must be > 0, got " + std::to_string(c.max_grad_norm));
   }
@@ -130,6 +137,7 @@ StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config) {
     model.train();
     nn::LSTMState state;  // every epoch starts each stream from zeros
     double loss_sum = 0.0;
+    std::int64_t chunk = 0;
     for (std::int64_t start = 0; start < stream_length; start += config.chunk_length) {
       const std::int64_t end = std::min(start + config.chunk_length, stream_length);
       // Truncated BPTT: keep the state's values but cut its history. Without detach() this
@@ -142,11 +150,13 @@ StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config) {
       NextValueModel::Output out = model.forward(slice(stream_inputs, 1, start, end), state);
       state = out.state;
       Tensor loss = mse_loss(out.prediction, slice(stream_targets, 1, start, end));
+      const float loss_value = loss.item();
+      require_finite_loss(loss_value, {.epoch = epoch, .step = ++chunk});
       adam.zero_grad();
       loss.backward();
       optim::clip_grad_norm_(parameters, config.max_grad_norm);
       adam.step();
-      loss_sum += static_cast<double>(loss.item()) * static_cast<double>(end - start);
+      loss_sum += static_cast<double>(loss_value) * static_cast<double>(end - start);
     }
     result.epoch_losses.push_back(static_cast<float>(loss_sum / static_cast<double>(stream_length)));
     if (config.log) {
@@ -170,6 +180,7 @@ StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config) {
   const auto tail = static_cast<double>(n - result.test_start);
   result.test_mse = static_cast<float>(model_sq / tail);
   result.naive_mse = static_cast<float>(naive_sq / tail);
+  require_finite_loss(result.test_mse, {.phase = "held-out evaluation (after the last epoch)"});
   return result;
 }
 

@@ -77,7 +77,9 @@ struct StackedLSTMResult {
   std::int64_t num_parameters = 0;
 };
 
-// Throws std::invalid_argument for a bad config (e.g. a training part too short for the streams).
+// Throws std::invalid_argument for a bad config (e.g. a training part too short for the streams)
+// and NonFiniteLossError (support/loss_guard.h) at the first NaN or infinite loss, naming the
+// epoch and the chunk (step).
 StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config);
 
 }  // namespace examples

@@ -15,11 +15,11 @@
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/matmul_thin.h"
 
+#include "autograd/aligned_alloc.h"
 #include "ops/kernels/matmul_internal.h"
 
 #include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
-#include <tbb/scalable_allocator.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
@@ -52,14 +52,15 @@ struct Problem {
   float* c;
 };
 
-// Packing scratch comes from TBB's scalable allocator, per block and call: nothing global.
-struct ScalableFree {
-  void operator()(float* p) const { scalable_aligned_free(p); }
+// Packing scratch comes from the tensors' allocator (autograd/aligned_alloc.h), per block and call:
+// nothing global.
+struct AlignedFree {
+  void operator()(float* p) const { tapegrad::detail::aligned_free(p); }
 };
-std::unique_ptr<float[], ScalableFree> scratch(Index floats) {
-  void* p = scalable_aligned_malloc(sizeof(float) * static_cast<std::size_t>(floats), 64);
+std::unique_ptr<float[], AlignedFree> scratch(Index floats) {
+  void* p = tapegrad::detail::aligned_allocate(sizeof(float) * static_cast<std::size_t>(floats));
   if (p == nullptr) throw std::bad_alloc();
-  return std::unique_ptr<float[], ScalableFree>(static_cast<float*>(p));
+  return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(p));
 }
 
 // out[k * out_stride + r] = src[r * ld + k] for r < 4, k < depth. xsimd 8.1's zip_lo/zip_hi

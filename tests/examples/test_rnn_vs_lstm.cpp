@@ -12,6 +12,7 @@
 #include "autograd/grad_mode.h"
 #include "ops/ops.h"
 #include "support/grad_probe.h"
+#include "support/loss_guard.h"
 #include "support/rnn_vs_lstm.h"
 #include "test_util.h"
 
@@ -277,4 +278,18 @@ TEST_CASE("rnn_vs_lstm: at T = 50 the LSTM learns the adding problem, the RNN do
   }
   INFO("first/last gradient ratios:" << gradient_ratios.str());
   REQUIRE(seeds_with_vanishing_rnn_gradient >= 3);
+}
+
+TEST_CASE("rnn_vs_lstm: a non-finite loss stops the run, naming the step", "[examples][rnn_vs_lstm]") {
+  lag::RunOptions options;
+  options.hidden_size = 4;
+  options.steps = 5;
+  options.batch_size = 4;
+  options.eval_size = 8;
+  options.probe_size = 4;
+  options.lr = 1e30f;
+  const lag::TaskSpec spec = small_spec(lag::Task::Adding);
+  REQUIRE_THROWS_AS(lag::run_experiment(spec, "lstm", options), examples::NonFiniteLossError);
+  REQUIRE_THROWS_WITH(lag::run_experiment(spec, "lstm", options),
+                      Catch::Matches("non-finite training loss .* at step [0-9]+;.*"));
 }

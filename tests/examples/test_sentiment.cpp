@@ -11,6 +11,7 @@
 
 #include "autograd/grad_mode.h"
 #include "data/text.h"
+#include "support/loss_guard.h"
 #include "support/sentiment.h"
 #include "test_util.h"
 
@@ -163,4 +164,16 @@ TEST_CASE("sentiment: bad configurations are refused before training") {
   config.hidden_size = 8;
   config.data_path = "/nonexistent.tsv";
   REQUIRE_THROWS_WITH(examples::train_sentiment(config), Catch::Contains("/nonexistent.tsv"));
+}
+
+TEST_CASE("sentiment: a non-finite batch loss stops training, naming epoch and batch") {
+  examples::SentimentConfig config;
+  config.embedding_dim = 4;
+  config.hidden_size = 4;
+  config.epochs = 2;
+  // BCE with logits stays finite for any finite logit: only an overflowing logit makes it inf.
+  config.lr = 3e38f;
+  REQUIRE_THROWS_AS(examples::train_sentiment(config), examples::NonFiniteLossError);
+  REQUIRE_THROWS_WITH(examples::train_sentiment(config),
+                      Catch::Matches("non-finite training loss .* at epoch [0-9]+, step [0-9]+;.*"));
 }

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "support/loss_guard.h"
 #include "support/sine_forecast.h"
 #include "test_util.h"
 
@@ -56,4 +57,35 @@ TEST_CASE("from torch.manual_seed(0)'s weights the sine demo follows PyTorch's l
   config.torch_rng = false;
   config.epochs = 1;
   REQUIRE(examples::train_sine(config).losses[0] != Approx(expected[0]).epsilon(1e-3));
+}
+
+TEST_CASE("train_sine refuses zero epochs instead of returning an empty loss history",
+          "[examples]") {
+  // sine_forecast read losses.back() of the result: with no epoch that was a crash.
+  examples::SineConfig config;
+  config.points = 40;
+  config.hidden = 4;
+  for (const std::int64_t epochs : {0, -1}) {
+    config.epochs = epochs;
+    REQUIRE_THROWS_WITH(examples::train_sine(config),
+                        Catch::Contains("epochs must be >= 1") &&
+                            Catch::Contains("got " + std::to_string(epochs)));
+  }
+}
+
+TEST_CASE("train_sine stops at the first non-finite loss and names its epoch", "[examples]") {
+  examples::SineConfig config;
+  config.points = 40;
+  config.hidden = 4;
+  config.epochs = 5;
+  config.lr = 1e30f;  // Adam moves each weight by about lr: the next forward overflows
+  std::vector<float> seen;
+  try {
+    examples::train_sine(config, [&](std::int64_t, float loss, double) { seen.push_back(loss); });
+    FAIL("training went on with a non-finite loss");
+  } catch (const examples::NonFiniteLossError& error) {
+    REQUIRE(!seen.empty());
+    for (float loss : seen) REQUIRE(std::isfinite(loss));  // every reported epoch was finite
+    REQUIRE_THAT(error.what(), Catch::Contains("at epoch " + std::to_string(seen.size() + 1) + ";"));
+  }
 }

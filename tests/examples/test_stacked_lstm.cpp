@@ -9,6 +9,7 @@
 #include "autograd/grad_mode.h"
 #include "ops/losses.h"
 #include "ops/ops.h"
+#include "support/loss_guard.h"
 #include "support/stacked_lstm.h"
 #include "test_util.h"
 
@@ -151,4 +152,23 @@ TEST_CASE("stacked_lstm: bad configurations are refused") {
   config.points = 20;
   config.streams = 8;
   REQUIRE_THROWS_WITH(examples::train_stacked_lstm(config), Catch::Contains("streams"));
+  config = {};
+  config.noise_std = -1.0f;
+  REQUIRE_THROWS_WITH(examples::train_stacked_lstm(config), Catch::Contains("noise_std"));
+  config.noise_std = 0.1f;
+  config.lr = INFINITY;
+  REQUIRE_THROWS_WITH(examples::train_stacked_lstm(config), Catch::Contains("lr"));
+}
+
+TEST_CASE("stacked_lstm: a non-finite chunk loss stops training, naming epoch and chunk") {
+  examples::StackedLSTMConfig config;
+  config.points = 120;
+  config.hidden_size = 4;
+  config.chunk_length = 10;
+  config.streams = 2;
+  config.epochs = 3;
+  config.lr = 1e30f;
+  REQUIRE_THROWS_AS(examples::train_stacked_lstm(config), examples::NonFiniteLossError);
+  REQUIRE_THROWS_WITH(examples::train_stacked_lstm(config),
+                      Catch::Matches("non-finite training loss .* at epoch [0-9]+, step [0-9]+;.*"));
 }

@@ -11,6 +11,7 @@
 
 #include "ops/kernels/lstm_gates.h"
 #include "pointwise_test_util.h"
+#include "thread_test_util.h"
 
 namespace {
 
@@ -137,7 +138,8 @@ TEST_CASE("reference LSTM gates forward matches the formula in double", "[kernel
 
 TEST_CASE("LSTM gates backward matches finite differences of the forward",
           "[kernels][lstm_gates]") {
-  const auto [B, H] = GENERATE(std::pair<std::int64_t, std::int64_t>{2, 3}, std::pair{3, 17});
+  const auto sizes = GENERATE(std::pair<std::int64_t, std::int64_t>{2, 3}, std::pair{3, 17});
+  const std::int64_t B = sizes.first, H = sizes.second;  // the loss lambda captures these
   const bool fast = GENERATE(false, true);
   const Forward forward_kernel = fast ? kFastForward : kReferenceForward;
   const Backward backward_kernel = fast ? kFastBackward : kReferenceBackward;
@@ -198,23 +200,22 @@ TEST_CASE("LSTM gates stay finite and exact at +-50 and +-100", "[kernels][lstm_
   }
 }
 
-TEST_CASE("fast LSTM gates give the same bits on one thread and on two", "[kernels][lstm_gates]") {
+TEST_CASE("fast LSTM gates give the same bits on one thread and on two",
+          "[kernels][lstm_gates][two_threads]") {
   const std::int64_t B = 300, H = 256;  // above the parallel cut-off
   Generator gen(77);
   const Floats pre = random_floats(4 * B * H, -6.0f, 6.0f, gen);
   const Floats c_prev = random_floats(B * H, -3.0f, 3.0f, gen);
   const Floats grad_h = random_floats(B * H, -1.0f, 1.0f, gen);
-  const auto run = [&](int threads) {
-    tbb::task_arena arena(threads);
+  const auto run = [&] {
     std::pair<ForwardOut, BackwardOut> result;
-    arena.execute([&] {
-      result.first = forward(kFastForward, pre, c_prev, B, H);
-      result.second = backward(kFastBackward, &grad_h, nullptr, result.first, c_prev, true, B, H);
-    });
+    result.first = forward(kFastForward, pre, c_prev, B, H);
+    result.second = backward(kFastBackward, &grad_h, nullptr, result.first, c_prev, true, B, H);
     return result;
   };
-  const auto serial = run(1);
-  const auto parallel = run(2);
+  std::pair<ForwardOut, BackwardOut> serial, parallel;
+  tbb::task_arena(1).execute([&] { serial = run(); });
+  if (!tapegrad::testing::run_on_two_threads([&] { parallel = run(); })) return;
   REQUIRE(serial.first.h == parallel.first.h);
   REQUIRE(serial.first.c == parallel.first.c);
   REQUIRE(serial.first.act == parallel.first.act);

@@ -6,10 +6,7 @@
 // with B in place (8-1024 rows; with AVX-512 its 16-row last panel at M = 9, 12, 16, 33, 65, its
 // 256-row A block crossed at M = 260 and 300, with K > 512 at 300 and 1024).
 #include <tbb/task_arena.h>
-#include <tbb/parallel_for.h>
 
-#include <atomic>
-#include <chrono>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -20,6 +17,7 @@
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/matmul_internal.h"
 #include "test_util.h"
+#include "thread_test_util.h"
 
 namespace {
 
@@ -230,38 +228,7 @@ TEST_CASE("named wrappers match explicitly transposed inputs", "[kernels][matmul
   REQUIRE(out == expected);
 }
 
-namespace {
-
-// Runs `work` in `arena` right after both of its threads have met in a two-iteration loop, so the
-// worker is awake and stealing when gemm spawns its blocks (a sleeping worker can take longer to
-// wake than a sub-millisecond product takes). Returns whether they met (within 50 ms).
-template <class Work>
-bool run_with_worker_awake(tbb::task_arena& arena, Work&& work) {
-  bool met = false;
-  arena.execute([&] {
-    std::atomic<int> arrived{0};
-    std::atomic<bool> both{false};
-    tbb::parallel_for(
-        0, 2,
-        [&](int) {
-          ++arrived;
-          const auto start = std::chrono::steady_clock::now();
-          while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(50))
-            if (arrived.load() == 2) {  // the other iteration started while this one waits
-              both = true;
-              break;
-            }
-        },
-        tbb::simple_partitioner());
-    met = both;
-    work();
-  });
-  return met;
-}
-
-}  // namespace
-
-TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul]") {
+TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul][two_threads]") {
   struct Case {
     bool ta, tb;
     Shape s;
@@ -279,16 +246,13 @@ TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul]") {
   const auto grid = detail::plan_grid(c.s.M, c.s.N, c.s.K, 2, row_unit);  // the plan gemm makes
   REQUIRE(grid.row_blocks * grid.col_blocks >= 4);  // really split on 2 threads
   REQUIRE(detail::plan_grid(c.s.M, c.s.N, c.s.K, 1, row_unit).col_blocks == 1);
-  tbb::task_arena one(1), two(2);
   std::vector<float> single, multi;
-  one.execute([&] { single = op.run(true); });
+  tbb::task_arena(1).execute([&] { single = op.run(true); });
   REQUIRE(compare(op, true, single, op.run_reference(true), float_tolerance(c.s.K)) == "");
-  int runs_with_both_threads = 0;
-  for (int attempt = 0; attempt < 20 && runs_with_both_threads < 3; ++attempt) {
-    if (run_with_worker_awake(two, [&] { multi = op.run(true); })) ++runs_with_both_threads;
+  for (int run = 0; run < 3; ++run) {  // a race would show as differing bits in some run
+    if (!tapegrad::testing::run_on_two_threads([&] { multi = op.run(true); })) return;
     REQUIRE(std::memcmp(single.data(), multi.data(), sizeof(float) * single.size()) == 0);
   }
-  REQUIRE(runs_with_both_threads > 0);
 }
 
 TEST_CASE("the turned and the packed A.B^T kernels give the same bits", "[kernels][matmul]") {

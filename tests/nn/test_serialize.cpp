@@ -1,5 +1,11 @@
 #include "nn/serialize.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -7,6 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/grad_mode.h"
+#include "nn/layers.h"
+#include "optim/checkpoint.h"
+#include "optim/sgd.h"
 #include "safetensors_test_util.h"
 #include "test_util.h"
 
@@ -263,4 +272,194 @@ TEST_CASE("load_into checks every name and shape first and changes nothing on a 
                                                              Contains("outside the data buffer"));
     CHECK(unchanged(destination, before));
   }
+}
+
+// ---- leftovers of killed saves (nn/serialize.cpp's temporary-file rule)
+
+namespace {
+
+std::int64_t boot_clock_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_BOOTTIME, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+
+// Waits until two clock ticks have passed since now, so that a process forked afterwards has a
+// start time (which the kernel counts in whole ticks) later than every instant taken before.
+void let_two_ticks_pass() {
+  const std::int64_t until = boot_clock_ns() + 2 * (1'000'000'000 / sysconf(_SC_CLK_TCK));
+  while (boot_clock_ns() <= until) usleep(1000);
+}
+
+// Runs `work` in a child process and returns its wait status (exit 0 when work returned). The
+// child is a new process, as the next run of a training program would be.
+template <class Work>
+int in_child_process(Work work) {
+  const pid_t child = fork();
+  if (child == 0) {
+    int code = 1;
+    try {
+      work();
+      code = 0;
+    } catch (...) {
+    }
+    _exit(code);
+  }
+  int status = -1;
+  waitpid(child, &status, 0);
+  return status;
+}
+
+bool exited_cleanly(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+// The id of a process that has exited and been reaped.
+pid_t dead_pid() {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  return child;
+}
+
+std::set<std::string> temp_files_of(const ScratchDir& dir, const std::string& target_name) {
+  std::set<std::string> temps;
+  for (const std::string& name : dir.listing()) {
+    if (name.starts_with(target_name + ".tmp.")) temps.insert(name);
+  }
+  return temps;
+}
+
+}  // namespace
+
+TEST_CASE("a save removes its target's temp files left by dead savers and nothing else",
+          "[serialize][stale_temp]") {
+  ScratchDir dir;
+  const std::string prefix = "model.safetensors.tmp.";
+  const std::string dead = std::to_string(dead_pid());
+  // A live saver: a process that runs until we close its pipe.
+  int pipe_ends[2];
+  REQUIRE(pipe(pipe_ends) == 0);
+  const pid_t live_pid = fork();
+  if (live_pid == 0) {
+    close(pipe_ends[1]);
+    char byte;
+    while (read(pipe_ends[0], &byte, 1) > 0) {
+    }
+    _exit(0);
+  }
+  close(pipe_ends[0]);
+  const std::string live = std::to_string(live_pid);
+  let_two_ticks_pass();
+  const std::string named = std::to_string(boot_clock_ns());  // after the live saver started
+
+  const std::set<std::string> stale = {
+      prefix + dead + "." + named + ".0",  // its saver is dead
+      prefix + dead + ".1.15",             // the same, from long ago
+      prefix + live + ".1.0",              // named before the process that now has its pid began
+  };
+  const std::set<std::string> kept = {
+      prefix + live + "." + named + ".0",  // its saver may still be writing
+      // Not exactly the pattern: two or four numbers, signs, empty or non-digit parts, a leading
+      // zero, pid 0, a pid beyond int64, another target, another spelling.
+      prefix + dead + ".1", prefix + dead + ".1.0.partial", prefix + dead + ".1.0 ",
+      prefix + dead + ".1.x", prefix + "+" + dead + ".1.0", prefix + dead + "..0",
+      prefix + dead + ".-1.0", prefix + "0" + dead + ".1.0", prefix + "0.1.0",
+      prefix + "99999999999999999999.1.0",
+      "other.safetensors.tmp." + dead + ".1.0", "xmodel.safetensors.tmp." + dead + ".1.0",
+      "model.safetensors.tmp" + dead + ".1.0", "model.safetensors.TMP." + dead + ".1.0",
+      "model.tmp." + dead + ".1.0", "victim"};
+  for (const auto* names : {&stale, &kept}) {
+    for (const std::string& name : *names) write_bytes(dir.file(name), "x");
+  }
+  // Of the form but not regular files: a directory and a symlink (whose target must survive).
+  fs::create_directory(dir.file(prefix + dead + ".2.0"));
+  fs::create_symlink(dir.file("victim"), dir.file(prefix + dead + ".3.0"));
+  // Of the form but in another directory.
+  fs::create_directory(dir.file("sub"));
+  write_bytes(dir.file("sub/" + prefix + dead + ".1.0"), "x");
+
+  let_two_ticks_pass();
+  const int status = in_child_process(
+      [&] { save_safetensors(dir.file("model.safetensors"), {{"w", Tensor::ones({2})}}); });
+  close(pipe_ends[1]);
+  waitpid(live_pid, nullptr, 0);
+  REQUIRE(exited_cleanly(status));
+
+  std::set<std::string> expected = kept;
+  expected.insert({"model.safetensors", prefix + dead + ".2.0", prefix + dead + ".3.0", "sub"});
+  CHECK(dir.listing() == expected);
+  CHECK(fs::exists(dir.file("sub/" + prefix + dead + ".1.0")));
+  CHECK(read_bytes(dir.file("victim")) == "x");
+}
+
+TEST_CASE("a temp file named after this process started is kept, whatever its pid",
+          "[serialize][stale_temp]") {
+  // It may belong to a saver that is running now; only a later process may judge it.
+  ScratchDir dir;
+  const std::string target = dir.file("model.safetensors");
+  const std::string fresh =
+      "model.safetensors.tmp." + std::to_string(dead_pid()) + "." +
+      std::to_string(boot_clock_ns()) + ".0";
+  write_bytes(dir.file(fresh), "x");
+  save_safetensors(target, {{"w", Tensor::ones({2})}});
+  CHECK(dir.listing() == std::set<std::string>{"model.safetensors", fresh});
+  let_two_ticks_pass();
+  const auto save_again = [&] { save_safetensors(target, {{"w", Tensor::ones({2})}}); };
+  REQUIRE(exited_cleanly(in_child_process(save_again)));
+  CHECK(dir.listing() == std::set<std::string>{"model.safetensors"});
+}
+
+TEST_CASE("a save killed mid-write leaves a temp file that the next run's save removes",
+          "[serialize][stale_temp]") {
+  ScratchDir dir;
+  const std::string target = dir.file("model.safetensors");
+  save_safetensors(target, {{"w", Tensor::zeros({4})}});  // the previous checkpoint
+  const std::string previous = read_bytes(target);
+  const Tensor big = Tensor::ones({1 << 20});  // 4 MiB of data
+  constexpr rlim_t kWrittenBeforeKill = 1 << 20;
+
+  const int killed = in_child_process([&] {
+    // The write that crosses the 1 MiB file-size limit raises SIGXFSZ; its handler SIGKILLs the
+    // process there, mid-save, as `kill -9` or the OOM killer would: no destructor runs.
+    signal(SIGXFSZ, +[](int) { kill(getpid(), SIGKILL); });
+    const rlimit no_core{0, 0};
+    const rlimit file_size{kWrittenBeforeKill, kWrittenBeforeKill};
+    setrlimit(RLIMIT_CORE, &no_core);
+    setrlimit(RLIMIT_FSIZE, &file_size);
+    save_safetensors(target, {{"w", big}});
+  });
+  REQUIRE(WIFSIGNALED(killed));
+  REQUIRE(WTERMSIG(killed) == SIGKILL);
+  const std::set<std::string> litter = temp_files_of(dir, "model.safetensors");
+  REQUIRE(litter.size() == 1);
+  const std::string leftover = dir.file(*litter.begin());
+  CHECK(fs::file_size(leftover) == kWrittenBeforeKill);
+  CHECK(read_bytes(target) == previous);  // the kill never reached the checkpoint
+
+  // This process started before the killed save, so to it the file may be a live saver's.
+  save_safetensors(target, {{"w", Tensor::zeros({4})}});
+  CHECK(fs::exists(leftover));
+  // The next run of the program removes it (and saves).
+  let_two_ticks_pass();
+  REQUIRE(exited_cleanly(in_child_process([&] { save_safetensors(target, {{"w", big}}); })));
+  CHECK(dir.listing() == std::set<std::string>{"model.safetensors"});
+  CHECK(same_bits(load_safetensors(target).at(0).second, big));
+}
+
+TEST_CASE("model and optimizer checkpoints clean up through the same temp files",
+          "[serialize][stale_temp]") {
+  ScratchDir dir;
+  Generator generator(3);
+  nn::Linear linear({.in_features = 2, .out_features = 1}, generator);
+  optim::SGD sgd(linear.parameters(), {.lr = 0.1f, .momentum = 0.9f});
+  const std::string dead = std::to_string(dead_pid());
+  // Named 1 ns after boot by a dead process: stale for any process.
+  const std::string model_litter = "model.safetensors.tmp." + dead + ".1.0";
+  const std::string optimizer_litter = "sgd.safetensors.tmp." + dead + ".1.0";
+  write_bytes(dir.file(model_litter), "x");
+  write_bytes(dir.file(optimizer_litter), "x");
+
+  nn::save(linear, dir.file("model.safetensors"));
+  CHECK(dir.listing() == std::set<std::string>{"model.safetensors", optimizer_litter});
+  optim::save(sgd, dir.file("sgd.safetensors"));
+  CHECK(dir.listing() == std::set<std::string>{"model.safetensors", "sgd.safetensors"});
 }

@@ -1,10 +1,14 @@
 // Behaviour shared by every optimizer (optim/optimizer.h), run over all the fixture cases.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <tuple>
 
 #include "autograd/grad_mode.h"
 #include "optim/adam.h"
+#include "optim/lr_scheduler.h"
 #include "optim/sgd.h"
 #include "optim_fixture.h"
 
@@ -84,6 +88,132 @@ TEST_CASE("step skips parameters without a gradient and bumps the others' versio
       if (name == "1.step") REQUIRE(tensor.item() == 0.0f);
     }
     REQUIRE(entries_for_1_after == entries_for_1_before);
+  }
+}
+
+namespace {
+
+// Sets the grads of fixture step `step` with element 3 of parameter `poisoned`'s grad replaced by
+// `bad` (element 3 is [1, 1] of the [3, 2] parameter 0 and [3] of the [4] parameter 1).
+void set_poisoned_grads(const json& c, std::size_t step, std::vector<Tensor>& params,
+                        std::size_t poisoned, float bad) {
+  optim_testing::set_step_grads(c, step, params);
+  std::vector<float> values = params[poisoned].grad().to_vector();
+  values[3] = bad;
+  set_grad(params[poisoned], Tensor::from_vector(values, params[poisoned].shape()));
+}
+
+}  // namespace
+
+TEST_CASE("check_finite refuses a NaN or infinite gradient, names it, and changes nothing",
+          "[optim][optimizer][check_finite]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<std::tuple<float, std::string>> bad_values = {
+      {nan, "nan"}, {inf, "inf"}, {-inf, "-inf"}};
+  for (const json* c : optim_testing::optimizer_cases("")) {
+    for (const auto& [bad, bad_text] : bad_values) {
+      for (std::size_t poisoned : {0u, 1u}) {
+        // Refused as the very first step (lazily created state must not appear) and after one.
+        for (std::size_t good_steps : {0u, 1u}) {
+          INFO(c->at("name").get<std::string>() << ", " << bad_text << " in parameter " << poisoned
+                                                << " after " << good_steps << " good steps");
+          std::vector<Tensor> params = optim_testing::initial_params(*c);
+          std::vector<Tensor> twin_params = copies_of(params);  // never sees the refused step
+          auto optimizer = optim_testing::make_optimizer(*c, params);
+          auto twin = optim_testing::make_optimizer(*c, twin_params);
+          REQUIRE_FALSE(optimizer->check_finite());  // opt-in
+          optimizer->set_check_finite(true);
+          REQUIRE(optimizer->check_finite());
+          for (std::size_t step = 0; step < good_steps; ++step) {
+            optim_testing::set_step_grads(*c, step, params);
+            optim_testing::set_step_grads(*c, step, twin_params);
+            optimizer->step();
+            twin->step();
+          }
+
+          set_poisoned_grads(*c, good_steps, params, poisoned, bad);
+          const std::vector<Tensor> params_before = copies_of(params);
+          const NamedTensors state_before = optimizer->state_tensors();
+          std::vector<std::uint64_t> versions_before;
+          for (const Tensor& p : params) versions_before.push_back(p.version());
+          const float lr_before = optimizer->lr();
+
+          const std::string where =
+              poisoned == 0 ? "parameter 0 [3, 2] holds " + bad_text + " at index [1, 1]"
+                            : "parameter 1 [4] holds " + bad_text + " at index [3]";
+          REQUIRE_THROWS_AS(optimizer->step(), ValueError);
+          REQUIRE_THROWS_WITH(optimizer->step(),
+                              Catch::Contains(c->at("optimizer").get<std::string>() +
+                                              ": step refused: the gradient of " + where) &&
+                                  Catch::Contains("no parameter or state was changed"));
+          for (std::size_t i = 0; i < params.size(); ++i) {
+            REQUIRE(bitwise_equal(params[i], params_before[i]));
+            REQUIRE(params[i].version() == versions_before[i]);
+          }
+          REQUIRE(same_state(optimizer->state_tensors(), state_before));
+          REQUIRE(optimizer->lr() == lr_before);
+
+          // Nothing hidden changed either: the next finite step matches the twin's bit for bit.
+          optim_testing::set_step_grads(*c, good_steps, params);
+          optim_testing::set_step_grads(*c, good_steps, twin_params);
+          optimizer->step();
+          twin->step();
+          for (std::size_t i = 0; i < params.size(); ++i) {
+            REQUIRE(bitwise_equal(params[i], twin_params[i]));
+          }
+          REQUIRE(same_state(optimizer->state_tensors(), twin->state_tensors()));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("check_finite names a named parameter and leaves the scheduler alone",
+          "[optim][optimizer][check_finite]") {
+  Tensor weight = Tensor::ones({2, 2}, true);
+  weight.set_name("weight_hh_l0");
+  Tensor bias = Tensor::ones({2}, true);
+  optim::Adam adam({bias, weight}, {.lr = 0.1f});
+  optim::StepLR scheduler(adam, 1, 0.5f);
+  adam.set_check_finite(true);
+  set_grad(bias, Tensor::ones({2}));
+  set_grad(weight, Tensor::from_vector({0.0f, 1.0f, 2.0f, std::nanf("")}, {2, 2}));
+  const auto scheduler_before = scheduler.state();
+  // A training loop's step; the scheduler's step after it is never reached.
+  const auto train_step = [&] {
+    adam.step();
+    scheduler.step();
+  };
+  REQUIRE_THROWS_WITH(train_step(), Catch::Contains("Adam: step refused: the gradient of "
+                                                    "parameter 1 'weight_hh_l0' [2, 2] holds nan "
+                                                    "at index [1, 1]"));
+  REQUIRE(scheduler.state().last_epoch == scheduler_before.last_epoch);
+  REQUIRE(scheduler.get_last_lr() == scheduler_before.last_lr);
+  REQUIRE(adam.lr() == 0.1f);
+  REQUIRE(adam.state_tensors().empty());  // Adam's lazily created moments never appeared
+  REQUIRE(bias.to_vector() == std::vector<float>{1.0f, 1.0f});
+
+  // Once the gradient is finite again the same loop runs.
+  set_grad(weight, Tensor::ones({2, 2}));
+  train_step();
+  REQUIRE(scheduler.state().last_epoch == scheduler_before.last_epoch + 1);
+  REQUIRE(bias.to_vector() != std::vector<float>{1.0f, 1.0f});
+}
+
+TEST_CASE("without check_finite a NaN gradient steps as in PyTorch",
+          "[optim][optimizer][check_finite]") {
+  // Off by default: the NaN reaches the weight (and the moments), as torch.optim would let it.
+  for (const json* c : optim_testing::optimizer_cases("")) {
+    INFO(c->at("name").get<std::string>());
+    std::vector<Tensor> params = optim_testing::initial_params(*c);
+    auto optimizer = optim_testing::make_optimizer(*c, params);
+    set_poisoned_grads(*c, 0, params, 0, std::numeric_limits<float>::quiet_NaN());
+    const auto version = params[0].version();
+    REQUIRE_NOTHROW(optimizer->step());
+    REQUIRE(params[0].version() == version + 1);
+    REQUIRE(std::isnan(params[0].data()[3]));
+    REQUIRE(std::isfinite(params[0].data()[0]));  // elementwise rules: only that element
   }
 }
 

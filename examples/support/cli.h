@@ -1,0 +1,102 @@
+#pragma once
+// Command lines of the example programs, parsed with CLI11 (header-only, included by the
+// programs and cli.cpp only). Every flag is typed and range-checked before anything runs; every
+// refusal is one line on stderr naming the flag and quoting the bad value, with exit code 2.
+//
+//   examples::cli::Program program("sine_forecast", "an LSTM learns to continue a sine wave");
+//   program.app().add_option("--hidden", config.hidden, "hidden size")
+//       ->check(examples::cli::integer_in(1, 4096));
+//   program.add_epochs(config.epochs, "full-batch training epochs");
+//   return program.run(argc, argv, [&] { ...train...; return 0; });
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace examples::cli {
+
+// ---- checks of one flag's text, run by CLI11 before it converts the text ----
+
+// A base-10 integer in [min, max]. Refuses what CLI11 alone would accept or misread: an
+// overflowing 99999999999999999999 (strtoll saturates), "-1" for an unsigned seed (strtoull
+// wraps), hexadecimal "0x10" and leading zeros (CLI11 reads "010" as octal 8).
+CLI::Validator integer_in(std::int64_t min, std::int64_t max);
+CLI::Validator seed_value();  // any integer in [0, 2^64 - 1]
+
+// A finite real in the given interval, which must also fit a float (the examples store floats):
+// "inf", "nan", "1e39" and hexadecimal floats are refused.
+enum class Open { neither, min, max, both };  // which ends of the interval are excluded
+CLI::Validator real_in(double min, double max, Open open = Open::neither);
+inline CLI::Validator positive_real() {
+  return real_in(0.0, std::numeric_limits<float>::max(), Open::min);
+}
+inline CLI::Validator non_negative_real() {
+  return real_in(0.0, std::numeric_limits<float>::max());
+}
+
+// One of `choices`, exactly (so "" and "LSTM" are refused).
+CLI::Validator one_of(std::vector<std::string> choices);
+
+// A non-empty text: paths and sentences.
+CLI::Validator non_empty();
+
+// A list option ("--lags 10,50"; the separator is ',' unless given): every item passes
+// item_check, and an empty item ("5,,5") or an empty list is refused. The target keeps its value
+// unless the flag is given.
+CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::string>& target,
+                      const CLI::Validator& item_check, const std::string& help,
+                      char separator = ',');
+CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::int64_t>& target,
+                      const CLI::Validator& item_check, const std::string& help,
+                      char separator = ',');
+
+// ---- one example program ----
+
+// A CLI11 app with --help and --version (tapegrad's version), the options every example defines
+// alike, and run(): parse, then check the outputs, then train.
+class Program {
+ public:
+  Program(std::string name, std::string description);
+  ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
+
+  CLI::App& app() { return app_; }
+  const std::string& name() const { return name_; }
+
+  // The options shared by the examples, with the same name, type and range everywhere.
+  CLI::Option* add_epochs(std::int64_t& epochs, const std::string& help);   // [1, 1e6]
+  CLI::Option* add_lr(float& lr, const std::string& help = "Adam learning rate");  // finite, > 0
+  CLI::Option* add_seed(std::uint64_t& seed, const std::string& help);
+  // --threads N in [1, 256]: at most N TBB threads, from parsing until the Program is destroyed.
+  // Not given: TBB's default (every core it may use).
+  CLI::Option* add_threads();
+  // An output directory, created and probed by run() before the body: a run that cannot write
+  // its results fails at once instead of after training.
+  CLI::Option* add_out_dir(std::filesystem::path& dir, const std::string& help);
+  // An optional output file (empty: not written); run() checks its directory is writable.
+  CLI::Option* add_output_file(const std::string& name, std::string& path, const std::string& help);
+
+  // Parses argv. --help and --version print to stdout and return 0. A bad flag prints
+  // "<name>: <flag>: <why>" and a pointer to --help on stderr and returns 2. Otherwise it applies
+  // --threads, prepares the outputs, runs body and returns its exit code; an exception from the
+  // outputs or the body prints "<name>: <what>" on stderr and returns 1.
+  int run(int argc, char** argv, const std::function<int()>& body);
+
+ private:
+  std::string describe(const CLI::ParseError& error, int argc, char** argv) const;
+
+  std::string name_;
+  CLI::App app_;
+  std::int64_t threads_ = 0;  // 0: --threads not given
+  std::shared_ptr<void> thread_limit_;  // a tbb::global_control while --threads is in force
+  std::vector<const std::filesystem::path*> out_dirs_;
+  std::vector<const std::string*> output_files_;
+};
+
+}  // namespace examples::cli

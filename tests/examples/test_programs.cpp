@@ -1,0 +1,268 @@
+// The example programs as a user runs them, spawned without a shell (example_process.h): every
+// bad flag is refused with exit code 2 and a message naming the flag and the value, before any
+// training; an output that cannot be written is refused before training; a non-finite loss stops
+// the run naming the epoch; a hostile or merely unusual --out-dir never reaches a shell or
+// gnuplot's command syntax. Sizes are tiny: these runs take milliseconds each.
+#include <algorithm>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "example_process.h"
+#include "support/gnuplot.h"
+#include "test_util.h"
+
+using examples::testing::ProgramRun;
+using examples::testing::run_example;
+using examples::testing::ScratchDir;
+
+namespace {
+
+const std::string sine_forecast = TAPEGRAD_EXAMPLE_SINE_FORECAST;
+const std::string stacked_lstm = TAPEGRAD_EXAMPLE_STACKED_LSTM;
+const std::string rnn_vs_lstm = TAPEGRAD_EXAMPLE_RNN_VS_LSTM;
+const std::string sentiment = TAPEGRAD_EXAMPLE_SENTIMENT;
+const std::string custom_op = TAPEGRAD_EXAMPLE_CUSTOM_OP;
+const std::vector<std::string> all_programs = {sine_forecast, stacked_lstm, rnn_vs_lstm, sentiment,
+                                               custom_op};
+
+// Small runs of each program that train in well under a second.
+std::vector<std::string> tiny_sine(const std::filesystem::path& out_dir) {
+  return {"--points", "40", "--hidden", "4", "--epochs", "2", "--out-dir", out_dir.string()};
+}
+std::vector<std::string> tiny_stacked(const std::filesystem::path& out_dir) {
+  return {"--points", "120", "--hidden", "4", "--epochs", "1", "--chunk", "10",
+          "--streams", "2", "--out-dir", out_dir.string()};
+}
+std::vector<std::string> tiny_rnn_vs_lstm(const std::filesystem::path& out_dir) {
+  return {"--task", "adding", "--lags", "5", "--cells", "lstm", "--hidden", "4",
+          "--steps", "3", "--batch-size", "4", "--eval-size", "8", "--probe-size", "4",
+          "--quiet", "--out-dir", out_dir.string()};
+}
+
+// `arguments` with each flag of `changes` set to its new value (replaced if present, else added).
+std::vector<std::string> with(std::vector<std::string> arguments,
+                              const std::vector<std::pair<std::string, std::string>>& changes) {
+  for (const auto& [flag, value] : changes) {
+    const auto at = std::find(arguments.begin(), arguments.end(), flag);
+    if (at != arguments.end()) {
+      *std::next(at) = value;
+    } else {
+      arguments.insert(arguments.end(), {flag, value});
+    }
+  }
+  return arguments;
+}
+
+std::string program_name(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
+
+}  // namespace
+
+TEST_CASE("every example refuses a bad flag: exit 2, the flag and the value on stderr, no training",
+          "[examples][cli]") {
+  struct BadFlag {
+    std::string program;
+    std::vector<std::string> arguments;
+    std::string flag, value;  // both must appear in the message
+  };
+  const std::vector<BadFlag> cases = {
+      {sine_forecast, {"--epochs", "0"}, "--epochs", "\"0\""},
+      {sine_forecast, {"--epochs", "-1"}, "--epochs", "\"-1\""},
+      {sine_forecast, {"--hidden", "99999999999999999999"}, "--hidden", "99999999999999999999"},
+      {sine_forecast, {"--hidden", "12abc"}, "--hidden", "12abc"},
+      {sine_forecast, {"--lr", "inf"}, "--lr", "\"inf\""},
+      {sine_forecast, {"--lr", "nan"}, "--lr", "\"nan\""},
+      {sine_forecast, {"--lr", "0"}, "--lr", "\"0\""},
+      {sine_forecast, {"--lr", "1e39"}, "--lr", "1e39"},  // finite as a double, inf as a float
+      {sine_forecast, {"--threads", "-1"}, "--threads", "\"-1\""},
+      {sine_forecast, {"--threads", "100000"}, "--threads", "100000"},
+      {sine_forecast, {"--cell", "LSTM"}, "--cell", "LSTM"},
+      {sine_forecast, {"--rng", ""}, "--rng", "\"\""},
+      {sine_forecast, {"--seq-length", "1000"}, "--seq-length", "1000"},
+      {sine_forecast, {"--seed", "-1"}, "--seed", "\"-1\""},
+      {sine_forecast, {"--out-dir", ""}, "--out-dir", "\"\""},
+      {sine_forecast, {"--init", "/nonexistent/init.safetensors"}, "--init", "/nonexistent/init"},
+      {sine_forecast, {"--epoch", "3"}, "--epoch", "3"},
+      {rnn_vs_lstm, {"--task", ""}, "--task", "\"\""},
+      {rnn_vs_lstm, {"--task", "adding,,copy"}, "--task", "adding,,copy"},
+      {rnn_vs_lstm, {"--steps", "0"}, "--steps", "\"0\""},
+      {rnn_vs_lstm, {"--lags", "5,,5"}, "--lags", "5,,5"},
+      {rnn_vs_lstm, {"--lags", "abc"}, "--lags", "abc"},
+      {rnn_vs_lstm, {"--lags", "10,-5"}, "--lags", "-5"},
+      {rnn_vs_lstm, {"--cells", "rnn,lstmx"}, "--cells", "lstmx"},
+      {rnn_vs_lstm, {"--threads", "-1"}, "--threads", "\"-1\""},
+      {rnn_vs_lstm, {"--threads", "100000"}, "--threads", "100000"},
+      {rnn_vs_lstm, {"--hidden", "99999999999999999999"}, "--hidden", "99999999999999999999"},
+      {rnn_vs_lstm, {"--lstm-forget-bias", "inf"}, "--lstm-forget-bias", "inf"},
+      {rnn_vs_lstm, {"--quiet", "1"}, "--quiet", "\"1\""},
+      {sentiment, {"--bidirectional", "7"}, "--bidirectional", "\"7\""},
+      {sentiment, {"--bidirectional=7"}, "--bidirectional", "\"7\""},
+      {sentiment, {"--predict", "good|"}, "--predict", "good|"},
+      {sentiment, {"--cell", ""}, "--cell", "\"\""},
+      {sentiment, {"--dropout", "1"}, "--dropout", "\"1\""},
+      {stacked_lstm, {"--noise", "-1"}, "--noise", "\"-1\""},
+      {stacked_lstm, {"--noise", "nan"}, "--noise", "\"nan\""},
+      {stacked_lstm, {"--test-fraction", "1"}, "--test-fraction", "\"1\""},
+      {custom_op, {"--epochs", "0"}, "--epochs", "\"0\""},
+      {custom_op, {"--hidden", "0x10"}, "--hidden", "0x10"},
+  };
+  for (const BadFlag& bad : cases) {
+    std::string command = program_name(bad.program);
+    for (const std::string& argument : bad.arguments) command += " [" + argument + "]";
+    const ProgramRun run = run_example(bad.program, bad.arguments);
+    INFO(command << "\n" << run.describe());
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find(bad.flag) != std::string::npos);
+    CHECK(run.err.find(bad.value) != std::string::npos);
+    CHECK(run.out.empty());  // refused before printing, let alone training, anything
+  }
+}
+
+TEST_CASE("every example answers --help and --version on stdout and exit 0", "[examples][cli]") {
+  for (const std::string& program : all_programs) {
+    INFO(program_name(program));
+    const ProgramRun help = run_example(program, {"--help"});
+    CHECK(help.exit_code == 0);
+    CHECK(help.out.find("--threads") != std::string::npos);
+    CHECK(help.out.find("--version") != std::string::npos);
+    CHECK(help.out.find("Exit codes") != std::string::npos);
+    const ProgramRun version = run_example(program, {"--version"});
+    CHECK(version.exit_code == 0);
+    CHECK(version.out.find("tapegrad " TAPEGRAD_VERSION) != std::string::npos);
+  }
+}
+
+TEST_CASE("sine_forecast --epochs 0 is refused, never reaches an empty loss history",
+          "[examples][cli]") {
+  // It used to crash reading losses.back() of zero epochs (SIGSEGV).
+  for (const std::string epochs : {"0", "-1"}) {
+    const ProgramRun run = run_example(sine_forecast, {"--epochs", epochs});
+    INFO(run.describe());
+    CHECK(run.signal == 0);
+    CHECK(run.exit_code == 2);
+  }
+}
+
+TEST_CASE("an output that cannot be written is refused before training", "[examples][cli]") {
+  ScratchDir scratch;
+  const auto blocker = scratch.path() / "a_file";
+  std::ofstream(blocker) << "not a directory\n";
+  const auto out_dir = blocker / "out";  // a directory inside a regular file: ENOTDIR, even as root
+  struct Case {
+    std::string program;
+    std::vector<std::string> arguments;
+  };
+  const std::vector<Case> cases = {{sine_forecast, tiny_sine(out_dir)},
+                                   {stacked_lstm, tiny_stacked(out_dir)},
+                                   {rnn_vs_lstm, tiny_rnn_vs_lstm(out_dir)}};
+  for (const Case& c : cases) {
+    const ProgramRun run = run_example(c.program, c.arguments);
+    INFO(program_name(c.program) << "\n" << run.describe());
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("cannot create the output directory") != std::string::npos);
+    CHECK(run.err.find(out_dir.string()) != std::string::npos);
+    CHECK(run.out.empty());  // no header line, no epoch: nothing trained
+  }
+  // --save into a directory that does not exist.
+  const ProgramRun run = run_example(
+      sine_forecast, with(tiny_sine(scratch.path() / "out"),
+                          {{"--save", (scratch.path() / "missing" / "m.safetensors").string()}}));
+  INFO(run.describe());
+  CHECK(run.exit_code == 1);
+  CHECK(run.err.find("does not exist") != std::string::npos);
+  CHECK(run.out.empty());
+}
+
+TEST_CASE("a non-finite loss stops every example with the epoch (or step) named, exit 1",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  // Adam moves every weight by about lr per step whatever the gradient: lr 1e30 makes the next
+  // forward overflow to inf or NaN.
+  {
+    const ProgramRun run = run_example(
+        sine_forecast, with(tiny_sine(scratch.path() / "sine"),
+                            {{"--epochs", "5"}, {"--print-every", "1"}, {"--lr", "1e30"}}));
+    INFO(run.describe());
+    REQUIRE(run.exit_code == 1);
+    // The run printed every finite epoch; the error names the next one.
+    const std::regex epoch_line("epoch +[0-9]+/5  loss");
+    const auto finite_epochs = std::distance(
+        std::sregex_iterator(run.out.begin(), run.out.end(), epoch_line), std::sregex_iterator());
+    REQUIRE(finite_epochs >= 1);
+    CHECK(run.err.find("non-finite training loss") != std::string::npos);
+    CHECK(run.err.find("at epoch " + std::to_string(finite_epochs + 1) + ";") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(scratch.path() / "sine" / "predictions.csv"));
+  }
+  struct Case {
+    std::string program;
+    std::vector<std::string> arguments;
+    std::string where;  // a regex for the position in the message
+  };
+  const std::vector<Case> cases = {
+      {stacked_lstm, with(tiny_stacked(scratch.path() / "stacked"), {{"--epochs", "3"}, {"--lr", "1e30"}}),
+       "at epoch [0-9]+, step [0-9]+;"},
+      {rnn_vs_lstm, with(tiny_rnn_vs_lstm(scratch.path() / "lag"), {{"--steps", "5"}, {"--lr", "1e30"}}),
+       "at step [0-9]+;"},
+      // BCE with logits stays finite far longer: the logits themselves must overflow.
+      {sentiment, {"--epochs", "2", "--hidden", "4", "--embedding-dim", "4", "--lr", "3e38"},
+       "at epoch [0-9]+, step [0-9]+;"},
+      {custom_op, {"--epochs", "5", "--hidden", "2", "--seq-length", "3", "--lr", "1e30"},
+       "at epoch [0-9]+;"},
+  };
+  for (const Case& c : cases) {
+    const ProgramRun run = run_example(c.program, c.arguments);
+    INFO(program_name(c.program) << "\n" << run.describe());
+    CHECK(run.exit_code == 1);
+    CHECK(run.err.find("non-finite training loss") != std::string::npos);
+    CHECK(std::regex_search(run.err, std::regex(c.where)));
+  }
+}
+
+TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, and any name gets its plot",
+          "[examples][cli][gnuplot]") {
+  ScratchDir scratch;
+  const auto base = scratch.path();
+  // Each name would run `touch` through the old std::system("gnuplot '" + path + "'") or through
+  // gnuplot itself (backquotes run in double-quoted strings; '<cmd' and '|cmd' file names are
+  // pipes). The commands name absolute paths, so whatever shell might run them, the evidence
+  // lands in `base`.
+  const std::string pwned = (base / "PWNED").string();
+  const std::vector<std::string> relative_names = {
+      "x';touch " + pwned + ";'",           // the shell quoting of the old run_gnuplot
+      "run's output",                       // an apostrophe broke the old gnuplot script
+      "`touch " + pwned + "`",               // gnuplot backquote substitution
+      "$(touch " + pwned + ") and \"quotes\" \\ and $HOME",
+      "<touch " + pwned + ";x",              // gnuplot: plot '<cmd' reads a pipe
+      "|touch " + pwned + ";x",              // gnuplot: set output '|cmd' writes to a pipe
+      "line\nbreak",
+  };
+  for (const std::string& name : relative_names) {
+    // Relative to the program's working directory, as a user types it.
+    const ProgramRun run = run_example(sine_forecast, tiny_sine(name), base);
+    INFO("--out-dir [" << name << "]\n" << run.describe());
+    CHECK(run.exit_code == 0);
+    CHECK_FALSE(std::filesystem::exists(base / "PWNED"));
+    CHECK(std::filesystem::exists(base / name / "predictions.csv"));
+    if (examples::have_gnuplot()) {
+      CHECK(std::filesystem::exists(base / name / "predictions.png"));
+    } else {
+      WARN("gnuplot is not on PATH: the plots were not checked (apt-get install gnuplot-nox)");
+    }
+  }
+  // stacked_lstm and rnn_vs_lstm write their scripts the same way.
+  const std::string hostile = "it's `touch " + pwned + "`;'";
+  const ProgramRun stacked = run_example(stacked_lstm, tiny_stacked(base / hostile));
+  INFO(stacked.describe());
+  CHECK(stacked.exit_code == 0);
+  const ProgramRun lag = run_example(rnn_vs_lstm, tiny_rnn_vs_lstm(base / ("lag " + hostile)));
+  INFO(lag.describe());
+  CHECK(lag.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(base / "PWNED"));
+  if (examples::have_gnuplot()) {
+    CHECK(std::filesystem::exists(base / hostile / "tail_predictions.png"));
+    CHECK(std::filesystem::exists(base / ("lag " + hostile) / "loss_adding_lag5.png"));
+    CHECK(std::filesystem::exists(base / ("lag " + hostile) / "grad_norms_adding_lag5.png"));
+  }
+}
