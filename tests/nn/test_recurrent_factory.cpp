@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "nn/rnn.h"
+#include "nn/rnn_variant_reference.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -223,4 +224,72 @@ TEST_CASE("variational dropout and zoneout: train only, seeded, exact in eval", 
                       Catch::StartsWith("GRU: zoneout_c needs a cell with a cell state"));
   REQUIRE_THROWS_WITH(nn::make_recurrent("lstm", {.input_size = 3, .hidden_size = 4, .recurrent_dropout = 1.0f}, gen),
                       Catch::StartsWith("LSTM: recurrent_dropout must be in [0, 1)"));
+}
+
+TEST_CASE("fused peephole and CIFG layers equal the independent variant references, with masks",
+          "[recurrent_factory]") {
+  // nn/rnn_variant_reference.h was written separately from the same agreed semantics and is
+  // checked against PyTorch; here the fused layers must match it on every output and gradient.
+  const std::int64_t T = 4, B = 3, I = 2, H = 5;
+  const std::vector<std::int64_t> lengths{4, 2, 3};
+  for (const auto& [variant, name] : std::vector<std::pair<nn::LSTMVariant, std::string>>{
+           {nn::LSTMVariant::Peephole, "peephole_lstm"}, {nn::LSTMVariant::CIFG, "cifg_lstm"}}) {
+    for (const bool reverse : {false, true}) {
+      for (const bool training : {true, false}) {
+        INFO(name << " reverse " << reverse << " training " << training);
+        Generator gen(21);
+        const std::int64_t G = nn::lstm_variant_gates(variant) * H;
+        const auto param = [&](const Shape& shape) { return Tensor::uniform(shape, -0.5f, 0.5f, gen, true); };
+        nn::LSTMVariantWeights w{param({G, I}), param({G, H}), param({G}), param({G}), {}, {}, {}, {}, {}, {}, {}, {}, {}};
+        if (variant == nn::LSTMVariant::Peephole) {
+          w.weight_pi = param({H});
+          w.weight_pf = param({H});
+          w.weight_po = param({H});
+        }
+        Tensor x = param({T, B, I}), h0 = param({B, H}), c0 = param({B, H});
+        nn::VariantMasks masks;
+        masks.input_mask = mul(Tensor::uniform({B, I}, 0, 1, gen), 2.0f);
+        masks.recurrent_mask = mul(Tensor::uniform({B, H}, 0, 1, gen), 2.0f);
+        RecurrentMasks fused_masks{masks.recurrent_mask, Tensor(), Tensor()};
+        if (training) {
+          const auto zero_one = [&] {
+            Tensor m = Tensor::uniform({T, B, H}, 0, 1, gen);
+            for (std::int64_t i = 0; i < m.numel(); ++i) m.data()[i] = m.data()[i] < 0.3f ? 1.0f : 0.0f;
+            return m;
+          };
+          masks.zoneout_h_mask = fused_masks.zoneout_h = zero_one();
+          masks.zoneout_c_mask = fused_masks.zoneout_c = zero_one();
+        } else {
+          masks.zoneout_h = 0.25f;
+          masks.zoneout_c = 0.1f;
+          fused_masks.zoneout_h = Tensor::full({T, B, H}, 0.25f);
+          fused_masks.zoneout_c = Tensor::full({T, B, H}, 0.1f);
+        }
+        std::vector<Tensor> leaves{x, h0, c0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh};
+        if (variant == nn::LSTMVariant::Peephole) {
+          for (const Tensor& p : {w.weight_pi, w.weight_pf, w.weight_po}) leaves.push_back(p);
+        }
+        const auto run = [&](bool fused) {
+          for (Tensor& leaf : leaves) leaf.zero_grad();
+          RecurrentWeights fw{w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, Tensor(), {}};
+          if (variant == nn::LSTMVariant::Peephole) fw.cell_params = {w.weight_pi, w.weight_pf, w.weight_po};
+          const RecurrentResult r =
+              fused ? recurrent_layer("test", derived_cell(name), mul(x, masks.input_mask), h0, c0, fw,
+                                      lengths, reverse, fused_masks)
+                    : nn::lstm_variant_layer_reference(variant, x, h0, c0, w, masks, lengths, reverse);
+          const Tensor flat = cat({reshape(r.output, {-1}), reshape(r.h_n, {-1}), reshape(r.c_n, {-1})}, 0);
+          Generator weights(5);
+          sum(mul(flat, Tensor::uniform(flat.shape(), -1, 1, weights))).backward();
+          std::vector<Tensor> values{flat};
+          for (const Tensor& leaf : leaves) values.push_back(leaf.grad().clone());
+          return values;
+        };
+        const std::vector<Tensor> fused = run(true), reference = run(false);
+        for (std::size_t k = 0; k < fused.size(); ++k) {
+          INFO("value " << k << " (0: outputs, then gradients of x, h0, c0, weights, peepholes)");
+          REQUIRE_ALL_CLOSE(fused[k], reference[k], 1e-4, 1e-5);
+        }
+      }
+    }
+  }
 }
