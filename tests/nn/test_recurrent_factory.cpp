@@ -232,8 +232,10 @@ TEST_CASE("fused peephole and CIFG layers equal the independent variant referenc
   // checked against PyTorch; here the fused layers must match it on every output and gradient.
   const std::int64_t T = 4, B = 3, I = 2, H = 5;
   const std::vector<std::int64_t> lengths{4, 2, 3};
-  for (const auto& [variant, name] : std::vector<std::pair<nn::LSTMVariant, std::string>>{
+  for (const auto& pair : std::vector<std::pair<nn::LSTMVariant, std::string>>{
            {nn::LSTMVariant::Peephole, "peephole_lstm"}, {nn::LSTMVariant::CIFG, "cifg_lstm"}}) {
+    const nn::LSTMVariant variant = pair.first;  // plain variables: lambdas capture them (clang 14)
+    const std::string name = pair.second;
     for (const bool reverse : {false, true}) {
       for (const bool training : {true, false}) {
         INFO(name << " reverse " << reverse << " training " << training);
