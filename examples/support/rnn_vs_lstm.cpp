@@ -120,37 +120,27 @@ Tensor LagModel::layer_parameter(const std::string& name) const {
 }
 
 Tensor LagModel::forward_stepwise(const Tensor& inputs, const StepHook& observe) const {
-  const std::int64_t B = inputs.size(0), T = inputs.size(1);
-  const nn::RNNCellOptions options{.input_size = input_size_, .hidden_size = hidden_size_};
-  Generator unused(0);  // the cells' own initialisation is overwritten below
-  nn::RNNCell rnn_cell(options, unused);
-  nn::LSTMCell lstm_cell(options, unused);
-  nn::GRUCell gru_cell(options, unused);
-  nn::RecurrentCellBase& cell = cell_ == "lstm"  ? static_cast<nn::RecurrentCellBase&>(lstm_cell)
-                                : cell_ == "gru" ? static_cast<nn::RecurrentCellBase&>(gru_cell)
-                                                 : static_cast<nn::RecurrentCellBase&>(rnn_cell);
+  const std::int64_t T = inputs.size(1);
+  // A copy of the layer (any registered cell) holding copies of its weights, so the model's own
+  // gradients are untouched; it runs one step at a time, carrying its state.
+  Generator unused(0);  // the copy's own initialisation is overwritten below
+  nn::RecurrentBase copy = nn::make_recurrent(
+      layer_->cell(), {.input_size = input_size_, .hidden_size = hidden_size_, .batch_first = true},
+      unused);
   {
     NoGradGuard no_grad;  // copy_ into a leaf that requires grad is refused while recording
-    cell.weight_ih.copy_(layer_parameter("weight_ih_l0"));
-    cell.weight_hh.copy_(layer_parameter("weight_hh_l0"));
-    cell.bias_ih.copy_(layer_parameter("bias_ih_l0"));
-    cell.bias_hh.copy_(layer_parameter("bias_hh_l0"));
+    const auto from = layer_->named_parameters();
+    const auto to = copy.named_parameters();
+    for (std::size_t k = 0; k < to.size(); ++k) Tensor(to[k].second).copy_(from[k].second);
   }
-  Tensor h = Tensor::zeros({B, hidden_size_});
-  Tensor c = Tensor::zeros({B, hidden_size_});
+  nn::RecurrentState state;
+  Tensor h;
   std::vector<Tensor> hidden_states;
   for (std::int64_t t = 0; t < T; ++t) {
-    Tensor x_t = select(inputs, 1, t);
-    if (cell_ == "lstm") {
-      nn::LSTMState next = lstm_cell.forward(x_t, {h, c});
-      h = next.h;
-      c = next.c;
-    } else if (cell_ == "gru") {
-      h = gru_cell.forward(x_t, h);
-    } else {
-      h = rnn_cell.forward(x_t, h);
-    }
+    nn::RecurrentOutput out = copy.forward(slice(inputs, 1, t, t + 1), state);
+    h = select(out.h_n, 0, 0);  // [B, H]
     if (observe) h = observe(t, h);
+    state = {unsqueeze(h, 0), out.c_n};
     if (per_step_) hidden_states.push_back(h);
   }
   return head_->forward(per_step_ ? stack(hidden_states, 1) : h);
