@@ -137,25 +137,39 @@ struct Derived {
   static constexpr Plan p = plan(cell::trace<Cell>());
   static constexpr int N = p.graph.size;
   static constexpr int gates = spec.gates;
+  // Gate input blocks: x and h parts apart for split cells, one summed block each otherwise (no
+  // always-null pointers for the lane-block loop to carry).
+  static constexpr int gate_blocks = spec.split_recurrent ? 2 * gates : gates;
   static constexpr int num_params = spec.params;
   static constexpr int kept = p.kept;
+  // Whether the forward (backward) reads input `number` at all: an unread input gets a null
+  // pointer, so the SIMD tail does not copy it (LSTM never reads h_prev, for example).
+  static constexpr bool forward_reads(int number) {
+    const int node = p.input_node[static_cast<std::size_t>(number)];
+    return node >= 0 && p.reach[static_cast<std::size_t>(node)];
+  }
+  static constexpr bool backward_reads(int number) {
+    const int node = p.input_node[static_cast<std::size_t>(number)];
+    return node >= 0 && p.value_needed[static_cast<std::size_t>(node)] &&
+           p.slot[static_cast<std::size_t>(node)] < 0;
+  }
   static constexpr bool reads_h_prev =
       p.input_node[cell::kInputHPrev] >= 0 && p.live[static_cast<std::size_t>(p.input_node[cell::kInputHPrev])];
 
   // Position of input number `number` in the forward kernel's input array:
-  // gates, gate_h blocks, h_prev, c_prev, params.
+  // gates, gate_h blocks (split cells), h_prev, c_prev, params.
   static constexpr std::size_t forward_input(int number) {
     if (number < cell::kInputGateH) return static_cast<std::size_t>(number);
     if (number < cell::kInputHPrev) return static_cast<std::size_t>(gates + number - cell::kInputGateH);
-    if (number < cell::kInputParam) return static_cast<std::size_t>(2 * gates + number - cell::kInputHPrev);
-    return static_cast<std::size_t>(2 * gates + 2 + number - cell::kInputParam);
+    if (number < cell::kInputParam) return static_cast<std::size_t>(gate_blocks + number - cell::kInputHPrev);
+    return static_cast<std::size_t>(gate_blocks + 2 + number - cell::kInputParam);
   }
-  static constexpr std::size_t kForwardIn = 2 * gates + 2 + num_params;
+  static constexpr std::size_t kForwardIn = gate_blocks + 2 + num_params;
   static constexpr std::size_t kForwardOut = kept + 2;  // kept slots, h, c
   // backward inputs: kept slots, h_prev, c_prev, params, grad_h, grad_c
   static constexpr std::size_t kBackwardIn = kept + 2 + num_params + 2;
   // backward outputs: grad gates, grad gate_h, grad h_prev, grad c_prev, grad params
-  static constexpr std::size_t kBackwardOut = 2 * gates + 2 + num_params;
+  static constexpr std::size_t kBackwardOut = gate_blocks + 2 + num_params;
 
   static Batch apply_forward(Op op, const Batch& a, const Batch& b) {
     switch (op) {
@@ -210,9 +224,9 @@ struct Derived {
             in[static_cast<std::size_t>(gates + k)] = s.pre_h + row * gates * H + k * H;
           }
         }
-        in[2 * gates] = offset(s.h_prev, row * H);
-        if constexpr (spec.cell_state) in[2 * gates + 1] = offset(s.c_prev, row * H);
-        for (int k = 0; k < num_params; ++k) in[static_cast<std::size_t>(2 * gates + 2 + k)] = s.params + k * H;
+        if constexpr (forward_reads(cell::kInputHPrev)) in[gate_blocks] = offset(s.h_prev, row * H);
+        if constexpr (forward_reads(cell::kInputCPrev)) in[gate_blocks + 1] = offset(s.c_prev, row * H);
+        for (int k = 0; k < num_params; ++k) in[static_cast<std::size_t>(gate_blocks + 2 + k)] = s.params + k * H;
         const std::int64_t extra = kept > gates ? kept - gates : 0;
         for (int k = 0; k < kept; ++k) {
           out[static_cast<std::size_t>(k)] =
@@ -310,11 +324,11 @@ struct Derived {
       store_input_grad(G, out[G]);
       if constexpr (spec.split_recurrent) store_input_grad(cell::kInputGateH + G, out[gates + G]);
     });
-    store_input_grad(cell::kInputHPrev, out[2 * gates]);
-    if constexpr (spec.cell_state) store_input_grad(cell::kInputCPrev, out[2 * gates + 1]);
+    store_input_grad(cell::kInputHPrev, out[gate_blocks]);
+    if constexpr (spec.cell_state) store_input_grad(cell::kInputCPrev, out[gate_blocks + 1]);
     unroll(std::make_integer_sequence<int, num_params>{}, [&](auto k) {
       constexpr int K = decltype(k)::value;
-      store_input_grad(cell::kInputParam + K, out[2 * gates + 2 + K]);
+      store_input_grad(cell::kInputParam + K, out[gate_blocks + 2 + K]);
     });
   }
 
@@ -330,8 +344,8 @@ struct Derived {
           in[static_cast<std::size_t>(k)] =
               k < gates ? kept_row + k * H : s.kept_extra + (row * extra + (k - gates)) * H;
         }
-        in[kept] = offset(s.h_prev, row * H);
-        if constexpr (spec.cell_state) in[kept + 1] = offset(s.c_prev, row * H);
+        if constexpr (backward_reads(cell::kInputHPrev)) in[kept] = offset(s.h_prev, row * H);
+        if constexpr (backward_reads(cell::kInputCPrev)) in[kept + 1] = offset(s.c_prev, row * H);
         for (int k = 0; k < num_params; ++k) in[static_cast<std::size_t>(kept + 2 + k)] = s.params + k * H;
         in[kept + 2 + num_params] = s.grad_h + row * H;
         in[kept + 3 + num_params] = offset(s.grad_c, row * H);
@@ -341,10 +355,10 @@ struct Derived {
             out[static_cast<std::size_t>(gates + k)] = s.grad_pre_h + row * gates * H + k * H;
           }
         }
-        out[2 * gates] = offset(s.grad_h_prev, row * H);
-        out[2 * gates + 1] = offset(s.grad_c_prev, row * H);
+        out[gate_blocks] = offset(s.grad_h_prev, row * H);
+        out[gate_blocks + 1] = offset(s.grad_c_prev, row * H);
         for (int k = 0; k < num_params; ++k) {
-          out[static_cast<std::size_t>(2 * gates + 2 + k)] = s.grad_params + (row * num_params + k) * H;
+          out[static_cast<std::size_t>(gate_blocks + 2 + k)] = s.grad_params + (row * num_params + k) * H;
         }
         detail::for_each_lane_block(H, in, out, backward_block);
       }
