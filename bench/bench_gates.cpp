@@ -12,6 +12,7 @@
 #include "ops/kernels/elementwise.h"
 #include "ops/kernels/gru_gates.h"
 #include "ops/kernels/lstm_gates.h"
+#include "ops/recurrent_cell.h"
 
 namespace {
 
@@ -35,7 +36,10 @@ void run_maybe_single(bool single_thread, Body&& body) {
   one_thread.execute(body);
 }
 
-enum Variant : int { kFast = 0, kFastOneThread = 1, kReference = 2 };
+// kDerived: the kernel derived from the cell's math (ops/cells.h via ops/kernels/cell_kernel.h),
+// which the hand-written fast kernel is the baseline for (it writes its kept values in place
+// into the pre-activations, as the layer driver runs it).
+enum Variant : int { kFast = 0, kFastOneThread = 1, kReference = 2, kDerived = 3 };
 
 void set_rate(benchmark::State& state, std::int64_t items_per_iteration) {
   state.SetItemsProcessed(state.iterations() * items_per_iteration);
@@ -48,6 +52,18 @@ void lstm_forward(benchmark::State& state) {
   const auto c_prev = random_floats(B * H, -2.0f, 2.0f, 2);
   std::vector<float> h(B * H), c(B * H), act(4 * B * H), tanh_c(B * H);
   const auto kernel = variant == kReference ? k::lstm_gates_forward_reference : k::lstm_gates_forward;
+  if (variant == kDerived) {
+    const tapegrad::CellKernel& cell = tapegrad::derived_cell("lstm");
+    std::vector<float> pre_inout = pre, h_prev(B * H);
+    for (auto _ : state) {
+      cell.forward({pre_inout.data(), nullptr, h_prev.data(), c_prev.data(), nullptr, h.data(),
+                    c.data(), tanh_c.data(), B, H});
+      benchmark::DoNotOptimize(h.data());
+      benchmark::ClobberMemory();
+    }
+    set_rate(state, B * H);
+    return;
+  }
   for (auto _ : state) {
     run_maybe_single(variant == kFastOneThread, [&] {
       kernel(h.data(), c.data(), act.data(), tanh_c.data(), pre.data(), c_prev.data(), B, H);
@@ -69,6 +85,19 @@ void lstm_backward(benchmark::State& state) {
   std::vector<float> grad_pre(4 * B * H), grad_c_prev(B * H);
   const auto kernel =
       variant == kReference ? k::lstm_gates_backward_reference : k::lstm_gates_backward;
+  if (variant == kDerived) {
+    const tapegrad::CellKernel& cell = tapegrad::derived_cell("lstm");
+    std::vector<float> h_prev(B * H);
+    for (auto _ : state) {
+      cell.backward({grad_pre.data(), nullptr, nullptr, grad_c_prev.data(), nullptr,
+                     grad_h.data(), grad_c.data(), act.data(), tanh_c.data(), h_prev.data(),
+                     c_prev.data(), nullptr, B, H});
+      benchmark::DoNotOptimize(grad_pre.data());
+      benchmark::ClobberMemory();
+    }
+    set_rate(state, B * H);
+    return;
+  }
   for (auto _ : state) {
     run_maybe_single(variant == kFastOneThread, [&] {
       kernel(grad_pre.data(), grad_c_prev.data(), grad_h.data(), grad_c.data(), act.data(),
@@ -88,6 +117,18 @@ void gru_forward(benchmark::State& state) {
   const auto h_prev = random_floats(B * H, -1.0f, 1.0f, 3);
   std::vector<float> h(B * H), act(3 * B * H), hn(B * H);
   const auto kernel = variant == kReference ? k::gru_gates_forward_reference : k::gru_gates_forward;
+  if (variant == kDerived) {
+    const tapegrad::CellKernel& cell = tapegrad::derived_cell("gru");
+    std::vector<float> pre_inout = gates_x;
+    for (auto _ : state) {
+      cell.forward({pre_inout.data(), gates_h.data(), h_prev.data(), nullptr, nullptr, h.data(),
+                    nullptr, hn.data(), B, H});
+      benchmark::DoNotOptimize(h.data());
+      benchmark::ClobberMemory();
+    }
+    set_rate(state, B * H);
+    return;
+  }
   for (auto _ : state) {
     run_maybe_single(variant == kFastOneThread, [&] {
       kernel(h.data(), act.data(), hn.data(), gates_x.data(), gates_h.data(), h_prev.data(), B, H);
@@ -108,6 +149,18 @@ void gru_backward(benchmark::State& state) {
   std::vector<float> grad_x(3 * B * H), grad_gh(3 * B * H), grad_h_prev(B * H);
   const auto kernel =
       variant == kReference ? k::gru_gates_backward_reference : k::gru_gates_backward;
+  if (variant == kDerived) {
+    const tapegrad::CellKernel& cell = tapegrad::derived_cell("gru");
+    for (auto _ : state) {
+      cell.backward({grad_x.data(), grad_gh.data(), grad_h_prev.data(), nullptr, nullptr,
+                     grad_h.data(), nullptr, act.data(), hn.data(), h_prev.data(), nullptr,
+                     nullptr, B, H});
+      benchmark::DoNotOptimize(grad_x.data());
+      benchmark::ClobberMemory();
+    }
+    set_rate(state, B * H);
+    return;
+  }
   for (auto _ : state) {
     run_maybe_single(variant == kFastOneThread, [&] {
       kernel(grad_x.data(), grad_gh.data(), grad_h_prev.data(), grad_h.data(), act.data(),
@@ -138,7 +191,7 @@ void gate_sizes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"variant", "B", "H"});
   for (const auto& [B, H] : std::vector<std::pair<int, int>>{
            {64, 128}, {64, 256}, {990, 100}, {1, 100}, {64, 512}}) {
-    for (int variant : {kFast, kFastOneThread, kReference}) b->Args({variant, B, H});
+    for (int variant : {kFast, kFastOneThread, kReference, kDerived}) b->Args({variant, B, H});
   }
   b->UseRealTime();  // the fast kernels may use a second thread
 }

@@ -1,4 +1,4 @@
-// lstm_fwd/<cell>/<id> and lstm_step/<cell>/<id> for every config in bench/configs.json (a copy of
+// lstm_fwd/<cell>/<id> and lstm_step/<cell>/<id> for every cell below and every config in bench/configs.json (a copy of
 // shared/bench/configs.json; ids are stable and join with torch_lstm_bench.py's output).
 //   fwd:  forward of the recurrent model (batch_first, zero h0) + Linear(H->1) on the last step,
 //         under no-grad
@@ -27,30 +27,27 @@ struct Config {
   std::int64_t T, B, I, H, L;
 };
 
+// `cell` is "rnn" (the tanh RNN) or any registered cell; a "_composed" suffix runs the same
+// cell composed from generic ops (set_fused(false)), the form a cell has without a fused kernel.
 struct Model : nn::Module {
   nn::RecurrentBase* rnn = nullptr;
   nn::Linear* head = nullptr;
-  std::string cell;
 
-  Model(const std::string& cell_name, const Config& c, Generator& gen) : cell(cell_name) {
-    if (cell == "lstm") {
-      rnn = &register_module("rnn", nn::LSTM({.input_size = c.I, .hidden_size = c.H,
-                                              .num_layers = c.L, .batch_first = true}, gen));
-    } else if (cell == "gru") {
-      rnn = &register_module("rnn", nn::GRU({.input_size = c.I, .hidden_size = c.H,
-                                             .num_layers = c.L, .batch_first = true}, gen));
-    } else {
-      rnn = &register_module("rnn", nn::RNN({.input_size = c.I, .hidden_size = c.H,
-                                             .num_layers = c.L, .batch_first = true}, gen));
-    }
+  Model(const std::string& cell_name, const Config& c, Generator& gen) {
+    const std::string suffix = "_composed";
+    const bool composed = cell_name.size() > suffix.size() &&
+                          cell_name.compare(cell_name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    std::string cell = composed ? cell_name.substr(0, cell_name.size() - suffix.size()) : cell_name;
+    if (cell == "rnn") cell = "rnn_tanh";
+    rnn = &register_module("rnn", nn::make_recurrent(cell, {.input_size = c.I, .hidden_size = c.H,
+                                                            .num_layers = c.L, .batch_first = true},
+                                                     gen));
+    rnn->set_fused(!composed);
     head = &register_module("head", nn::Linear({.in_features = c.H, .out_features = 1}, gen));
   }
 
   Tensor forward(const Tensor& x) const {
-    Tensor output = cell == "lstm" ? static_cast<nn::LSTM*>(rnn)->forward(x).output
-                    : cell == "gru" ? static_cast<nn::GRU*>(rnn)->forward(x).output
-                                    : static_cast<nn::RNN*>(rnn)->forward(x).output;
-    return head->forward(select(output, 1, -1));  // the last time step
+    return head->forward(select(rnn->forward(x).output, 1, -1));  // the last time step
   }
 };
 
@@ -96,7 +93,10 @@ void run_step(benchmark::State& state, const std::string& cell, const Config& c,
 
 int main(int argc, char** argv) {
   for (const Config& c : load_configs()) {
-    for (const std::string cell : {"lstm", "gru", "rnn"}) {
+    // lstm/gru/rnn ids are stable (torch_lstm_bench.py joins on them); the variants and their
+    // composed forms compare a cell's fused step with what it costs without a fused kernel.
+    for (const std::string cell : {"lstm", "gru", "rnn", "lstm_composed", "peephole_lstm",
+                                   "peephole_lstm_composed", "cifg_lstm", "cifg_lstm_composed"}) {
       for (int threads : {1, 2}) {
         const std::string suffix = "/" + cell + "/" + c.id + "/threads:" + std::to_string(threads);
         benchmark::RegisterBenchmark(("lstm_fwd" + suffix).c_str(), run_forward, cell, c, threads)

@@ -191,8 +191,13 @@ int main(int argc, char** argv) {
                 "comma-separated tasks among adding, copy, sine; or all");
   cli::add_list(app, "--lags", lags, cli::integer_in(0, 100'000),
                 "comma-separated lags (adding: T; copy: delay; sine: lag)");
-  cli::add_list(app, "--cells", cells, cli::one_of({"rnn", "lstm", "gru"}),
-                "comma-separated cells among rnn, lstm, gru");
+  // "rnn" (the tanh RNN) and every registered cell: the variants and any user cell too.
+  std::vector<std::string> cell_choices = {"rnn"};
+  for (const std::string& name : tapegrad::nn::registered_cells()) cell_choices.push_back(name);
+  std::string cell_list;
+  for (const std::string& name : cell_choices) cell_list += (cell_list.empty() ? "" : ", ") + name;
+  cli::add_list(app, "--cells", cells, cli::one_of(cell_choices),
+                "comma-separated cells among " + cell_list);
   app.add_option("--hidden", options.hidden_size, "hidden size of every cell")
       ->check(cli::integer_in(1, 4096));
   app.add_option("--steps", options.steps, "training steps (one fresh batch each)")

@@ -1,8 +1,15 @@
 #include "nn/rnn.h"
 
+#include <algorithm>
 #include <cmath>
+#include <deque>
+#include <iterator>
+#include <mutex>
 
+#include "autograd/grad_mode.h"
+#include "nn/cell_registry.h"
 #include "nn/init.h"
+#include "ops/cells.h"
 #include "ops/ops.h"
 
 namespace tapegrad::nn {
@@ -42,58 +49,228 @@ Tensor uniform_parameter(const char* module, const Shape& shape, std::int64_t hi
 
 }  // namespace
 
-RecurrentBase::RecurrentBase(const Config& config, Generator& generator)
-    : name_(config.name),
-      gates_(config.gates),
-      input_size_(config.input_size),
-      hidden_size_(config.hidden_size),
-      num_layers_(config.num_layers),
-      proj_size_(config.proj_size),
-      bias_(config.bias),
-      batch_first_(config.batch_first),
-      bidirectional_(config.bidirectional),
-      dropout_(config.dropout),
+// ---------------------------------------------------------------- the cell registry
+
+namespace {
+
+bool any_mask(const RecurrentMasks& m) {
+  return m.recurrent.defined() || m.zoneout_h.defined() || m.zoneout_c.defined();
+}
+
+// 0 with probability p, else scale: one draw per element.
+Tensor bernoulli_mask(const Shape& shape, float p, float scale, Generator& generator) {
+  Tensor mask = Tensor::uniform(shape, 0.0f, 1.0f, generator);
+  float* m = mask.data();
+  for (std::int64_t i = 0; i < mask.numel(); ++i) m[i] = m[i] < p ? 0.0f : scale;
+  return mask;
+}
+
+// The built-in cells: lstm, gru and rnn_* run the hand-written kernels (bench_gates measures the
+// derived LSTM backward slower) with the references composed in nn/rnn_reference.cpp, which the
+// PyTorch fixtures check; the variants run kernels derived from ops/cells.h, as a user's cell does.
+std::vector<CellDefinition> builtin_definitions() {
+  std::vector<CellDefinition> cells;
+  cells.push_back(cell_definition<cells::LSTM>());
+  cells.back().kernel = &builtin_cell("lstm");
+  cells.back().composed = [](const Tensor& x, const Tensor& h0, const Tensor& c0,
+                             const RecurrentWeights& w, const std::vector<std::int64_t>& lengths,
+                             bool reverse, const RecurrentMasks& masks) {
+    if (any_mask(masks)) return composed_cell_layer<cells::LSTM>(x, h0, c0, w, lengths, reverse, masks);
+    return lstm_layer_reference(x, h0, c0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
+                                w.weight_hr, lengths, reverse);
+  };
+  cells.push_back(cell_definition<cells::GRU>());
+  cells.back().kernel = &builtin_cell("gru");
+  cells.back().composed = [](const Tensor& x, const Tensor& h0, const Tensor& c0,
+                             const RecurrentWeights& w, const std::vector<std::int64_t>& lengths,
+                             bool reverse, const RecurrentMasks& masks) {
+    if (any_mask(masks)) return composed_cell_layer<cells::GRU>(x, h0, c0, w, lengths, reverse, masks);
+    return gru_layer_reference(x, h0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, lengths,
+                               reverse);
+  };
+  for (const RNNNonlinearity act : {RNNNonlinearity::Tanh, RNNNonlinearity::ReLU}) {
+    const bool tanh_act = act == RNNNonlinearity::Tanh;
+    cells.push_back(tanh_act ? cell_definition<cells::RNNTanh>() : cell_definition<cells::RNNReLU>());
+    cells.back().kernel = &builtin_cell(tanh_act ? "rnn_tanh" : "rnn_relu");
+    cells.back().composed = [act](const Tensor& x, const Tensor& h0, const Tensor& c0,
+                                  const RecurrentWeights& w,
+                                  const std::vector<std::int64_t>& lengths, bool reverse,
+                                  const RecurrentMasks& masks) {
+      if (any_mask(masks)) {
+        return act == RNNNonlinearity::Tanh
+                   ? composed_cell_layer<cells::RNNTanh>(x, h0, c0, w, lengths, reverse, masks)
+                   : composed_cell_layer<cells::RNNReLU>(x, h0, c0, w, lengths, reverse, masks);
+      }
+      return rnn_layer_reference(x, h0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, act,
+                                 lengths, reverse);
+    };
+  }
+  cells.push_back(cell_definition<cells::PeepholeLSTM>());
+  cells.push_back(cell_definition<cells::CIFGLSTM>());
+  return cells;
+}
+
+std::mutex& registry_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+// A deque: registering a cell never moves the definitions modules already point to.
+std::deque<CellDefinition>& registry() {
+  static std::deque<CellDefinition> cells = [] {
+    std::vector<CellDefinition> builtin = builtin_definitions();
+    return std::deque<CellDefinition>(std::make_move_iterator(builtin.begin()),
+                                      std::make_move_iterator(builtin.end()));
+  }();
+  return cells;
+}
+
+std::string joined_names(const std::deque<CellDefinition>& cells) {
+  std::string names;
+  for (const CellDefinition& d : cells) names += (names.empty() ? "" : ", ") + d.name;
+  return names;
+}
+
+// The module names today's classes have always used in their messages.
+std::string module_name_of(const std::string& cell) {
+  if (cell == "lstm") return "LSTM";
+  if (cell == "gru") return "GRU";
+  if (cell == "rnn_tanh" || cell == "rnn_relu") return "RNN";
+  return cell;
+}
+
+}  // namespace
+
+void register_cell(CellDefinition definition) {
+  const std::string& name = definition.name;
+  if (name.empty() || definition.kernel == nullptr || !definition.composed) {
+    throw ValueError("register_cell: a cell needs a name, a kernel and a composed layer (cell \"" +
+                     name + "\")");
+  }
+  if (definition.gates != definition.kernel->gates ||
+      definition.cell_state != definition.kernel->cell_state ||
+      static_cast<std::int64_t>(definition.param_names.size()) != definition.kernel->params) {
+    throw ValueError("register_cell: cell \"" + name +
+                     "\" declares a different gate count, cell state or parameter count than "
+                     "its kernel");
+  }
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::deque<CellDefinition>& cells = registry();
+  for (const CellDefinition& d : cells) {
+    if (d.name == name) throw ValueError("register_cell: a cell named \"" + name + "\" is already registered");
+  }
+  cells.push_back(std::move(definition));
+}
+
+std::vector<std::string> registered_cells() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  std::vector<std::string> names;
+  for (const CellDefinition& d : registry()) names.push_back(d.name);
+  return names;
+}
+
+const CellDefinition& find_cell(const std::string& name) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  for (const CellDefinition& d : registry()) {
+    if (d.name == name) return d;
+  }
+  throw ValueError("unknown recurrent cell \"" + name + "\"; registered cells: " +
+                   joined_names(registry()));
+}
+
+// ---------------------------------------------------------------- RecurrentBase
+
+RecurrentBase::RecurrentBase(const std::string& cell, const RecurrentOptions& o,
+                             Generator& generator, const std::string& module_name)
+    : cell_(&find_cell(cell)),
+      name_(module_name.empty() ? module_name_of(cell) : module_name),
+      input_size_(o.input_size),
+      hidden_size_(o.hidden_size),
+      num_layers_(o.num_layers),
+      proj_size_(o.proj_size),
+      bias_(o.bias),
+      batch_first_(o.batch_first),
+      bidirectional_(o.bidirectional),
+      dropout_(o.dropout),
+      input_dropout_(o.input_dropout),
+      recurrent_dropout_(o.recurrent_dropout),
+      zoneout_h_(o.zoneout_h),
+      zoneout_c_(o.zoneout_c),
       dropout_generator_(generator.child_seed()) {
-  check_options(name_, input_size_, hidden_size_, num_layers_, dropout_);
+  const char* name = name_.c_str();
+  check_options(name, input_size_, hidden_size_, num_layers_, dropout_);
+  for (const auto& [what, p] : {std::pair<const char*, float>{"input_dropout", input_dropout_},
+                                {"recurrent_dropout", recurrent_dropout_}}) {
+    if (!(p >= 0.0f && p < 1.0f)) {
+      throw ValueError(name_ + ": " + what + " must be in [0, 1), got " + std::to_string(p));
+    }
+  }
+  for (const auto& [what, z] : {std::pair<const char*, float>{"zoneout_h", zoneout_h_},
+                                {"zoneout_c", zoneout_c_}}) {
+    if (!(z >= 0.0f && z <= 1.0f)) {
+      throw ValueError(name_ + ": " + what + " must be in [0, 1], got " + std::to_string(z));
+    }
+  }
+  if (zoneout_c_ > 0.0f && !cell_->cell_state) {
+    throw ValueError(name_ + ": zoneout_c needs a cell with a cell state; " + cell_->name +
+                     " has none");
+  }
   if (proj_size_ < 0 || (proj_size_ > 0 && proj_size_ >= hidden_size_)) {
-    throw ValueError(std::string(name_) + ": proj_size must be in [0, hidden_size), got " +
+    throw ValueError(name_ + ": proj_size must be in [0, hidden_size), got " +
                      std::to_string(proj_size_) + " with hidden_size " +
                      std::to_string(hidden_size_));
   }
+  if (proj_size_ > 0 && cell_->kernel->reads_h_prev) {
+    throw ValueError(name_ + ": the " + cell_->name + " cell reads h_prev itself, so it cannot "
+                     "take a projection (proj_size)");
+  }
   const std::int64_t H = hidden_size_;
   const std::int64_t P = proj_size_ > 0 ? proj_size_ : H;
+  const std::int64_t gates = cell_->gates;
   const std::int64_t directions = num_directions();
   for (std::int64_t layer = 0; layer < num_layers_; ++layer) {
     const std::int64_t layer_input = layer == 0 ? input_size_ : P * directions;
     for (std::int64_t direction = 0; direction < directions; ++direction) {
       const std::string suffix = "_l" + std::to_string(layer) + (direction ? "_reverse" : "");
-      LayerWeights w;
-      // Registration order is PyTorch's state_dict order: w_ih, w_hh, b_ih, b_hh, w_hr.
+      RecurrentWeights w;
+      // Registration order is PyTorch's state_dict order: w_ih, w_hh, b_ih, b_hh, w_hr; then
+      // the cell's own vectors.
       w.weight_ih = register_parameter("weight_ih" + suffix,
-                                       uniform_parameter(name_, {gates_ * H, layer_input}, H, generator));
+                                       uniform_parameter(name_, {gates * H, layer_input}, H, generator));
       w.weight_hh = register_parameter("weight_hh" + suffix,
-                                       uniform_parameter(name_, {gates_ * H, P}, H, generator));
+                                       uniform_parameter(name_, {gates * H, P}, H, generator));
       if (bias_) {
-        w.bias_ih = register_parameter("bias_ih" + suffix, uniform_parameter(name_, {gates_ * H}, H, generator));
-        w.bias_hh = register_parameter("bias_hh" + suffix, uniform_parameter(name_, {gates_ * H}, H, generator));
+        w.bias_ih = register_parameter("bias_ih" + suffix, uniform_parameter(name_, {gates * H}, H, generator));
+        w.bias_hh = register_parameter("bias_hh" + suffix, uniform_parameter(name_, {gates * H}, H, generator));
       }
       if (proj_size_ > 0) {
         w.weight_hr = register_parameter("weight_hr" + suffix, uniform_parameter(name_, {P, H}, H, generator));
       }
+      for (const std::string& param : cell_->param_names) {
+        w.cell_params.push_back(
+            register_parameter(param + suffix, uniform_parameter(name_, {H}, H, generator)));
+      }
       weights_.push_back(w);
     }
   }
+  if (o.forget_bias) set_forget_gate_bias(*o.forget_bias);
 }
 
-RecurrentBase::Result RecurrentBase::run(const Tensor& input, const Tensor& h0, const Tensor& c0,
-                                         const std::vector<std::int64_t>& lengths,
-                                         LayerFn layer) const {
-  const std::string name(name_);
+RecurrentOutput RecurrentBase::forward(const Tensor& input, const RecurrentState& state,
+                                       const std::vector<std::int64_t>& lengths) const {
+  const std::string& name = name_;
   if (!input.defined()) throw ValueError(name + ": the input is undefined");
   if (input.dim() != 2 && input.dim() != 3) {
     throw ShapeError(name + ": expected a 3-D input (" +
                      (batch_first_ ? "[B, T, I]" : "[T, B, I]") +
                      ") or an unbatched 2-D input [T, I], got shape " + format_shape(input.shape()));
+  }
+  const bool stateful = cell_->cell_state;
+  if (stateful && state.h.defined() != state.c.defined()) {
+    throw ValueError(name + ": pass both h0 and c0, or neither (zeros)");
+  }
+  if (!stateful && state.c.defined()) {
+    throw ValueError(name + ": the " + cell_->name + " cell has no cell state, but c0 was given");
   }
   const bool unbatched = input.dim() == 2;
   if (input.size(-1) != input_size_) {
@@ -111,28 +288,53 @@ RecurrentBase::Result RecurrentBase::run(const Tensor& input, const Tensor& h0, 
   const std::int64_t P = proj_size_ > 0 ? proj_size_ : H;
   const std::int64_t directions = num_directions();
   const std::int64_t slots = num_layers_ * directions;
-  auto check_state = [&](const Tensor& state, const char* what, std::int64_t size) {
-    if (!state.defined()) return state;
+  auto check_state = [&](const Tensor& s, const char* what, std::int64_t size) {
+    if (!s.defined()) return s;
     const Shape expected = unbatched ? Shape{slots, size} : Shape{slots, B, size};
-    if (state.shape() != expected) {
+    if (s.shape() != expected) {
       throw ShapeError(name + ": expected " + what + " of shape " + format_shape(expected) +
-                       ", got " + format_shape(state.shape()));
+                       ", got " + format_shape(s.shape()));
     }
-    return unbatched ? unsqueeze(state, 1) : state;
+    return unbatched ? unsqueeze(s, 1) : s;
   };
-  const Tensor h_init = check_state(h0, "h0", P);
-  const Tensor c_init = check_state(c0, "c0", H);
+  const Tensor h_init = check_state(state.h, "h0", P);
+  const Tensor c_init = check_state(state.c, "c0", H);
 
   std::vector<Tensor> h_finals, c_finals;
   Tensor layer_input = x;
+  const bool training = is_training();
+  const std::int64_t T = x.size(0);
   for (std::int64_t l = 0; l < num_layers_; ++l) {
     std::vector<Tensor> direction_outputs;
+    // Variational dropout of the layer's input: one [B, I] mask for every step.
+    if (training && input_dropout_ > 0.0f) {
+      layer_input = mul(layer_input, bernoulli_mask({B, layer_input.size(2)}, input_dropout_,
+                                                    1.0f / (1.0f - input_dropout_),
+                                                    dropout_generator_));
+    }
     for (std::int64_t d = 0; d < directions; ++d) {
       const std::int64_t slot = l * directions + d;
       const Tensor h_slot = h_init.defined() ? select(h_init, 0, slot) : Tensor();
       const Tensor c_slot = c_init.defined() ? select(c_init, 0, slot) : Tensor();
-      RecurrentResult result = layer(layer_input, h_slot, c_slot,
-                                     weights_[static_cast<std::size_t>(slot)], lengths, d == 1);
+      const RecurrentWeights& w = weights_[static_cast<std::size_t>(slot)];
+      RecurrentMasks masks;
+      if (training && recurrent_dropout_ > 0.0f) {
+        masks.recurrent = bernoulli_mask({B, P}, recurrent_dropout_,
+                                         1.0f / (1.0f - recurrent_dropout_), dropout_generator_);
+      }
+      // zoneout: 1 keeps the previous value (probability z) in training; z itself in evaluation
+      if (zoneout_h_ > 0.0f) {
+        masks.zoneout_h = training ? bernoulli_mask({T, B, P}, 1.0f - zoneout_h_, 1.0f, dropout_generator_)
+                                   : Tensor::full({T, B, P}, zoneout_h_);
+      }
+      if (zoneout_c_ > 0.0f) {
+        masks.zoneout_c = training ? bernoulli_mask({T, B, H}, 1.0f - zoneout_c_, 1.0f, dropout_generator_)
+                                   : Tensor::full({T, B, H}, zoneout_c_);
+      }
+      RecurrentResult result =
+          fused_ ? recurrent_layer(name_, *cell_->kernel, layer_input, h_slot, c_slot, w, lengths,
+                                   d == 1, masks)
+                 : cell_->composed(layer_input, h_slot, c_slot, w, lengths, d == 1, masks);
       direction_outputs.push_back(result.output);
       h_finals.push_back(result.h_n);
       if (result.c_n.defined()) c_finals.push_back(result.c_n);
@@ -143,7 +345,7 @@ RecurrentBase::Result RecurrentBase::run(const Tensor& input, const Tensor& h0, 
     }
     layer_input = output;
   }
-  Result result;
+  RecurrentOutput result;
   result.output = unbatched ? squeeze(layer_input, 1)
                   : batch_first_ ? transpose(layer_input, 0, 1) : layer_input;
   result.h_n = stack(h_finals, 0);
@@ -155,59 +357,59 @@ RecurrentBase::Result RecurrentBase::run(const Tensor& input, const Tensor& h0, 
   return result;
 }
 
-// ---------------------------------------------------------------- LSTM
+void RecurrentBase::set_forget_gate_bias(float value) {
+  const std::int64_t block = cell_->forget_gate;
+  if (block < 0) {
+    throw ValueError(name_ + ": the " + cell_->name + " cell has no forget gate to set a bias of");
+  }
+  const std::int64_t H = hidden_size_;
+  for (const RecurrentWeights& w : weights_) {
+    if (!w.bias_ih.defined()) {
+      throw ValueError(name_ + "::set_forget_gate_bias: the " + name_ +
+                       " was built with bias=false");
+    }
+    NoGradGuard no_grad;
+    Tensor bias_ih = w.bias_ih, bias_hh = w.bias_hh;  // handles: writes reach the parameters
+    std::fill_n(bias_ih.data() + block * H, H, value);
+    std::fill_n(bias_hh.data() + block * H, H, 0.0f);
+    bias_ih.bump_version();
+    bias_hh.bump_version();
+  }
+}
+
+RecurrentBase make_recurrent(const std::string& cell, const RecurrentOptions& options,
+                             Generator& generator) {
+  return RecurrentBase(cell, options, generator);
+}
+
+// ---------------------------------------------------------------- LSTM, GRU, RNN
 
 LSTM::LSTM(const LSTMOptions& o, Generator& generator)
-    : RecurrentBase({"LSTM", 4, o.input_size, o.hidden_size, o.num_layers, o.proj_size, o.bias,
-                     o.batch_first, o.bidirectional, o.dropout},
+    : RecurrentBase("lstm",
+                    {.input_size = o.input_size, .hidden_size = o.hidden_size,
+                     .num_layers = o.num_layers, .bias = o.bias, .batch_first = o.batch_first,
+                     .dropout = o.dropout, .bidirectional = o.bidirectional,
+                     .proj_size = o.proj_size},
                     generator) {}
 
 LSTMOutput LSTM::forward(const Tensor& input, const LSTMState& state,
                          const std::vector<std::int64_t>& lengths) const {
-  if (state.h.defined() != state.c.defined()) {
-    throw ValueError("LSTM: pass both h0 and c0, or neither (zeros)");
-  }
-  const bool fused = fused_;
-  Result r = run(input, state.h, state.c, lengths,
-                 [fused](const Tensor& x, const Tensor& h0, const Tensor& c0, const LayerWeights& w,
-                         const std::vector<std::int64_t>& lengths, bool reverse) {
-                   return (fused ? lstm_layer : lstm_layer_reference)(
-                       x, h0, c0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, w.weight_hr,
-                       lengths, reverse);
-                 });
+  RecurrentOutput r = RecurrentBase::forward(input, state, lengths);
   return {r.output, {r.h_n, r.c_n}};
 }
 
-void LSTM::set_forget_gate_bias(float value) {
-  for (const LayerWeights& w : weights_) {
-    if (!w.bias_ih.defined()) {
-      throw ValueError("LSTM::set_forget_gate_bias: the LSTM was built with bias=false");
-    }
-    init::lstm_forget_gate_bias_(w.bias_ih, value);
-    init::lstm_forget_gate_bias_(w.bias_hh, 0.0f);
-  }
-}
-
-// ---------------------------------------------------------------- GRU
-
 GRU::GRU(const GRUOptions& o, Generator& generator)
-    : RecurrentBase({"GRU", 3, o.input_size, o.hidden_size, o.num_layers, 0, o.bias,
-                     o.batch_first, o.bidirectional, o.dropout},
+    : RecurrentBase("gru",
+                    {.input_size = o.input_size, .hidden_size = o.hidden_size,
+                     .num_layers = o.num_layers, .bias = o.bias, .batch_first = o.batch_first,
+                     .dropout = o.dropout, .bidirectional = o.bidirectional},
                     generator) {}
 
 RNNOutput GRU::forward(const Tensor& input, const Tensor& h0,
                        const std::vector<std::int64_t>& lengths) const {
-  const bool fused = fused_;
-  Result r = run(input, h0, Tensor(), lengths,
-                 [fused](const Tensor& x, const Tensor& h, const Tensor&, const LayerWeights& w,
-                         const std::vector<std::int64_t>& lengths, bool reverse) {
-                   return (fused ? gru_layer : gru_layer_reference)(
-                       x, h, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, lengths, reverse);
-                 });
+  RecurrentOutput r = RecurrentBase::forward(input, {h0, Tensor()}, lengths);
   return {r.output, r.h_n};
 }
-
-// ---------------------------------------------------------------- RNN
 
 namespace {
 RNNNonlinearity parse_nonlinearity(const std::string& name, const char* module) {
@@ -219,23 +421,17 @@ RNNNonlinearity parse_nonlinearity(const std::string& name, const char* module) 
 }  // namespace
 
 RNN::RNN(const RNNOptions& o, Generator& generator)
-    : RecurrentBase({"RNN", 1, o.input_size, o.hidden_size, o.num_layers, 0, o.bias,
-                     o.batch_first, o.bidirectional, o.dropout},
-                    generator),
-      nonlinearity_(parse_nonlinearity(o.nonlinearity, "RNN")) {}
+    : RecurrentBase(parse_nonlinearity(o.nonlinearity, "RNN") == RNNNonlinearity::Tanh
+                        ? "rnn_tanh"
+                        : "rnn_relu",
+                    {.input_size = o.input_size, .hidden_size = o.hidden_size,
+                     .num_layers = o.num_layers, .bias = o.bias, .batch_first = o.batch_first,
+                     .dropout = o.dropout, .bidirectional = o.bidirectional},
+                    generator) {}
 
 RNNOutput RNN::forward(const Tensor& input, const Tensor& h0,
                        const std::vector<std::int64_t>& lengths) const {
-  const bool fused = fused_;
-  const RNNNonlinearity nonlinearity = nonlinearity_;
-  Result r = run(input, h0, Tensor(), lengths,
-                 [fused, nonlinearity](const Tensor& x, const Tensor& h, const Tensor&,
-                                       const LayerWeights& w,
-                                       const std::vector<std::int64_t>& lengths, bool reverse) {
-                   return (fused ? rnn_layer : rnn_layer_reference)(
-                       x, h, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, nonlinearity,
-                       lengths, reverse);
-                 });
+  RecurrentOutput r = RecurrentBase::forward(input, {h0, Tensor()}, lengths);
   return {r.output, r.h_n};
 }
 

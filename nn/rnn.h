@@ -19,6 +19,7 @@
 // generic ops (set_fused(false)), which is also the readable specification.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,10 +61,48 @@ struct GRUOptions {
   bool bidirectional = false;
 };
 
-struct LSTMState {
-  Tensor h{};  // [num_layers * num_directions, B, proj_size or H]
-  Tensor c{};  // [num_layers * num_directions, B, H]
-  LSTMState detach() const { return {h.detach(), c.detach()}; }
+// Options of any registered cell (make_recurrent): PyTorch's recurrent options plus the
+// regularisers every LSTM-like cell takes.
+struct RecurrentOptions {
+  std::int64_t input_size = 0;
+  std::int64_t hidden_size = 0;
+  std::int64_t num_layers = 1;
+  bool bias = true;
+  bool batch_first = false;
+  float dropout = 0.0f;  // between layers, in training mode only
+  bool bidirectional = false;
+  std::int64_t proj_size = 0;  // cells that do not read h_prev themselves (LSTM-like)
+  // Sets the forget-gate block of every bias_ih at construction (bias_hh's stays 0); cells with a
+  // forget gate only.
+  std::optional<float> forget_bias{};
+  // Training mode only, seeded by the module's generator (ops/recurrent.h, RecurrentMasks):
+  // variational dropout, one mask per sequence and layer, of each layer's input x_t ([B, I]) and
+  // of h_{t-1} before W_hh ([B, H]), scaled by 1/(1-p); zoneout of h and c (per step and unit,
+  // the previous value kept with probability zoneout_*; in evaluation its expectation).
+  float input_dropout = 0.0f;
+  float recurrent_dropout = 0.0f;
+  float zoneout_h = 0.0f;
+  float zoneout_c = 0.0f;  // cells with a cell state only
+};
+
+// h and c of every layer and direction: [num_layers * num_directions, B, P or H]; c undefined for
+// cells without a cell state.
+struct RecurrentState {
+  Tensor h{};
+  Tensor c{};
+  // Cuts the graph (truncated BPTT); an undefined c (no cell state) stays undefined.
+  RecurrentState detach() const {
+    return {h.defined() ? h.detach() : h, c.defined() ? c.detach() : c};
+  }
+};
+using LSTMState = RecurrentState;
+
+// What every recurrent module returns: c_n undefined where the cell has none.
+struct RecurrentOutput {
+  Tensor output{};
+  Tensor h_n{};
+  Tensor c_n{};
+  RecurrentState state() const { return {h_n, c_n}; }
 };
 
 struct LSTMOutput {
@@ -76,48 +115,70 @@ struct RNNOutput {
   Tensor h_n{};
 };
 
-// Shared machinery: parameters per layer and direction, layout, stacking, dropout.
+// A cell the recurrent modules can run: its math's spec (gate count, cell state, parameters), the
+// fused step kernels for the layer driver, and the same layer composed from generic ops (the
+// reference behind set_fused(false)). Built-in: lstm, gru, rnn_tanh, rnn_relu, peephole_lstm,
+// cifg_lstm. A cell of one's own: nn/cell_registry.h (register_cell<MyCell>()).
+using ComposedLayer = std::function<RecurrentResult(
+    const Tensor& x, const Tensor& h0, const Tensor& c0, const RecurrentWeights& weights,
+    const std::vector<std::int64_t>& lengths, bool reverse, const RecurrentMasks& masks)>;
+struct CellDefinition {
+  std::string name;
+  std::int64_t gates = 1;
+  bool cell_state = false;
+  std::vector<std::string> param_names;  // per-unit vectors [H]: "<name>_l{k}[_reverse]"
+  std::int64_t forget_gate = -1;         // gate block forget_bias sets; -1: none
+  const CellKernel* kernel = nullptr;
+  ComposedLayer composed;
+};
+// Adds a cell under definition.name; throws ValueError if the name is taken or incomplete.
+void register_cell(CellDefinition definition);
+// Every registered name, built-in ones first: what make_recurrent and --cells accept.
+std::vector<std::string> registered_cells();
+// Throws ValueError naming the registered cells for an unknown name.
+const CellDefinition& find_cell(const std::string& name);
+
+// Every recurrent module: parameters per layer and direction (PyTorch names: weight_ih_l0, ...),
+// layout, stacking, dropout between layers, and forward through the one layer driver.
 class RecurrentBase : public Module {
  public:
+  // `module_name` starts every error message (e.g. "LSTM"); empty: the cell's name.
+  RecurrentBase(const std::string& cell, const RecurrentOptions& options, Generator& generator,
+                const std::string& module_name = "");
+
+  // input [T, B, I] ([B, T, I] with batch_first) or unbatched [T, I]; state: h (and c for cells
+  // with a cell state), both or neither (zeros).
+  RecurrentOutput forward(const Tensor& input, const RecurrentState& state = {},
+                          const std::vector<std::int64_t>& lengths = {}) const;
+
+  const std::string& cell() const { return cell_->name; }
+  bool has_cell_state() const { return cell_->cell_state; }
   std::int64_t num_layers() const { return num_layers_; }
   std::int64_t hidden_size() const { return hidden_size_; }
   std::int64_t num_directions() const { return bidirectional_ ? 2 : 1; }
   // Fused single-node layers (default) or the reference composed from generic ops.
   void set_fused(bool fused) { fused_ = fused; }
   bool fused() const { return fused_; }
+  // Sets the forget-gate block of every bias_ih to `value` and of every bias_hh to 0.
+  void set_forget_gate_bias(float value);
 
  protected:
-  struct Config {
-    const char* name;  // "LSTM", "GRU", "RNN"
-    std::int64_t gates;  // 4, 3, 1
-    std::int64_t input_size, hidden_size, num_layers, proj_size;
-    bool bias, batch_first, bidirectional;
-    float dropout;
-  };
-  RecurrentBase(const Config& config, Generator& generator);
-
-  struct LayerWeights {
-    Tensor weight_ih, weight_hh, bias_ih, bias_hh, weight_hr;
-  };
-  using LayerFn = std::function<RecurrentResult(const Tensor& x, const Tensor& h0, const Tensor& c0,
-                                                const LayerWeights& weights,
-                                                const std::vector<std::int64_t>& lengths,
-                                                bool reverse)>;
-  // Runs every layer and direction; h0/c0 undefined or [L*D, B, *] (unbatched [L*D, *]).
-  struct Result {
-    Tensor output, h_n, c_n;
-  };
-  Result run(const Tensor& input, const Tensor& h0, const Tensor& c0,
-             const std::vector<std::int64_t>& lengths, LayerFn layer) const;
-
-  const char* name_;
-  std::int64_t gates_, input_size_, hidden_size_, num_layers_, proj_size_;
+  const CellDefinition* cell_;
+  std::string name_;
+  std::int64_t input_size_, hidden_size_, num_layers_, proj_size_;
   bool bias_, batch_first_, bidirectional_;
   float dropout_;
+  float input_dropout_, recurrent_dropout_, zoneout_h_, zoneout_c_;
   bool fused_ = true;
-  std::vector<LayerWeights> weights_;  // index layer * num_directions + direction
+  std::vector<RecurrentWeights> weights_;  // index layer * num_directions + direction
   mutable Generator dropout_generator_;
 };
+
+// The factory: any registered cell by name ("lstm", "gru", "rnn_tanh", "rnn_relu",
+// "peephole_lstm", "cifg_lstm", or one's own). "lstm", "gru" and "rnn_*" build exactly what
+// nn::LSTM, nn::GRU and nn::RNN build (same parameters, names and initialisation).
+RecurrentBase make_recurrent(const std::string& cell, const RecurrentOptions& options,
+                             Generator& generator);
 
 class LSTM : public RecurrentBase {
  public:
@@ -125,8 +186,6 @@ class LSTM : public RecurrentBase {
   // state: both h and c, or neither (zeros).
   LSTMOutput forward(const Tensor& input, const LSTMState& state = {},
                      const std::vector<std::int64_t>& lengths = {}) const;
-  // Sets the forget-gate block of every bias_ih to `value` and of every bias_hh to 0.
-  void set_forget_gate_bias(float value);
 };
 
 class GRU : public RecurrentBase {
@@ -141,9 +200,6 @@ class RNN : public RecurrentBase {
   RNN(const RNNOptions& options, Generator& generator);
   RNNOutput forward(const Tensor& input, const Tensor& h0 = {},
                     const std::vector<std::int64_t>& lengths = {}) const;
-
- private:
-  RNNNonlinearity nonlinearity_;
 };
 
 // ---- single steps, for hand-written loops (torch.nn.LSTMCell etc.) ----

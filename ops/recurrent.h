@@ -11,9 +11,11 @@
 // sequence starts at its own last valid step). Undefined h0/c0 mean zeros; undefined biases mean
 // bias=false; an undefined weight_hr means no projection (proj_size = 0).
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "autograd/tensor.h"
+#include "ops/recurrent_cell.h"
 
 namespace tapegrad {
 
@@ -23,6 +25,35 @@ struct RecurrentResult {
   Tensor c_n;     // [B, H]; LSTM only
 };
 
+// The parameters of one layer and direction. weight_ih [G, I], weight_hh [G, P], bias_ih/bias_hh
+// [G] (undefined: bias=false), weight_hr [P, H] (undefined: no projection), cell_params: the
+// cell's own per-unit vectors, each [H] (CellKernel::params of them).
+struct RecurrentWeights {
+  Tensor weight_ih, weight_hh, bias_ih, bias_hh, weight_hr;
+  std::vector<Tensor> cell_params;
+};
+
+// Regularisers of one layer and direction, as constants (no gradient flows into them); each
+// undefined means none. Masks act on a sequence's valid steps only and are indexed by absolute t.
+//   recurrent: [B, P] variational (locked) dropout of the recurrent state, Gal & Ghahramani 2016:
+//     h_{t-1} * recurrent enters the W_hh product; the carried state and the cell's own use of
+//     h_prev do not see it. Already scaled by 1/(1-p).
+//   zoneout_h [T, B, P], zoneout_c [T, B, H], Krueger et al. 2016: the weight of the previous
+//     state, h_t = z h_{t-1} + (1 - z) h~_t (c likewise, with h~ computed from the proposed c~):
+//     0/1 masks in training, the probability itself in evaluation (the expectation).
+struct RecurrentMasks {
+  Tensor recurrent, zoneout_h, zoneout_c;
+};
+
+// The one layer driver: any cell over a sequence as ONE tape node. `name` is what the user called
+// (the module, "LSTM", or the op, "lstm_layer"): every error message starts with it.
+RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell, const Tensor& x,
+                                const Tensor& h0, const Tensor& c0,
+                                const RecurrentWeights& weights,
+                                const std::vector<std::int64_t>& lengths = {},
+                                bool reverse = false, const RecurrentMasks& masks = {});
+
+// The three built-in cells on the driver, as ops.
 // weight_ih [4H, I], weight_hh [4H, P], bias_ih/bias_hh [4H], weight_hr [P, H]; h0 [B, P], c0 [B, H].
 RecurrentResult lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
                            const Tensor& weight_ih, const Tensor& weight_hh,

@@ -2,6 +2,8 @@
 // in rnn_vs_lstm_measure.cpp.
 #include "rnn_vs_lstm.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -81,36 +83,33 @@ LagModel::LagModel(std::string cell, std::int64_t input_size, std::int64_t hidde
                    std::int64_t output_size, bool per_step, Generator& generator)
     : cell_(std::move(cell)), input_size_(input_size), hidden_size_(hidden_size),
       per_step_(per_step) {
-  if (cell_ == "rnn") {
-    layer_ = &register_module("rnn", nn::RNN({.input_size = input_size, .hidden_size = hidden_size,
-                                              .nonlinearity = "tanh", .batch_first = true},
-                                             generator));
-  } else if (cell_ == "lstm") {
-    layer_ = &register_module("rnn", nn::LSTM({.input_size = input_size,
-                                               .hidden_size = hidden_size, .batch_first = true},
-                                              generator));
-  } else if (cell_ == "gru") {
-    layer_ = &register_module("rnn", nn::GRU({.input_size = input_size, .hidden_size = hidden_size,
-                                              .batch_first = true},
-                                             generator));
-  } else {
-    throw std::invalid_argument("unknown cell \"" + cell_ + "\" (expected rnn, lstm or gru)");
+  // "rnn" is the tanh RNN; any other name is a registered cell (nn::registered_cells()).
+  const std::string registered = cell_ == "rnn" ? "rnn_tanh" : cell_;
+  const std::vector<std::string> known = nn::registered_cells();
+  if (std::find(known.begin(), known.end(), registered) == known.end()) {
+    std::string names = "rnn";
+    for (const std::string& name : known) names += ", " + name;
+    throw std::invalid_argument("unknown cell \"" + cell_ + "\" (expected one of " + names + ")");
   }
+  layer_ = &register_module(
+      "rnn", nn::make_recurrent(registered, {.input_size = input_size, .hidden_size = hidden_size,
+                                             .batch_first = true},
+                                generator));
   head_ = &register_module(
       "head", nn::Linear({.in_features = hidden_size, .out_features = output_size}, generator));
 }
 
 Tensor LagModel::forward(const Tensor& inputs) const {
-  Tensor output = cell_ == "lstm" ? static_cast<nn::LSTM*>(layer_)->forward(inputs).output
-                  : cell_ == "gru" ? static_cast<nn::GRU*>(layer_)->forward(inputs).output
-                                   : static_cast<nn::RNN*>(layer_)->forward(inputs).output;
+  Tensor output = layer_->forward(inputs).output;
   return head_->forward(per_step_ ? output : select(output, 1, -1));
 }
 
 void LagModel::set_forget_gate_bias(float value) {
-  if (cell_ != "lstm") throw std::invalid_argument("set_forget_gate_bias: the cell is " + cell_);
+  if (nn::find_cell(layer_->cell()).forget_gate < 0) {
+    throw std::invalid_argument("set_forget_gate_bias: the " + cell_ + " cell has no forget gate");
+  }
   NoGradGuard no_grad;
-  static_cast<nn::LSTM*>(layer_)->set_forget_gate_bias(value);
+  layer_->set_forget_gate_bias(value);
 }
 
 Tensor LagModel::layer_parameter(const std::string& name) const {
@@ -121,37 +120,27 @@ Tensor LagModel::layer_parameter(const std::string& name) const {
 }
 
 Tensor LagModel::forward_stepwise(const Tensor& inputs, const StepHook& observe) const {
-  const std::int64_t B = inputs.size(0), T = inputs.size(1);
-  const nn::RNNCellOptions options{.input_size = input_size_, .hidden_size = hidden_size_};
-  Generator unused(0);  // the cells' own initialisation is overwritten below
-  nn::RNNCell rnn_cell(options, unused);
-  nn::LSTMCell lstm_cell(options, unused);
-  nn::GRUCell gru_cell(options, unused);
-  nn::RecurrentCellBase& cell = cell_ == "lstm"  ? static_cast<nn::RecurrentCellBase&>(lstm_cell)
-                                : cell_ == "gru" ? static_cast<nn::RecurrentCellBase&>(gru_cell)
-                                                 : static_cast<nn::RecurrentCellBase&>(rnn_cell);
+  const std::int64_t T = inputs.size(1);
+  // A copy of the layer (any registered cell) holding copies of its weights, so the model's own
+  // gradients are untouched; it runs one step at a time, carrying its state.
+  Generator unused(0);  // the copy's own initialisation is overwritten below
+  nn::RecurrentBase copy = nn::make_recurrent(
+      layer_->cell(), {.input_size = input_size_, .hidden_size = hidden_size_, .batch_first = true},
+      unused);
   {
     NoGradGuard no_grad;  // copy_ into a leaf that requires grad is refused while recording
-    cell.weight_ih.copy_(layer_parameter("weight_ih_l0"));
-    cell.weight_hh.copy_(layer_parameter("weight_hh_l0"));
-    cell.bias_ih.copy_(layer_parameter("bias_ih_l0"));
-    cell.bias_hh.copy_(layer_parameter("bias_hh_l0"));
+    const auto from = layer_->named_parameters();
+    const auto to = copy.named_parameters();
+    for (std::size_t k = 0; k < to.size(); ++k) Tensor(to[k].second).copy_(from[k].second);
   }
-  Tensor h = Tensor::zeros({B, hidden_size_});
-  Tensor c = Tensor::zeros({B, hidden_size_});
+  nn::RecurrentState state;
+  Tensor h;
   std::vector<Tensor> hidden_states;
   for (std::int64_t t = 0; t < T; ++t) {
-    Tensor x_t = select(inputs, 1, t);
-    if (cell_ == "lstm") {
-      nn::LSTMState next = lstm_cell.forward(x_t, {h, c});
-      h = next.h;
-      c = next.c;
-    } else if (cell_ == "gru") {
-      h = gru_cell.forward(x_t, h);
-    } else {
-      h = rnn_cell.forward(x_t, h);
-    }
+    nn::RecurrentOutput out = copy.forward(slice(inputs, 1, t, t + 1), state);
+    h = select(out.h_n, 0, 0);  // [B, H]
     if (observe) h = observe(t, h);
+    state = {unsqueeze(h, 0), out.c_n};
     if (per_step_) hidden_states.push_back(h);
   }
   return head_->forward(per_step_ ? stack(hidden_states, 1) : h);

@@ -68,7 +68,8 @@ std::vector<float> hidden_grad_norms(const LagModel& model, const Batch& batch) 
 // activations that the fused kernels keep internal (gate order i, f, g, o and r, z, n, as PyTorch).
 std::vector<GateSaturation> gate_saturation(const LagModel& model, const Batch& batch, float low,
                                             float high) {
-  if (model.cell() == "rnn") return {};
+  // Gate statistics are defined for the LSTM's and the GRU's gates only.
+  if (model.cell() != "lstm" && model.cell() != "gru") return {};
   NoGradGuard no_grad;
   const Tensor weight_ih = model.layer_parameter("weight_ih_l0");
   const Tensor weight_hh = model.layer_parameter("weight_hh_l0");

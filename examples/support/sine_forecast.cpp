@@ -1,5 +1,6 @@
 #include "sine_forecast.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -17,27 +18,26 @@ namespace examples {
 using namespace tapegrad;
 
 Forecaster::Forecaster(const std::string& cell, std::int64_t hidden, std::int64_t layers,
-                       Generator& gen)
-    : cell_(cell) {
-  if (cell == "lstm") {
-    rnn_ = &register_module("rnn", nn::LSTM({.input_size = 1, .hidden_size = hidden,
-                                             .num_layers = layers, .batch_first = true}, gen));
-  } else if (cell == "gru") {
-    rnn_ = &register_module("rnn", nn::GRU({.input_size = 1, .hidden_size = hidden,
-                                            .num_layers = layers, .batch_first = true}, gen));
-  } else if (cell == "rnn") {
-    rnn_ = &register_module("rnn", nn::RNN({.input_size = 1, .hidden_size = hidden,
-                                            .num_layers = layers, .batch_first = true}, gen));
-  } else {
-    throw std::invalid_argument("cell must be lstm, gru or rnn, got \"" + cell + "\"");
+                       Generator& gen) {
+  // "rnn" is the tanh RNN; any other name is a registered cell (nn::registered_cells()).
+  const std::string registered = cell == "rnn" ? "rnn_tanh" : cell;
+  const std::vector<std::string> known = nn::registered_cells();
+  if (std::find(known.begin(), known.end(), registered) == known.end()) {
+    std::string others;
+    for (const std::string& name : known) others += ", " + name;
+    throw std::invalid_argument("cell must be lstm, gru or rnn (or a registered cell: rnn" +
+                                others + "), got \"" + cell + "\"");
   }
+  rnn_ = &register_module(
+      "rnn", nn::make_recurrent(registered,
+                                {.input_size = 1, .hidden_size = hidden, .num_layers = layers,
+                                 .batch_first = true},
+                                gen));
   head_ = &register_module("head", nn::Linear({.in_features = hidden, .out_features = 1}, gen));
 }
 
 Tensor Forecaster::forward(const Tensor& x) const {
-  Tensor output = cell_ == "lstm" ? static_cast<nn::LSTM*>(rnn_)->forward(x).output
-                  : cell_ == "gru" ? static_cast<nn::GRU*>(rnn_)->forward(x).output
-                                   : static_cast<nn::RNN*>(rnn_)->forward(x).output;
+  Tensor output = rnn_->forward(x).output;
   return head_->forward(select(output, 1, -1));
 }
 

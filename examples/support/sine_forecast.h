@@ -10,6 +10,7 @@
 #include "autograd/generator.h"
 #include "nn/layers.h"
 #include "nn/module.h"
+#include "nn/rnn.h"
 
 namespace examples {
 
@@ -26,7 +27,7 @@ struct SineConfig {
   std::string init_path = "";      // optional safetensors with starting parameters
 };
 
-// The recurrent layer of the chosen cell type and a Linear head on its last time step.
+// The recurrent layer of the chosen cell ("rnn" or any registered name) and a Linear head on its last time step.
 class Forecaster : public tapegrad::nn::Module {
  public:
   Forecaster(const std::string& cell, std::int64_t hidden, std::int64_t layers,
@@ -34,8 +35,7 @@ class Forecaster : public tapegrad::nn::Module {
   tapegrad::Tensor forward(const tapegrad::Tensor& x) const;  // [B, T, 1] -> [B, 1]
 
  private:
-  std::string cell_;
-  tapegrad::nn::Module* rnn_ = nullptr;
+  tapegrad::nn::RecurrentBase* rnn_ = nullptr;
   tapegrad::nn::Linear* head_ = nullptr;
 };
 

@@ -293,3 +293,19 @@ TEST_CASE("rnn_vs_lstm: a non-finite loss stops the run, naming the step", "[exa
   REQUIRE_THROWS_WITH(lag::run_experiment(spec, "lstm", options),
                       Catch::Matches("non-finite training loss .* at step [0-9]+;.*"));
 }
+
+TEST_CASE("rnn_vs_lstm: any registered cell runs, and its step-by-step run matches the layer",
+          "[examples][rnn_vs_lstm]") {
+  const lag::TaskSpec spec = small_spec(lag::Task::Adding);
+  for (const char* cell : {"peephole_lstm", "cifg_lstm", "rnn_relu"}) {
+    INFO(cell);
+    Generator gen(12);
+    lag::LagModel model(cell, spec.input_size(), 6, spec.output_size(), spec.per_step_output(), gen);
+    const lag::Batch batch = lag::make_batch(spec, 4, gen);
+    NoGradGuard no_grad;
+    REQUIRE_ALL_CLOSE(model.forward_stepwise(batch.inputs, {}), model.forward(batch.inputs), 1e-4, 1e-5);
+  }
+  Generator gen(13);
+  REQUIRE_THROWS_WITH(lag::LagModel("lstmx", 2, 6, 1, false, gen),
+                      Catch::Contains("\"lstmx\"") && Catch::Contains("peephole_lstm"));
+}
