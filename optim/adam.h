@@ -31,6 +31,13 @@ struct AdamWOptions {
   float weight_decay = 1e-2f;
   bool amsgrad = false;
   bool maximize = false;
+
+  template <typename Self, typename Visit>
+  static void for_each_field(Self& o, Visit&& visit) {
+    visit("lr", o.lr), visit("betas", o.betas), visit("eps", o.eps);
+    visit("weight_decay", o.weight_decay), visit("amsgrad", o.amsgrad);
+    visit("maximize", o.maximize);
+  }
 };
 
 // One param group of an Adam or AdamW: its parameters and the options it sets for itself.

@@ -7,7 +7,8 @@
 // Each optimizer has an options struct (SGDOptions, ...) and a group struct (SGDParamGroup, ...)
 // whose std::optional fields override the optimizer's defaults; an option a group does not give
 // takes the default, as in PyTorch. An option the optimizer does not have (momentum for Adam)
-// does not compile; in a checkpoint it is a ValueError.
+// does not compile; in a checkpoint it is a ValueError. A list of exactly one group must name its
+// type, std::vector<AdamParamGroup>{{.params = ...}}, or it is ambiguous with the one-list form.
 #include <array>
 #include <cmath>
 #include <span>
