@@ -57,10 +57,12 @@ T read_number(const Metadata& metadata, const std::string& key, const std::strin
   throw ValueError("optim::load: " + path + " has no valid " + key + " in its metadata");
 }
 
-// A comma-separated list of lrs ("0.1,0.01").
+// A comma-separated list of lrs ("0.1,0.01"). A file from before param groups has one lr under
+// the singular key ("scheduler.base_lr" for "scheduler.base_lrs").
 std::vector<float> read_lrs(const Metadata& metadata, const std::string& key,
                             const std::string& path) {
-  const auto entry = metadata.find(key);
+  auto entry = metadata.find(key);
+  if (entry == metadata.end()) entry = metadata.find(key.substr(0, key.size() - 1));
   std::vector<float> lrs;
   bool valid = entry != metadata.end();
   for (std::size_t begin = 0; valid;) {

@@ -96,7 +96,10 @@ class GroupedOptimizer : public Optimizer {
     std::vector<Options> parsed;
     for (std::size_t g = 0; g < groups.size(); ++g) {
       Options options = groups_[g].options;
-      for (const auto& [field, text] : groups[g]) {
+      for (const auto& entry : groups[g]) {
+        // Named copies: clang-14 cannot capture structured bindings in the lambda below.
+        const std::string& field = entry.first;
+        const std::string& text = entry.second;
         bool known = false;
         bool valid = false;
         Options::for_each_field(options, [&](const char* name, auto& value) {

@@ -537,3 +537,27 @@ TEST_CASE("state of groups with different slots round-trips through load_state_t
                       Catch::Contains("parameter 1 (param group 1) is incomplete") &&
                           Catch::Contains("max_exp_avg_sq"));
 }
+
+TEST_CASE("a checkpoint from before param groups still loads into one group",
+          "[optim][param_groups][checkpoint]") {
+  // The metadata optim::save wrote before groups existed: one lr, one base_lr and last_lr.
+  const std::map<std::string, std::string> metadata{
+      {"optimizer", "SGD"}, {"lr", "0.25"}, {"scheduler", "StepLR"},
+      {"scheduler.last_epoch", "2"}, {"scheduler.base_lr", "0.5"}, {"scheduler.last_lr", "0.25"}};
+  const std::string path = scratch_file("before_groups.safetensors");
+  save_safetensors(path, {{"0.momentum_buffer", Tensor::full({2}, 0.125f)}}, metadata);
+  optim::SGD sgd({Tensor::ones({2}, true)}, {.lr = 0.1f, .momentum = 0.9f});
+  optim::StepLR scheduler(sgd, 2, 0.5f);
+  optim::load(sgd, scheduler, path);
+  REQUIRE(sgd.lr() == 0.25f);
+  REQUIRE(sgd.options().momentum == 0.9f);  // not in the old file: kept
+  REQUIRE(scheduler.base_lr() == 0.5f);
+  REQUIRE(scheduler.get_last_lr() == 0.25f);
+  REQUIRE(scheduler.last_epoch() == 2);
+  REQUIRE(sgd.state_tensors().at(0).second.to_vector() == std::vector<float>{0.125f, 0.125f});
+
+  optim::SGD two({{.params = {Tensor::ones({2}, true)}}, {.params = {Tensor::ones({1}, true)}}},
+                 {.lr = 0.1f});
+  REQUIRE_THROWS_WITH(optim::load(two, path),
+                      Catch::Contains("one param group") && Catch::Contains("has 2"));
+}
