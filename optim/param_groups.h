@@ -68,8 +68,14 @@ class GroupedOptimizer : public Optimizer {
   std::span<const ParamGroup<Options>> param_groups() const { return groups_; }
   // The options a group falls back to (PyTorch's optimizer.defaults).
   const Options& defaults() const { return defaults_; }
-  // The options of the first group: the options of a one-group optimizer.
-  const Options& options() const { return groups_.front().options; }
+  // The options of a one-group optimizer; like lr(), a ValueError with several groups.
+  const Options& options() const {
+    if (groups_.size() != 1) {
+      throw ValueError(name() + ": options() is ambiguous with " + std::to_string(groups_.size()) +
+                       " param groups; use param_groups()[group].options");
+    }
+    return groups_.front().options;
+  }
 
   // Adds a group after the others (PyTorch's add_param_group). Throws ValueError naming the
   // group's index for an empty group, a parameter already in a group, or an invalid option, and

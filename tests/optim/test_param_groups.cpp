@@ -256,6 +256,7 @@ TEST_CASE("a group takes the optimizer's defaults for options it does not give",
   REQUIRE_THROWS_WITH(adamw.lr(), Catch::Contains("AdamW") && Catch::Contains("2 param groups") &&
                                       Catch::Contains("param_groups()"));
   REQUIRE_THROWS_AS(adamw.set_lr(0.1f), ValueError);
+  REQUIRE_THROWS_WITH(adamw.options(), Catch::Contains("2 param groups"));
   REQUIRE(adamw.lr(1) == 0.05f);
   REQUIRE_THROWS_WITH(adamw.lr(2), Catch::Contains("no param group 2"));
 
