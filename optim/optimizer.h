@@ -49,7 +49,9 @@ class Optimizer {
   // undefined are skipped, state included, as in PyTorch. Each updated parameter's version is
   // bumped once, so a graph that saved it before the step refuses to run backward.
   // With set_check_finite(true), a gradient holding NaN or +-inf makes step() throw instead (see
-  // there) and change nothing.
+  // there) and change nothing. Every group's options are checked first too (param_groups() lets
+  // any value be written): an invalid one throws ValueError naming the group and field, and the
+  // step changes nothing.
   void step();
 
   // Opt-in guard against non-finite gradients; off by default, because PyTorch has no such check
@@ -59,7 +61,7 @@ class Optimizer {
   // holds <value> at <index>; ..." before anything is written: no parameter, no state (moments,
   // step counts), no version counter and no lr changes, and a scheduler stepped after step()
   // never runs. Catch it to skip the batch, or stop training. The scan reads each gradient once;
-  // when off, step() costs one branch more than the update itself.
+  // when off, it costs one branch (plus the per-group option check above).
   void set_check_finite(bool check_finite) { check_finite_ = check_finite; }
   bool check_finite() const { return check_finite_; }
 
@@ -71,6 +73,8 @@ class Optimizer {
   float lr() const;
   // Throws ValueError for a negative or NaN lr.
   void set_lr(float lr);
+  // The lr of one group (what schedulers read and write); ValueError for a group that does not
+  // exist, or a negative or NaN lr.
   float lr(std::size_t group) const;
   void set_lr(std::size_t group, float lr);
 
