@@ -14,8 +14,33 @@ namespace {
 
 using Metadata = std::map<std::string, std::string>;
 
+std::string group_key(std::size_t group, const std::string& field) {
+  return "param_group." + std::to_string(group) + "." + field;
+}
+
+// The optimizer's kind, its groups' sizes ("param_group.<g>.params", so a load can check which
+// parameters are in which group: groups hold consecutive parameters) and every option of every
+// group ("param_group.<g>.<option>").
 Metadata optimizer_metadata(const Optimizer& optimizer) {
-  return {{"optimizer", optimizer.name()}, {"lr", detail::format_number(optimizer.lr())}};
+  Metadata metadata{{"optimizer", optimizer.name()},
+                    {"param_groups", std::to_string(optimizer.num_param_groups())}};
+  for (std::size_t g = 0; g < optimizer.num_param_groups(); ++g) {
+    metadata[group_key(g, "params")] =
+        std::to_string(optimizer.param_end(g) - optimizer.param_begin(g));
+    for (const auto& [field, text] : optimizer.group_options_text(g)) {
+      metadata[group_key(g, field)] = text;
+    }
+  }
+  return metadata;
+}
+
+std::string join_lrs(const std::vector<float>& lrs) {
+  std::string text;
+  for (const float lr : lrs) {
+    if (!text.empty()) text += ',';
+    text += detail::format_number(lr);
+  }
+  return text;
 }
 
 // The value of `key`, parsed whole with std::from_chars (locale-free; no spaces, "+" or hex;
@@ -32,6 +57,67 @@ T read_number(const Metadata& metadata, const std::string& key, const std::strin
   throw ValueError("optim::load: " + path + " has no valid " + key + " in its metadata");
 }
 
+// A comma-separated list of lrs ("0.1,0.01"). A file from before param groups has one lr under
+// the singular key ("scheduler.base_lr" for "scheduler.base_lrs").
+std::vector<float> read_lrs(const Metadata& metadata, const std::string& key,
+                            const std::string& path) {
+  auto entry = metadata.find(key);
+  if (entry == metadata.end()) entry = metadata.find(key.substr(0, key.size() - 1));
+  std::vector<float> lrs;
+  bool valid = entry != metadata.end();
+  for (std::size_t begin = 0; valid;) {
+    const std::size_t comma = entry->second.find(',', begin);
+    const std::size_t end = comma == std::string::npos ? entry->second.size() : comma;
+    float lr = 0.0f;
+    valid = detail::parse_number(std::string_view(entry->second).substr(begin, end - begin), lr);
+    lrs.push_back(lr);
+    if (comma == std::string::npos) break;
+    begin = comma + 1;
+  }
+  if (!valid) throw ValueError("optim::load: " + path + " has no valid " + key + " in its metadata");
+  return lrs;
+}
+
+// Every group's options from the metadata, after checking that the file's groups match the
+// optimizer's in number and size. A file from before param groups holds one "lr".
+std::vector<OptionsText> read_group_options(const Metadata& metadata, const Optimizer& optimizer,
+                                            const std::string& path) {
+  const std::size_t groups = optimizer.num_param_groups();
+  if (!metadata.count("param_groups")) {
+    if (groups != 1) {
+      throw ValueError("optim::load: " + path + " holds one param group, but the optimizer has " +
+                       std::to_string(groups));
+    }
+    const float lr = read_number<float>(metadata, "lr", path);
+    if (!(lr >= 0.0f) || std::isinf(lr)) {
+      throw ValueError("optim::load: " + path + " has no valid lr in its metadata");
+    }
+    return {{{"lr", metadata.at("lr")}}};
+  }
+  const auto saved_groups = read_number<std::size_t>(metadata, "param_groups", path);
+  if (saved_groups != groups) {
+    throw ValueError("optim::load: " + path + " holds " + std::to_string(saved_groups) +
+                     " param groups, but the optimizer has " + std::to_string(groups));
+  }
+  std::vector<OptionsText> options(groups);
+  for (std::size_t g = 0; g < groups; ++g) {
+    const auto saved_size = read_number<std::size_t>(metadata, group_key(g, "params"), path);
+    const std::size_t size = optimizer.param_end(g) - optimizer.param_begin(g);
+    if (saved_size != size) {
+      throw ValueError("optim::load: " + path + ": param group " + std::to_string(g) + " has " +
+                       std::to_string(saved_size) + " parameters, but the optimizer's has " +
+                       std::to_string(size));
+    }
+    const std::string prefix = group_key(g, "");
+    for (auto it = metadata.lower_bound(prefix);
+         it != metadata.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      const std::string field = it->first.substr(prefix.size());
+      if (field != "params") options[g].emplace_back(field, it->second);
+    }
+  }
+  return options;
+}
+
 // Reads and checks everything about the optimizer and, through `check_scheduler`, the scheduler,
 // then changes the optimizer and calls `apply_scheduler`: nothing changes unless all is valid.
 void load_checkpoint(Optimizer& optimizer, const std::string& path,
@@ -45,13 +131,21 @@ void load_checkpoint(Optimizer& optimizer, const std::string& path,
                      (kind == metadata.end() ? std::string("no known optimizer") : kind->second) +
                      ", expected " + optimizer.name());
   }
-  const float lr = read_number<float>(metadata, "lr", path);
-  if (!(lr >= 0.0f) || std::isinf(lr)) {
-    throw ValueError("optim::load: " + path + " has no valid lr in its metadata");
-  }
+  const std::vector<OptionsText> options = read_group_options(metadata, optimizer, path);
   check_scheduler(metadata);
-  optimizer.load_state_tensors(state);  // validates everything before changing anything
-  optimizer.set_lr(lr);
+  // The state is checked against the options it will be used with (which slots each group
+  // needs), so the options go in first and come back out if the state is refused.
+  std::vector<OptionsText> previous_options;
+  for (std::size_t g = 0; g < optimizer.num_param_groups(); ++g) {
+    previous_options.push_back(optimizer.group_options_text(g));
+  }
+  optimizer.load_group_options_text(options);  // validates all groups before changing any
+  try {
+    optimizer.load_state_tensors(state);  // validates everything before changing anything
+  } catch (...) {
+    optimizer.load_group_options_text(previous_options);  // what it had: valid
+    throw;
+  }
   apply_scheduler();
 }
 
@@ -104,15 +198,15 @@ void save(const Optimizer& optimizer, const LRScheduler& scheduler, const std::s
   const SchedulerState state = scheduler.state();
   save_with_scheduler(optimizer, scheduler, path,
                       {{"scheduler.last_epoch", std::to_string(state.last_epoch)},
-                       {"scheduler.base_lr", detail::format_number(state.base_lr)},
-                       {"scheduler.last_lr", detail::format_number(state.last_lr)}});
+                       {"scheduler.base_lrs", join_lrs(state.base_lrs)},
+                       {"scheduler.last_lrs", join_lrs(state.last_lrs)}});
 }
 
 void load(Optimizer& optimizer, LRScheduler& scheduler, const std::string& path) {
   load_with_scheduler(optimizer, scheduler, path, [&](const Metadata& metadata) {
     return SchedulerState{.last_epoch = read_number<int>(metadata, "scheduler.last_epoch", path),
-                          .base_lr = read_number<float>(metadata, "scheduler.base_lr", path),
-                          .last_lr = read_number<float>(metadata, "scheduler.last_lr", path)};
+                          .base_lrs = read_lrs(metadata, "scheduler.base_lrs", path),
+                          .last_lrs = read_lrs(metadata, "scheduler.last_lrs", path)};
   });
 }
 
@@ -124,7 +218,7 @@ void save(const Optimizer& optimizer, const ReduceLROnPlateau& scheduler,
                        {"scheduler.best", detail::format_number(state.best)},
                        {"scheduler.num_bad_epochs", std::to_string(state.num_bad_epochs)},
                        {"scheduler.cooldown_counter", std::to_string(state.cooldown_counter)},
-                       {"scheduler.last_lr", detail::format_number(state.last_lr)}});
+                       {"scheduler.last_lrs", join_lrs(state.last_lrs)}});
 }
 
 void load(Optimizer& optimizer, ReduceLROnPlateau& scheduler, const std::string& path) {
@@ -134,7 +228,7 @@ void load(Optimizer& optimizer, ReduceLROnPlateau& scheduler, const std::string&
         .best = read_number<double>(metadata, "scheduler.best", path),
         .num_bad_epochs = read_number<int>(metadata, "scheduler.num_bad_epochs", path),
         .cooldown_counter = read_number<int>(metadata, "scheduler.cooldown_counter", path),
-        .last_lr = read_number<float>(metadata, "scheduler.last_lr", path)};
+        .last_lrs = read_lrs(metadata, "scheduler.last_lrs", path)};
   });
 }
 

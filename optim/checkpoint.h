@@ -11,12 +11,15 @@
 
 namespace tapegrad::optim {
 
-// Writes state_tensors() plus the optimizer's name and lr as metadata. Atomic (temp file + fsync +
-// rename): a crash mid-save leaves the previous checkpoint intact.
+// Writes state_tensors() plus, as metadata, the optimizer's name, its param groups (how many, the
+// number of parameters in each) and every option of every group (lr, weight_decay, betas, ...).
+// Atomic (temp file + fsync + rename): a crash mid-save leaves the previous checkpoint intact.
 void save(const Optimizer& optimizer, const std::string& path);
-// Restores state and lr. Throws ValueError if the file was written by another kind of optimizer,
-// and leaves the optimizer unchanged on any error (names, shapes, a malformed file). Scheduler
-// state in the file, if any, is ignored.
+// Restores state and every group's options, as PyTorch's load_state_dict. Throws ValueError if
+// the file was written by another kind of optimizer, or its param groups differ from the
+// optimizer's in number or size (naming the group), and leaves the optimizer unchanged on any
+// error (names, shapes, an unknown or invalid option, a malformed file). Scheduler state in the
+// file, if any, is ignored. A file from before param groups (one "lr") loads into one group.
 void load(Optimizer& optimizer, const std::string& path);
 
 // The same, with the scheduler's kind and state() in the metadata.

@@ -1,6 +1,10 @@
 #pragma once
 // Learning-rate schedulers, as torch.optim.lr_scheduler in PyTorch 1.13. Each holds a pointer to
-// one optimizer (which must outlive it) and writes the new lr with Optimizer::set_lr. Construction
+// one optimizer (which must outlive it) and sets the lr of every param group, each from its own
+// base lr (PyTorch's base_lrs), e.g. StepLR multiplies every group's lr by gamma. The single-value
+// accessors (get_last_lr(), base_lr()) are for one group; with several they throw ValueError and
+// get_last_lrs() / base_lrs() give one lr per group. A scheduler covers the groups the optimizer
+// had when the scheduler was made: after add_param_group, step() throws. Construction
 // performs PyTorch's initial step (epoch 0); then call step() once per epoch, after the epoch's
 // optimizer steps:
 //   optim::StepLR scheduler(sgd, /*step_size=*/30, /*gamma=*/0.1f);
@@ -9,6 +13,7 @@
 // state() over by hand and load_state() it into a scheduler built with the same options.
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "optim/optimizer.h"
 
@@ -18,10 +23,10 @@ namespace tapegrad::optim {
 // (last_epoch, base_lrs, _last_lr). The options themselves come from the constructor.
 struct SchedulerState {
   int last_epoch = 0;
-  float base_lr = 0.0f;
-  float last_lr = 0.0f;
-  // ValueError "<owner>: invalid <field>: ..." for a negative epoch or an lr that is negative,
-  // NaN or infinite.
+  std::vector<float> base_lrs = {};  // one per param group
+  std::vector<float> last_lrs = {};
+  // ValueError "<owner>: invalid <field>: ..." for a negative epoch, lists of different or zero
+  // length, or an lr that is negative, NaN or infinite (naming the field and the group).
   void check(const std::string& owner) const;
 };
 
@@ -34,38 +39,42 @@ class LRScheduler {
   LRScheduler(const LRScheduler&) = delete;
   LRScheduler& operator=(const LRScheduler&) = delete;
 
-  // Advances one epoch and sets the optimizer's lr.
+  // Advances one epoch and sets every group's lr. Throws ValueError, changing nothing, when the
+  // optimizer's number of groups changed since the scheduler was made.
   void step();
-  // The lr this scheduler set last (PyTorch's get_last_lr()[0]).
-  float get_last_lr() const { return last_lr_; }
+  // The lr this scheduler set last in each group (PyTorch's get_last_lr()).
+  const std::vector<float>& get_last_lrs() const { return last_lrs_; }
+  // The same for a one-group optimizer (PyTorch's get_last_lr()[0]).
+  float get_last_lr() const;
   // The epoch the current lr belongs to: 0 after construction.
   int last_epoch() const { return last_epoch_; }
-  // The optimizer's lr when the scheduler was made.
-  float base_lr() const { return base_lr_; }
+  // Each group's lr when the scheduler was made (PyTorch's base_lrs), and that of the only group.
+  const std::vector<float>& base_lrs() const { return base_lrs_; }
+  float base_lr() const;
   // "StepLR", "CosineAnnealingLR", ...: the kind a checkpoint records and checks on load. A
   // scheduler of your own may override it to tell it apart from others in checkpoints.
   virtual const char* name() const { return "LRScheduler"; }
 
-  SchedulerState state() const { return {last_epoch_, base_lr_, last_lr_}; }
+  SchedulerState state() const { return {last_epoch_, base_lrs_, last_lrs_}; }
   // Continues from a saved state. As PyTorch's load_state_dict, it leaves the optimizer's lr
-  // alone (the optimizer's own checkpoint restores it). Checks the state first (a ValueError
-  // names the field) and then changes nothing.
+  // alone (the optimizer's own checkpoint restores it). Checks the state first, including one lr
+  // per param group of the optimizer (a ValueError names the field), and then changes nothing.
   void load_state(const SchedulerState& state);
 
  protected:
   explicit LRScheduler(Optimizer& optimizer);
   // Derived constructors call this last: PyTorch's constructor steps to epoch 0.
   void initial_step() { step(); }
-  // The lr for last_epoch(), computed in double like Python does.
-  virtual double compute_lr() const = 0;
-  // The optimizer's current lr.
-  double current_lr() const { return optimizer_->lr(); }
+  // The lr of `group` for last_epoch(), computed in double like Python does.
+  virtual double compute_lr(std::size_t group) const = 0;
+  // The optimizer's current lr of `group`.
+  double current_lr(std::size_t group) const { return optimizer_->lr(group); }
 
  private:
   Optimizer* optimizer_;
-  float base_lr_;
+  std::vector<float> base_lrs_;
   int last_epoch_ = -1;
-  float last_lr_ = 0.0f;
+  std::vector<float> last_lrs_;
 };
 
 // lr = lr * gamma every step_size epochs.
@@ -75,7 +84,7 @@ class StepLR : public LRScheduler {
   const char* name() const override { return "StepLR"; }
 
  private:
-  double compute_lr() const override;
+  double compute_lr(std::size_t group) const override;
   int step_size_;
   float gamma_;
 };
@@ -87,7 +96,7 @@ class ExponentialLR : public LRScheduler {
   const char* name() const override { return "ExponentialLR"; }
 
  private:
-  double compute_lr() const override;
+  double compute_lr(std::size_t group) const override;
   float gamma_;
 };
 
@@ -99,19 +108,19 @@ class CosineAnnealingLR : public LRScheduler {
   const char* name() const override { return "CosineAnnealingLR"; }
 
  private:
-  double compute_lr() const override;
+  double compute_lr(std::size_t group) const override;
   int T_max_;
   float eta_min_;
 };
 
-// lr = base_lr * lr_lambda(epoch).
+// lr = base_lr * lr_lambda(epoch), for every group with its own base_lr.
 class LambdaLR : public LRScheduler {
  public:
   LambdaLR(Optimizer& optimizer, std::function<float(int epoch)> lr_lambda);
   const char* name() const override { return "LambdaLR"; }
 
  private:
-  double compute_lr() const override;
+  double compute_lr(std::size_t group) const override;
   std::function<float(int)> lr_lambda_;
 };
 
@@ -136,14 +145,15 @@ struct PlateauState {
   double best = 0.0;
   int num_bad_epochs = 0;
   int cooldown_counter = 0;
-  float last_lr = 0.0f;
-  // ValueError "<owner>: invalid <field>: ..." for a negative count or epoch, a NaN best, or an
-  // lr that is negative, NaN or infinite.
+  std::vector<float> last_lrs = {};  // one per param group
+  // ValueError "<owner>: invalid <field>: ..." for a negative count or epoch, a NaN best, no
+  // last_lrs, or an lr that is negative, NaN or infinite.
   void check(const std::string& owner) const;
 };
 
-// Multiplies the lr by factor once the metric has not improved for more than `patience` epochs,
-// then waits `cooldown` epochs before counting again. A reduction smaller than eps is skipped.
+// Multiplies every group's lr by factor (never below min_lr) once the metric has not improved for
+// more than `patience` epochs, then waits `cooldown` epochs before counting again. A group's
+// reduction smaller than eps is skipped.
 class ReduceLROnPlateau {
  public:
   explicit ReduceLROnPlateau(Optimizer& optimizer, ReduceLROnPlateauOptions options = {});
@@ -152,14 +162,16 @@ class ReduceLROnPlateau {
 
   // One epoch with this validation metric (a NaN metric is never an improvement).
   void step(double metric);
-  float get_last_lr() const { return last_lr_; }
+  const std::vector<float>& get_last_lrs() const { return last_lrs_; }
+  // For a one-group optimizer; ValueError with several.
+  float get_last_lr() const;
   int last_epoch() const { return last_epoch_; }
   double best() const { return best_; }
   int num_bad_epochs() const { return num_bad_epochs_; }
   const char* name() const { return "ReduceLROnPlateau"; }
 
   PlateauState state() const {
-    return {last_epoch_, best_, num_bad_epochs_, cooldown_counter_, last_lr_};
+    return {last_epoch_, best_, num_bad_epochs_, cooldown_counter_, last_lrs_};
   }
   // Continues from a saved state, leaving the optimizer's lr alone. Checks the state first (a
   // ValueError names the field) and then changes nothing.
@@ -174,7 +186,7 @@ class ReduceLROnPlateau {
   int num_bad_epochs_ = 0;
   int cooldown_counter_ = 0;
   int last_epoch_ = 0;
-  float last_lr_;
+  std::vector<float> last_lrs_;
 };
 
 }  // namespace tapegrad::optim

@@ -26,6 +26,20 @@ std::string format_number(double value) {
   return std::string(buffer, result.ptr);
 }
 
+bool parse_number(std::string_view text, float& value) {
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+void check_option(const std::string& optimizer, bool ok, std::size_t group,
+                  std::string_view option, float value, std::string_view expected) {
+  if (!ok) {
+    throw ValueError(optimizer + ": invalid " + std::string(option) + ": " + format_number(value) +
+                     " (expected " + std::string(expected) + ") in param group " +
+                     std::to_string(group));
+  }
+}
+
 }  // namespace detail
 
 namespace {
@@ -39,33 +53,95 @@ bool is_step_count(float value) {
 
 }  // namespace
 
-Optimizer::Optimizer(std::string name, std::vector<Tensor> params, float lr)
-    : params_(std::move(params)), name_(std::move(name)), lr_(lr), state_(params_.size()) {
-  if (params_.empty()) {
-    throw ValueError(name_ + ": got an empty parameter list");
+void Optimizer::check_group_params(const std::vector<Tensor>& params, std::size_t group) const {
+  const std::string where = " (param group " + std::to_string(group) + ")";
+  if (params.empty()) {
+    throw ValueError(name_ + ": got an empty parameter list for param group " +
+                     std::to_string(group));
   }
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    const Tensor& param = params_[i];
+  for (std::size_t j = 0; j < params.size(); ++j) {
+    const Tensor& param = params[j];
+    const std::size_t i = params_.size() + j;  // its index in params() once added
     if (!param.defined()) {
-      throw ValueError(name_ + ": parameter " + std::to_string(i) + " is an undefined tensor");
+      throw ValueError(name_ + ": parameter " + std::to_string(i) + where +
+                       " is an undefined tensor");
     }
     if (!param.is_leaf()) {
       throw ValueError(name_ + ": can't optimize a non-leaf tensor (parameter " +
-                       std::to_string(i) + " is the output of '" + param.grad_fn()->name() +
-                       "'; use detach() first)");
+                       std::to_string(i) + where + " is the output of '" +
+                       param.grad_fn()->name() + "'; use detach() first)");
     }
-    for (std::size_t j = 0; j < i; ++j) {
-      if (params_[j].impl()->storage == param.impl()->storage) {
-        throw ValueError(name_ + ": parameter " + std::to_string(i) +
-                         " shares its storage with parameter " + std::to_string(j) +
-                         " (each parameter may appear only once, or it would be updated twice)");
-      }
+    auto shares_storage = [&](const Tensor& other) {
+      return other.impl()->storage == param.impl()->storage;
+    };
+    std::size_t other = 0;
+    const auto old = std::find_if(params_.begin(), params_.end(), shares_storage);
+    if (old != params_.end()) {
+      other = static_cast<std::size_t>(old - params_.begin());
+    } else {
+      const auto earlier = std::find_if(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(j),
+                                        shares_storage);
+      if (earlier == params.begin() + static_cast<std::ptrdiff_t>(j)) continue;
+      other = params_.size() + static_cast<std::size_t>(earlier - params.begin());
     }
+    throw ValueError(name_ + ": parameter " + std::to_string(i) + where +
+                     " shares its storage with parameter " + std::to_string(other) +
+                     " (param group " + std::to_string(other < params_.size() ? group_of_param(other)
+                                                                               : group) +
+                     "; each parameter may appear in only one group and only once, or it would be "
+                     "updated twice)");
   }
+}
+
+void Optimizer::append_group_params(const std::vector<Tensor>& params) {
+  group_begin_.push_back(params_.size());
+  params_.insert(params_.end(), params.begin(), params.end());
+  state_.resize(params_.size(), std::vector<Tensor>(slot_names_.size()));
+}
+
+std::size_t Optimizer::param_end(std::size_t group) const {
+  return group + 1 < group_begin_.size() ? group_begin_.at(group + 1) : params_.size();
+}
+
+std::size_t Optimizer::group_of_param(std::size_t param_index) const {
+  const auto next = std::upper_bound(group_begin_.begin(), group_begin_.end(), param_index);
+  return static_cast<std::size_t>(next - group_begin_.begin()) - 1;
+}
+
+float Optimizer::lr() const {
+  if (num_param_groups() != 1) {
+    throw ValueError(name_ + ": lr() is ambiguous with " + std::to_string(num_param_groups()) +
+                     " param groups; use lr(group) or param_groups()[group].options.lr");
+  }
+  return group_lr(0);
+}
+
+void Optimizer::set_lr(float lr) {
+  if (num_param_groups() != 1) {
+    throw ValueError(name_ + ": set_lr(lr) is ambiguous with " +
+                     std::to_string(num_param_groups()) +
+                     " param groups; use set_lr(group, lr) or param_groups()[group].options.lr");
+  }
+  set_lr(0, lr);
+}
+
+float Optimizer::lr(std::size_t group) const {
+  if (group >= num_param_groups()) {
+    throw ValueError(name_ + ": no param group " + std::to_string(group) + " (there are " +
+                     std::to_string(num_param_groups()) + ")");
+  }
+  return group_lr(group);
+}
+
+void Optimizer::set_lr(std::size_t group, float lr) {
+  (void)this->lr(group);  // checks the index
+  detail::check_option(name_, lr >= 0.0f, group, "lr", lr, "lr >= 0");
+  store_group_lr(group, lr);
 }
 
 void Optimizer::step() {
   if (check_finite_) refuse_non_finite_grads();
+  check_param_groups();
   update();
 }
 
@@ -100,11 +176,6 @@ void Optimizer::zero_grad() {
   for (Tensor& param : params_) param.zero_grad();
 }
 
-void Optimizer::set_lr(float lr) {
-  check_option(lr >= 0.0f, "lr", lr, "lr >= 0");
-  lr_ = lr;
-}
-
 std::size_t Optimizer::add_slot(std::string slot_name) {
   slot_names_.push_back(std::move(slot_name));
   for (auto& slots : state_) slots.emplace_back();
@@ -114,14 +185,6 @@ std::size_t Optimizer::add_slot(std::string slot_name) {
 bool Optimizer::has_state(std::size_t param_index) const {
   const auto& slots = state_[param_index];
   return !slots.empty() && slots.front().defined();
-}
-
-void Optimizer::check_option(bool ok, std::string_view option, float value,
-                             std::string_view expected) const {
-  if (!ok) {
-    throw ValueError(name_ + ": invalid " + std::string(option) + ": " +
-                     detail::format_number(value) + " (expected " + std::string(expected) + ")");
-  }
 }
 
 NamedTensors Optimizer::state_tensors() const {
@@ -185,13 +248,15 @@ void Optimizer::load_state_tensors(const NamedTensors& named) {
   for (std::size_t i = 0; i < params_.size(); ++i) {
     std::string present;
     std::string missing;
+    const std::size_t group = group_of_param(i);
     for (std::size_t s = 0; s < slot_names_.size(); ++s) {
+      if (!group_uses_slot(group, s)) continue;
       std::string& list = incoming.count({i, s}) ? present : missing;
       list += (list.empty() ? "" : ", ") + slot_names_[s];
     }
     if (!present.empty() && !missing.empty()) {
-      throw ValueError(where + "state of parameter " + std::to_string(i) +
-                       " is incomplete: has {" + present + "} but not {" + missing + "}");
+      throw ValueError(where + "state of parameter " + std::to_string(i) + " (param group " +
+                       std::to_string(group) + ") is incomplete: has {" + present + "} but not {" + missing + "}");
     }
   }
   // Pass 2: nothing can fail any more; replace the state.

@@ -5,7 +5,11 @@
 // Per-parameter state (moments, step counts) lives in named slots that run parallel to the
 // parameters; the slot names are PyTorch's state_dict keys ("exp_avg", "step", ...), so saved
 // state reads the same.
-// Only one parameter group exists: schedulers change the single lr with set_lr().
+// Parameters come in parameter groups, as torch.optim's param_groups: each group has its own
+// options (lr, weight_decay, betas, momentum, ...), and options a group does not give take the
+// optimizer's defaults. A one-list constructor makes one group. The groups' typed options live in
+// GroupedOptimizer (optim/param_groups.h); this base keeps the parameters of all groups in one
+// flat list, group after group (the numbering of state_tensors(), as PyTorch's state_dict).
 //
 // Rounding. The update rules reproduce PyTorch 1.13's float32 results bit for bit (checked against
 // tests/fixtures/optim.json), by rounding where its tensor ops round:
@@ -28,6 +32,9 @@
 namespace tapegrad::optim {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+// A param group's options as text, field name -> value ("lr" -> "0.01", "betas" -> "0.9,0.999",
+// "nesterov" -> "true"), in the fields' declaration order: what checkpoints store.
+using OptionsText = std::vector<std::pair<std::string, std::string>>;
 
 class Optimizer {
  public:
@@ -42,7 +49,9 @@ class Optimizer {
   // undefined are skipped, state included, as in PyTorch. Each updated parameter's version is
   // bumped once, so a graph that saved it before the step refuses to run backward.
   // With set_check_finite(true), a gradient holding NaN or +-inf makes step() throw instead (see
-  // there) and change nothing.
+  // there) and change nothing. Every group's options are checked first too (param_groups() lets
+  // any value be written): an invalid one throws ValueError naming the group and field, and the
+  // step changes nothing.
   void step();
 
   // Opt-in guard against non-finite gradients; off by default, because PyTorch has no such check
@@ -52,17 +61,28 @@ class Optimizer {
   // holds <value> at <index>; ..." before anything is written: no parameter, no state (moments,
   // step counts), no version counter and no lr changes, and a scheduler stepped after step()
   // never runs. Catch it to skip the batch, or stop training. The scan reads each gradient once;
-  // when off, step() costs one branch more than the update itself.
+  // when off, it costs one branch (plus the per-group option check above).
   void set_check_finite(bool check_finite) { check_finite_ = check_finite; }
   bool check_finite() const { return check_finite_; }
 
   // Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)).
   void zero_grad();
 
-  float lr() const { return lr_; }
+  // The lr of the only param group. With several groups there is no single lr: both throw
+  // ValueError naming the number of groups; use lr(group) / set_lr(group, lr) or param_groups().
+  float lr() const;
   // Throws ValueError for a negative or NaN lr.
   void set_lr(float lr);
+  // The lr of one group (what schedulers read and write); ValueError for a group that does not
+  // exist, or a negative or NaN lr.
+  float lr(std::size_t group) const;
+  void set_lr(std::size_t group, float lr);
 
+  std::size_t num_param_groups() const { return group_begin_.size(); }
+  // Group g's parameters are params()[param_begin(g)] .. params()[param_end(g) - 1].
+  std::size_t param_begin(std::size_t group) const { return group_begin_.at(group); }
+  std::size_t param_end(std::size_t group) const;
+  // Every parameter of every group, group after group.
   const std::vector<Tensor>& params() const { return params_; }
   // "SGD", "Adam", ...: the prefix of every error message.
   const std::string& name() const { return name_; }
@@ -77,15 +97,37 @@ class Optimizer {
   // with no entries gets fresh state. Validates every name, shape and step count first and throws
   // (ValueError for names, ShapeError for shapes) naming the offending entry, leaving the optimizer
   // unchanged on error. A parameter's entries must be complete: all of its slots or none.
+  // Only the slots a parameter's group uses (e.g. max_exp_avg_sq only with amsgrad) must be
+  // complete; an entry for a slot its group does not use is kept, as PyTorch keeps it.
   void load_state_tensors(const NamedTensors& state);
 
+  // Every group's options as text, and back (for checkpoints). load_group_options_text parses and
+  // validates all groups before it changes any: ValueError "<name>: param group <g>: ..." naming
+  // the field for an unknown field, a malformed or invalid value, or a wrong number of groups. A
+  // field that is absent keeps its current value.
+  virtual OptionsText group_options_text(std::size_t group) const = 0;
+  virtual void load_group_options_text(const std::vector<OptionsText>& groups) = 0;
+
  protected:
-  // Validates the parameter list: not empty, every tensor defined, a leaf, and present only once
-  // (two handles on one storage would be stepped twice). Throws ValueError.
-  Optimizer(std::string name, std::vector<Tensor> params, float lr);
+  explicit Optimizer(std::string name) : name_(std::move(name)) {}
+
+  // The parameters of a new group `group`: not empty, every tensor defined, a leaf, and present
+  // only once in the whole optimizer (two handles on one storage would be stepped twice). Throws
+  // ValueError naming the group and the parameter.
+  void check_group_params(const std::vector<Tensor>& params, std::size_t group) const;
+  // Appends checked parameters as the next group, with empty state.
+  void append_group_params(const std::vector<Tensor>& params);
 
   // The update rule of step(), run under step()'s guard. Subclasses implement it.
   virtual void update() = 0;
+  // ValueError for the first invalid option of any group (step() calls it before updating, since
+  // param_groups() lets a user write any value).
+  virtual void check_param_groups() const = 0;
+  virtual float group_lr(std::size_t group) const = 0;
+  virtual void store_group_lr(std::size_t group, float lr) = 0;
+  // Whether the parameters of `group` use state slot `slot` with the group's current options.
+  virtual bool group_uses_slot(std::size_t /*group*/, std::size_t /*slot*/) const { return true; }
+  std::size_t group_of_param(std::size_t param_index) const;
 
   // Registers a state slot for every parameter and returns its index. Called by constructors, in
   // the order state_tensors() lists the slots.
@@ -94,9 +136,6 @@ class Optimizer {
   // True when parameter i's slots exist (they are created together by the subclass's step).
   bool has_state(std::size_t param_index) const;
 
-  // ValueError "<name>: invalid <option>: <value> (expected <expected>)" unless ok.
-  void check_option(bool ok, std::string_view option, float value,
-                    std::string_view expected) const;
 
   std::vector<Tensor> params_;
 
@@ -105,7 +144,7 @@ class Optimizer {
   void refuse_non_finite_grads() const;
 
   std::string name_;
-  float lr_;
+  std::vector<std::size_t> group_begin_;  // first parameter of each group
   bool check_finite_ = false;
   std::vector<std::string> slot_names_;
   std::vector<std::vector<Tensor>> state_;  // [param index][slot]
@@ -118,6 +157,12 @@ Tensor filled_state(const Shape& shape, float value);
 // Shortest text that reads back as the same float ("0.1", "1e-08", "inf").
 std::string format_number(float value);
 std::string format_number(double value);
+// Reads the whole of `text` as a float (format_number's output, "nan", "inf"); false if it is not.
+bool parse_number(std::string_view text, float& value);
+// ValueError "<optimizer>: invalid <option>: <value> (expected <expected>) in param group <g>"
+// unless ok.
+void check_option(const std::string& optimizer, bool ok, std::size_t group,
+                  std::string_view option, float value, std::string_view expected);
 }  // namespace detail
 
 }  // namespace tapegrad::optim

@@ -24,7 +24,7 @@ struct Snapshot {
 bool same(const Snapshot& a, const Snapshot& b) {
   return fuzz::same_bits(a.state, b.state) && a.lr == b.lr &&
          a.scheduler.last_epoch == b.scheduler.last_epoch &&
-         a.scheduler.base_lr == b.scheduler.base_lr && a.scheduler.last_lr == b.scheduler.last_lr;
+         a.scheduler.base_lrs == b.scheduler.base_lrs && a.scheduler.last_lrs == b.scheduler.last_lrs;
 }
 
 // Two parameters, one stepped once so that Adam has state for it and none for the other: a

@@ -346,16 +346,16 @@ TEST_CASE("load_state rejects an invalid state, naming the field, and changes no
   StepLR scheduler(sgd, 3, 0.5f);
   scheduler.step();
   const SchedulerState good = scheduler.state();
-  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = -2, .base_lr = 0.3f, .last_lr = 0.3f}),
+  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = -2, .base_lrs = {0.3f}, .last_lrs = {0.3f}}),
                       Catch::Contains("StepLR.load_state: invalid last_epoch: -2"));
-  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lr = NAN, .last_lr = 0.3f}),
+  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lrs = {NAN}, .last_lrs = {0.3f}}),
                       Catch::Contains("invalid base_lr: nan"));
-  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lr = 0.3f, .last_lr = -1.0f}),
+  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lrs = {0.3f}, .last_lrs = {-1.0f}}),
                       Catch::Contains("invalid last_lr: -1"));
-  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lr = INFINITY, .last_lr = 0.3f}),
+  REQUIRE_THROWS_WITH(scheduler.load_state({.last_epoch = 2, .base_lrs = {INFINITY}, .last_lrs = {0.3f}}),
                       Catch::Contains("invalid base_lr: inf"));
   REQUIRE(scheduler.last_epoch() == good.last_epoch);
-  REQUIRE(scheduler.base_lr() == good.base_lr);
+  REQUIRE(scheduler.base_lrs() == good.base_lrs);
 
   ReduceLROnPlateau plateau(sgd);
   REQUIRE_THROWS_WITH(plateau.load_state({.last_epoch = 1, .best = NAN}),
@@ -395,14 +395,16 @@ TEST_CASE("load_state rejects an invalid state, naming the field, and changes no
     std::ifstream in(path, std::ios::binary);
     bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  const std::string lr_entry = "\"lr\":\"0.3\"";
+  const std::string lr_entry = "\"param_group.0.lr\":\"0.3\"";
   const auto lr_at = bytes.find(lr_entry);
   REQUIRE(lr_at != std::string::npos);
-  bytes.replace(lr_at + 6, 3, "inf");
+  bytes.replace(lr_at + lr_entry.size() - 4, 3, "inf");
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << bytes;
   }
-  REQUIRE_THROWS_WITH(optim::load(other, fresh, path), Catch::Contains("no valid lr"));
+  REQUIRE_THROWS_WITH(optim::load(other, fresh, path),
+                      Catch::Contains("param group 0") && Catch::Contains("'lr'") &&
+                          Catch::Contains("'inf'"));
   REQUIRE(other.lr() == 7.0f);
 }

@@ -189,7 +189,7 @@ TEST_CASE("check_finite names a named parameter and leaves the scheduler alone",
                                                     "parameter 1 'weight_hh_l0' [2, 2] holds nan "
                                                     "at index [1, 1]"));
   REQUIRE(scheduler.state().last_epoch == scheduler_before.last_epoch);
-  REQUIRE(scheduler.get_last_lr() == scheduler_before.last_lr);
+  REQUIRE(scheduler.get_last_lrs() == scheduler_before.last_lrs);
   REQUIRE(adam.lr() == 0.1f);
   REQUIRE(adam.state_tensors().empty());  // Adam's lazily created moments never appeared
   REQUIRE(bias.to_vector() == std::vector<float>{1.0f, 1.0f});
