@@ -236,19 +236,19 @@ RecurrentBase::RecurrentBase(const std::string& cell, const RecurrentOptions& o,
       // Registration order is PyTorch's state_dict order: w_ih, w_hh, b_ih, b_hh, w_hr; then
       // the cell's own vectors.
       w.weight_ih = register_parameter("weight_ih" + suffix,
-                                       uniform_parameter(name_, {gates * H, layer_input}, H, generator));
+                                       uniform_parameter(name_.c_str(), {gates * H, layer_input}, H, generator));
       w.weight_hh = register_parameter("weight_hh" + suffix,
-                                       uniform_parameter(name_, {gates * H, P}, H, generator));
+                                       uniform_parameter(name_.c_str(), {gates * H, P}, H, generator));
       if (bias_) {
-        w.bias_ih = register_parameter("bias_ih" + suffix, uniform_parameter(name_, {gates * H}, H, generator));
-        w.bias_hh = register_parameter("bias_hh" + suffix, uniform_parameter(name_, {gates * H}, H, generator));
+        w.bias_ih = register_parameter("bias_ih" + suffix, uniform_parameter(name_.c_str(), {gates * H}, H, generator));
+        w.bias_hh = register_parameter("bias_hh" + suffix, uniform_parameter(name_.c_str(), {gates * H}, H, generator));
       }
       if (proj_size_ > 0) {
-        w.weight_hr = register_parameter("weight_hr" + suffix, uniform_parameter(name_, {P, H}, H, generator));
+        w.weight_hr = register_parameter("weight_hr" + suffix, uniform_parameter(name_.c_str(), {P, H}, H, generator));
       }
       for (const std::string& param : cell_->param_names) {
         w.cell_params.push_back(
-            register_parameter(param + suffix, uniform_parameter(name_, {H}, H, generator)));
+            register_parameter(param + suffix, uniform_parameter(name_.c_str(), {H}, H, generator)));
       }
       weights_.push_back(w);
     }
