@@ -206,15 +206,22 @@ CLI::Option* Program::add_threads() {
       ->default_str("");
 }
 
-CLI::Option* Program::add_out_dir(std::filesystem::path& dir, const std::string& help) {
-  out_dirs_.push_back(&dir);
+CLI::Option* Program::add_out_dir(std::filesystem::path& dir, const std::string& help,
+                                  std::function<std::vector<std::string>()> file_names) {
+  out_dirs_.push_back({&dir, std::move(file_names)});
   return app_.add_option("--out-dir", dir, help)->check(non_empty());
 }
 
 CLI::Option* Program::add_output_file(const std::string& name, std::string& path,
                                       const std::string& help) {
   output_files_.push_back(&path);
-  return app_.add_option(name, path, help);
+  const CLI::Validator replaceable(
+      [](std::string& text) -> std::string {
+        const std::string why = why_not_replaceable(text);
+        return why.empty() ? std::string() : "refusing to replace " + in_quotes(text) + ": " + why;
+      },
+      "");
+  return app_.add_option(name, path, help)->check(non_empty())->check(replaceable);
 }
 
 std::string Program::describe(const CLI::ParseError& error, int argc, char** argv) const {
@@ -255,12 +262,24 @@ int Program::run(int argc, char** argv, const std::function<int()>& body) {
               << name_ << ": run " << name_ << " --help for the flags\n";
     return 2;
   }
+  // The files the program will write in its output directories: checked now, so a name taken
+  // by a directory or a FIFO is a bad --out-dir, not a failure after training.
+  for (const OutDir& out : out_dirs_) {
+    for (const std::string& file_name : out.file_names()) {
+      const std::filesystem::path file = *out.dir / file_name;
+      if (const std::string why = why_not_replaceable(file); !why.empty()) {
+        std::cerr << name_ << ": --out-dir: refusing to replace " << in_quotes(file.string())
+                  << ": " << why << "\n";
+        return 2;
+      }
+    }
+  }
   try {
     if (threads_ > 0) {
       thread_limit_ = std::make_shared<tbb::global_control>(
           tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads_));
     }
-    for (const std::filesystem::path* dir : out_dirs_) prepare_output_dir(*dir);
+    for (const OutDir& out : out_dirs_) prepare_output_dir(*out.dir);
     for (const std::string* file : output_files_) {
       if (!file->empty()) check_output_file(*file);
     }

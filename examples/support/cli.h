@@ -77,9 +77,13 @@ class Program {
   // Not given: TBB's default (every core it may use).
   CLI::Option* add_threads();
   // An output directory, created and probed by run() before the body: a run that cannot write
-  // its results fails at once instead of after training.
-  CLI::Option* add_out_dir(std::filesystem::path& dir, const std::string& help);
-  // An optional output file (empty: not written); run() checks its directory is writable.
+  // its results fails at once instead of after training. file_names (called after parsing, so
+  // names may depend on flags) lists every file the program writes in it; one that exists and is
+  // not a regular file (a directory, symlink, device, FIFO) is refused as a bad --out-dir.
+  CLI::Option* add_out_dir(std::filesystem::path& dir, const std::string& help,
+                           std::function<std::vector<std::string>()> file_names);
+  // An optional output file (not written unless given; "" is refused). An existing path that is
+  // not a regular file is refused, a symlink included; run() checks its directory is writable.
   CLI::Option* add_output_file(const std::string& name, std::string& path, const std::string& help);
 
   // Parses argv. --help and --version print to stdout and return 0. A bad flag prints
@@ -95,7 +99,11 @@ class Program {
   CLI::App app_;
   std::int64_t threads_ = 0;  // 0: --threads not given
   std::shared_ptr<void> thread_limit_;  // a tbb::global_control while --threads is in force
-  std::vector<const std::filesystem::path*> out_dirs_;
+  struct OutDir {
+    const std::filesystem::path* dir;
+    std::function<std::vector<std::string>()> file_names;
+  };
+  std::vector<OutDir> out_dirs_;
   std::vector<const std::string*> output_files_;
 };
 

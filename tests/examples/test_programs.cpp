@@ -8,7 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "example_process.h"
+#include "example_util.h"
 #include "support/gnuplot.h"
 #include "test_util.h"
 
@@ -173,6 +177,94 @@ TEST_CASE("an output that cannot be written is refused before training", "[examp
   CHECK(run.exit_code == 1);
   CHECK(run.err.find("does not exist") != std::string::npos);
   CHECK(run.out.empty());
+}
+
+TEST_CASE("--save refuses to replace what is not a regular file, and refuses an empty path",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  const auto out_dir = scratch.path() / "out";
+  const auto fifo = scratch.path() / "a_fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto victim = scratch.path() / "victim.txt";
+  std::ofstream(victim) << "keep me\n";
+  const auto link = scratch.path() / "link.safetensors";
+  std::filesystem::create_symlink(victim, link);
+  const auto directory = scratch.path() / "a_directory";
+  std::filesystem::create_directories(directory);
+  for (const auto& target : {fifo, link, directory, std::filesystem::path("/dev/null")}) {
+    const ProgramRun run =
+        run_example(sine_forecast, with(tiny_sine(out_dir), {{"--save", target.string()}}));
+    INFO(run.describe());
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--save") != std::string::npos);
+    CHECK(run.err.find(target.string()) != std::string::npos);
+    CHECK(run.out.empty());
+  }
+  CHECK(std::filesystem::is_fifo(std::filesystem::symlink_status(fifo)));
+  CHECK(std::filesystem::is_symlink(std::filesystem::symlink_status(link)));
+  CHECK(examples::testing::read_text(victim) == "keep me\n");
+  CHECK(std::filesystem::is_character_file("/dev/null"));
+
+  const ProgramRun empty = run_example(sine_forecast, with(tiny_sine(out_dir), {{"--save", ""}}));
+  INFO(empty.describe());
+  CHECK(empty.exit_code == 2);
+  CHECK(empty.err.find("--save") != std::string::npos);
+  CHECK(empty.out.empty());
+
+  // A regular file is replaced, as before.
+  const auto model = scratch.path() / "model.safetensors";
+  std::ofstream(model) << "old\n";
+  const ProgramRun saved = run_example(sine_forecast, with(tiny_sine(out_dir), {{"--save", model.string()}}));
+  INFO(saved.describe());
+  CHECK(saved.exit_code == 0);
+  CHECK(examples::testing::read_text(model) != "old\n");
+}
+
+TEST_CASE("the write probe neither follows nor truncates a file planted under its name",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  const auto out_dir = scratch.path() / "out";
+  std::filesystem::create_directories(out_dir);
+  const auto victim = scratch.path() / "victim.txt";
+  std::ofstream(victim) << "keep me\n";
+  // A spawned program's pid is unknown before it runs, so the probe itself runs here, with this
+  // process's pid, against links planted under its first three names and the name it once had.
+  const std::string prefix = ".tapegrad-write-probe-" + std::to_string(::getpid());
+  std::filesystem::create_symlink(victim, out_dir / prefix);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::filesystem::create_symlink(victim, out_dir / (prefix + "-" + std::to_string(attempt)));
+  }
+  examples::probe_writable_dir(out_dir);
+  CHECK(examples::testing::read_text(victim) == "keep me\n");
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(out_dir)) ++entries;
+  CHECK(entries == 4);  // the planted links only: the probe removed its own file
+}
+
+TEST_CASE("a file the program writes in --out-dir that is not a regular file is refused before "
+          "training, exit 2",
+          "[examples][cli]") {
+  struct Case {
+    std::string program;
+    std::vector<std::string> (*arguments)(const std::filesystem::path&);
+    std::string taken_name;
+  };
+  const std::vector<Case> cases = {{sine_forecast, tiny_sine, "predictions.csv"},
+                                   {sine_forecast, tiny_sine, "predictions.png"},
+                                   {stacked_lstm, tiny_stacked, "tail_predictions.csv"},
+                                   {rnn_vs_lstm, tiny_rnn_vs_lstm, "results.csv"},
+                                   {rnn_vs_lstm, tiny_rnn_vs_lstm, "loss_adding_lag5.png"}};
+  for (const Case& c : cases) {
+    ScratchDir scratch;
+    const auto out_dir = scratch.path() / "out";
+    std::filesystem::create_directories(out_dir / c.taken_name);
+    const ProgramRun run = run_example(c.program, c.arguments(out_dir));
+    INFO(program_name(c.program) << " " << c.taken_name << "\n" << run.describe());
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--out-dir") != std::string::npos);
+    CHECK(run.err.find((out_dir / c.taken_name).string()) != std::string::npos);
+    CHECK(run.out.empty());
+  }
 }
 
 TEST_CASE("a non-finite loss stops every example with the epoch (or step) named, exit 1",
