@@ -312,6 +312,20 @@ TEST_CASE("a non-finite loss stops every example with the epoch (or step) named,
   }
 }
 
+TEST_CASE("sentiment: parameters that overflow at the last step stop the run, exit 1, no NaN "
+          "reported",
+          "[examples][cli]") {
+  // One batch, one epoch: the one loss is finite, its Adam step (lr 3e38) overflows the weights.
+  const ProgramRun run = run_example(sentiment, {"--epochs", "1", "--hidden", "4", "--embedding-dim",
+                                                 "4", "--lr", "3e38", "--batch-size", "1000000"});
+  INFO(run.describe());
+  CHECK(run.exit_code == 1);
+  CHECK(run.err.find("non-finite model output") != std::string::npos);
+  CHECK(run.err.find("evaluation after epoch 1") != std::string::npos);
+  CHECK(run.out.find("nan") == std::string::npos);
+  CHECK(run.out.find("P(positive)") == std::string::npos);
+}
+
 TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, and any name gets its plot",
           "[examples][cli][gnuplot]") {
   ScratchDir scratch;
