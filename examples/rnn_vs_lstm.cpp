@@ -264,7 +264,7 @@ int main(int argc, char** argv) {
   app.add_flag("--quiet", quiet, "no per-step progress lines")->disable_flag_override();
 
   return program.run(argc, argv, [&] {
-    if (forget_bias != "none") options.lstm_forget_bias = std::stof(forget_bias);
+    if (forget_bias != "none") options.lstm_forget_bias = cli::to_float(forget_bias);
     const std::vector<lag::Task> tasks = selected_tasks(task_names);
     // Every task at every lag makes one sample now, so a lag a task cannot take (the adding
     // problem needs T >= 2) is refused before hours of training, not after.

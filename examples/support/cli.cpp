@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "example_util.h"
@@ -66,6 +67,30 @@ CLI::Validator seed_value() {
   return integer_validator<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max());
 }
 
+namespace {
+
+// The text as a finite double that fits a float, or nothing. from_chars takes decimal and
+// scientific forms only (no hex, no leading '+' or space) and parses "inf" and "nan", which the
+// finiteness check then refuses.
+std::optional<double> read_real(const std::string& text) {
+  double value = 0.0;
+  const char* const last = text.data() + text.size();
+  const auto [end, error] = std::from_chars(text.data(), last, value);
+  if (text.empty() || error != std::errc() || end != last || !std::isfinite(value) ||
+      std::abs(value) > std::numeric_limits<float>::max()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+float to_float(const std::string& checked_text) {
+  const std::optional<double> value = read_real(checked_text);
+  if (!value) throw std::invalid_argument("not a finite number: \"" + checked_text + "\"");
+  return static_cast<float>(*value);
+}
+
 CLI::Validator real_in(double min, double max, Open open) {
   const bool min_open = open == Open::min || open == Open::both;
   const bool max_open = open == Open::max || open == Open::both;
@@ -76,16 +101,9 @@ CLI::Validator real_in(double min, double max, Open open) {
                 format_number(max) + (max_open ? ")" : "]");
   return CLI::Validator(
       [=](std::string& text) -> std::string {
-        double value = 0.0;
-        const char* const last = text.data() + text.size();
-        // from_chars takes decimal and scientific forms only (no hex, no leading '+' or space)
-        // and parses "inf" and "nan", which the finiteness check then refuses.
-        const auto [end, error] = std::from_chars(text.data(), last, value);
-        const bool parsed = !text.empty() && error == std::errc() && end == last &&
-                            std::isfinite(value) &&
-                            std::abs(value) <= std::numeric_limits<float>::max();
+        const bool parsed = read_real(text).has_value();
         // The interval applies to the float the program stores: 1e-50 rounds to 0, not > 0.
-        const double stored = parsed ? static_cast<double>(static_cast<float>(value)) : 0.0;
+        const double stored = parsed ? static_cast<double>(to_float(text)) : 0.0;
         const bool inside = (min_open ? stored > min : stored >= min) &&
                             (max_open ? stored < max : stored <= max);
         if (!parsed || !inside) {

@@ -39,6 +39,11 @@ inline CLI::Validator non_negative_real() {
   return real_in(0.0, std::numeric_limits<float>::max());
 }
 
+// The float a text that real_in accepted stands for, read the way real_in reads it (so a
+// subnormal such as 1e-38 is the subnormal float, where std::stof would throw out_of_range).
+// Throws std::invalid_argument for a text real_in refuses outright.
+float to_float(const std::string& checked_text);
+
 // One of `choices`, exactly (so "" and "LSTM" are refused).
 CLI::Validator one_of(std::vector<std::string> choices);
 

@@ -326,6 +326,17 @@ TEST_CASE("sentiment: parameters that overflow at the last step stop the run, ex
   CHECK(run.out.find("P(positive)") == std::string::npos);
 }
 
+TEST_CASE("rnn_vs_lstm --lstm-forget-bias takes a subnormal as the check accepted it",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  const ProgramRun run = run_example(
+      rnn_vs_lstm, with(tiny_rnn_vs_lstm(scratch.path()), {{"--lstm-forget-bias", "1e-38"}}));
+  INFO(run.describe());
+  CHECK(run.exit_code == 0);
+  CHECK(run.err.find("stof") == std::string::npos);
+  CHECK(std::filesystem::exists(scratch.path() / "results.csv"));
+}
+
 TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, and any name gets its plot",
           "[examples][cli][gnuplot]") {
   ScratchDir scratch;
