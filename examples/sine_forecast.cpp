@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--init", config.init_path,
                  "optional safetensors file with starting parameters (e.g. a PyTorch state_dict "
                  "exported by scripts/state_dict_convert.py; names rnn.*, head.*)")
-      ->check(CLI::ExistingFile);
+      ->check(cli::existing_regular_file());
   program.add_output_file("--save", save_path,
                           "optional path to save the trained parameters (safetensors)");
   app.callback([&] {

@@ -127,6 +127,22 @@ CLI::Validator one_of(std::vector<std::string> choices) {
       "{" + listed + "}");
 }
 
+CLI::Validator existing_regular_file() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::error_code error;
+        const std::filesystem::file_type type = std::filesystem::status(text, error).type();
+        if (type == std::filesystem::file_type::regular) return {};
+        const std::string what =
+            type == std::filesystem::file_type::not_found ? "it does not exist"
+            : type == std::filesystem::file_type::directory ? "it is a directory"
+            : error ? "cannot inspect it: " + error.message()
+                    : "it is not a regular file (a device, FIFO or socket)";
+        return "expected an existing regular file, got " + in_quotes(text) + ": " + what;
+      },
+      "FILE");
+}
+
 CLI::Validator non_empty() {
   return CLI::Validator(
       [](std::string& text) -> std::string {

@@ -47,6 +47,10 @@ float to_float(const std::string& checked_text);
 // One of `choices`, exactly (so "" and "LSTM" are refused).
 CLI::Validator one_of(std::vector<std::string> choices);
 
+// An input file: an existing regular file, a symlink to one included. A FIFO, device or
+// directory is refused, so reading it can neither block forever nor run without end.
+CLI::Validator existing_regular_file();
+
 // A non-empty text: paths and sentences.
 CLI::Validator non_empty();
 

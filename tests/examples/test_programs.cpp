@@ -337,6 +337,29 @@ TEST_CASE("rnn_vs_lstm --lstm-forget-bias takes a subnormal as the check accepte
   CHECK(std::filesystem::exists(scratch.path() / "results.csv"));
 }
 
+TEST_CASE("an input file must be a regular file: a FIFO or a directory is refused, exit 2",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  const auto fifo = scratch.path() / "a_fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto directory = scratch.path() / "a_directory";
+  std::filesystem::create_directories(directory);
+  for (const auto& input : {fifo, directory}) {
+    // Before the fix the FIFO case blocked forever in open(), waiting for a writer.
+    const std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+        {"--init", with(tiny_sine(scratch.path() / "out"), {{"--init", input.string()}})},
+        {"--data", {"--epochs", "1", "--data", input.string()}}};
+    for (const auto& [flag, arguments] : runs) {
+      const ProgramRun run = run_example(flag == "--init" ? sine_forecast : sentiment, arguments);
+      INFO(flag << " " << input << "\n" << run.describe());
+      CHECK(run.exit_code == 2);
+      CHECK(run.err.find(flag) != std::string::npos);
+      CHECK(run.err.find(input.string()) != std::string::npos);
+      CHECK(run.out.empty());
+    }
+  }
+}
+
 TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, and any name gets its plot",
           "[examples][cli][gnuplot]") {
   ScratchDir scratch;
