@@ -360,6 +360,17 @@ TEST_CASE("an input file must be a regular file: a FIFO or a directory is refuse
   }
 }
 
+TEST_CASE("custom_op --epochs 1, the documented minimum, compares the loss before and after the "
+          "step",
+          "[examples][cli]") {
+  for (const std::string seed : {"0", "1", "2"}) {
+    const ProgramRun run = run_example(custom_op, {"--epochs", "1", "--seed", seed});
+    INFO(run.describe());
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("loss fell from") != std::string::npos);
+  }
+}
+
 TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, and any name gets its plot",
           "[examples][cli][gnuplot]") {
   ScratchDir scratch;
