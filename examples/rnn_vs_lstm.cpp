@@ -263,13 +263,11 @@ int main(int argc, char** argv) {
   });
   app.add_flag("--quiet", quiet, "no per-step progress lines")->disable_flag_override();
 
-  return program.run(argc, argv, [&] {
-    if (forget_bias != "none") options.lstm_forget_bias = cli::to_float(forget_bias);
-    const std::vector<lag::Task> tasks = selected_tasks(task_names);
-    // Every task at every lag makes one sample now, so a lag a task cannot take (the adding
-    // problem needs T >= 2) is refused before hours of training, not after.
-    for (lag::Task task : tasks) {
-      for (std::int64_t lag_value : lags) {
+  // Every task at every lag makes one sample before training, so a lag a task cannot take (the
+  // adding problem needs T >= 2) is a bad flag, not a failure after hours of training.
+  program.add_combination_check("--task, --lags, --copy-length, --sine-context", [&] {
+    for (const lag::Task task : selected_tasks(task_names)) {
+      for (const std::int64_t lag_value : lags) {
         lag::TaskSpec spec = task_options;
         spec.task = task;
         spec.lag = lag_value;
@@ -277,6 +275,11 @@ int main(int argc, char** argv) {
         lag::make_batch(spec, 1, check_generator);
       }
     }
+  });
+
+  return program.run(argc, argv, [&] {
+    if (forget_bias != "none") options.lstm_forget_bias = cli::to_float(forget_bias);
+    const std::vector<lag::Task> tasks = selected_tasks(task_names);
 
     std::vector<lag::RunResult> runs;
     for (lag::Task task : tasks) {

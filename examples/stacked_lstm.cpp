@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
                       [] { return std::vector<std::string>{"tail_predictions.csv", "tail_predictions.png",
                                                            "tail_predictions.gnuplot"}; });
 
+  program.add_combination_check("--points, --test-fraction, --streams",
+                                [&] { examples::stacked_lstm_test_length(config); });
+
   return program.run(argc, argv, [&] {
     config.log = &std::cout;
     std::cout << "stacked_lstm: " << config.num_layers << " x LSTM(" << config.hidden_size

@@ -258,6 +258,10 @@ CLI::Option* Program::add_output_file(const std::string& name, std::string& path
   return app_.add_option(name, path, help)->check(non_empty())->check(replaceable);
 }
 
+void Program::add_combination_check(std::string flags, std::function<void()> check) {
+  combination_checks_.emplace_back(std::move(flags), std::move(check));
+}
+
 std::string Program::describe(const CLI::ParseError& error, int argc, char** argv) const {
   // CLI11 reports "--bidirectional 7" as an unexpected argument "7" and "--bidirectional=7" as
   // a disallowed override, neither naming both the switch and the value.
@@ -295,6 +299,15 @@ int Program::run(int argc, char** argv, const std::function<int()>& body) {
     std::cerr << name_ << ": " << describe(error, argc, argv) << "\n"
               << name_ << ": run " << name_ << " --help for the flags\n";
     return 2;
+  }
+  for (const auto& [flags, check] : combination_checks_) {
+    try {
+      check();
+    } catch (const std::exception& error) {
+      std::cerr << name_ << ": " << flags << ": " << error.what() << "\n"
+                << name_ << ": run " << name_ << " --help for the flags\n";
+      return 2;
+    }
   }
   // The files the program will write in its output directories: checked now, so a name taken
   // by a directory or a FIFO is a bad --out-dir, not a failure after training.

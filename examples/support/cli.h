@@ -16,6 +16,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace examples::cli {
@@ -95,6 +96,11 @@ class Program {
   // not a regular file is refused, a symlink included; run() checks its directory is writable.
   CLI::Option* add_output_file(const std::string& name, std::string& path, const std::string& help);
 
+  // A check of several flags together, run after parsing: when it throws (the library's own
+  // refusal, e.g. std::invalid_argument or tapegrad::ValueError),
+  // run() prints "<name>: <flags>: <what>" and returns 2 before anything ran.
+  void add_combination_check(std::string flags, std::function<void()> check);
+
   // Parses argv. --help and --version print to stdout and return 0. A bad flag prints
   // "<name>: <flag>: <why>" and a pointer to --help on stderr and returns 2. Otherwise it applies
   // --threads, prepares the outputs, runs body and returns its exit code; an exception from the
@@ -113,6 +119,7 @@ class Program {
     std::function<std::vector<std::string>()> file_names;
   };
   std::vector<OutDir> out_dirs_;
+  std::vector<std::pair<std::string, std::function<void()>>> combination_checks_;
   std::vector<const std::string*> output_files_;
 };
 

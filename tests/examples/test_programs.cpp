@@ -371,6 +371,34 @@ TEST_CASE("custom_op --epochs 1, the documented minimum, compares the loss befor
   }
 }
 
+TEST_CASE("flag combinations a run cannot take are refused at parse time, exit 2, naming the flags",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  struct Case {
+    std::string program;
+    std::vector<std::string> arguments;
+    std::vector<std::string> flags;
+  };
+  const std::vector<std::string> split_flags = {"--points", "--test-fraction", "--streams"};
+  const std::vector<Case> cases = {
+      {stacked_lstm, with(tiny_stacked(scratch.path() / "s"), {{"--points", "2"}}), split_flags},
+      {stacked_lstm, with(tiny_stacked(scratch.path() / "s"), {{"--streams", "100000"}}), split_flags},
+      {stacked_lstm, with(tiny_stacked(scratch.path() / "s"), {{"--test-fraction", "1e-45"}}),
+       split_flags},
+      {rnn_vs_lstm, with(tiny_rnn_vs_lstm(scratch.path() / "r"), {{"--lags", "0"}}),
+       {"--task", "--lags"}},
+  };
+  for (const Case& c : cases) {
+    const ProgramRun run = run_example(c.program, c.arguments);
+    INFO(program_name(c.program) << "\n" << run.describe());
+    CHECK(run.exit_code == 2);
+    for (const std::string& flag : c.flags) CHECK(run.err.find(flag) != std::string::npos);
+    CHECK(run.out.empty());
+  }
+  CHECK_FALSE(std::filesystem::exists(scratch.path() / "s"));  // refused before the out dir
+  CHECK_FALSE(std::filesystem::exists(scratch.path() / "r"));
+}
+
 TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, and any name gets its plot",
           "[examples][cli][gnuplot]") {
   ScratchDir scratch;
