@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
 #include "nn/layers.h"
 #include "ops/ops.h"
@@ -74,16 +75,19 @@ int main(int argc, char** argv) {
     std::vector<Tensor> parameters = cell.parameters();
     for (const Tensor& p : head.parameters()) parameters.push_back(p);
     optim::Adam adam(parameters, {.lr = lr});
-    float first_loss = 0.0f, loss_value = 0.0f;
-    for (std::int64_t epoch = 1; epoch <= epochs; ++epoch) {
-      adam.zero_grad();
+    auto sequence_loss = [&] {
       nn::LSTMState state{Tensor::zeros({B, hidden}), Tensor::zeros({B, hidden})};
       std::vector<Tensor> predictions;
       for (std::int64_t t = 0; t < T; ++t) {
         state = cell.forward(slice(series, 1, t, t + 1), state);
         predictions.push_back(head.forward(state.h));
       }
-      Tensor loss = mse_loss(cat(predictions, 1), slice(series, 1, 1, T + 1));
+      return mse_loss(cat(predictions, 1), slice(series, 1, 1, T + 1));
+    };
+    float first_loss = 0.0f, loss_value = 0.0f;
+    for (std::int64_t epoch = 1; epoch <= epochs; ++epoch) {
+      adam.zero_grad();
+      Tensor loss = sequence_loss();
       loss_value = loss.item();
       examples::require_finite_loss(loss_value, {.epoch = epoch});
       loss.backward();
@@ -94,6 +98,13 @@ int main(int argc, char** argv) {
                   << std::setprecision(3) << loss_value << std::defaultfloat << "\n";
       }
     }
+    // The last loss in the loop was computed before the last step (with --epochs 1 it is the
+    // first loss itself): the trained model's loss is computed once more after training.
+    {
+      NoGradGuard no_grad;
+      loss_value = sequence_loss().item();
+    }
+    examples::require_finite_loss(loss_value, {.phase = "evaluation", .epoch = epochs});
     if (!(loss_value < first_loss)) {
       std::cerr << "custom_op: the loss did not fall in " << epochs << " epochs (from "
                 << first_loss << " to " << loss_value << ")\n";

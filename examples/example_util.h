@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace examples {
@@ -40,18 +41,44 @@ inline void write_csv(const std::filesystem::path& path, const std::vector<std::
   if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
-// Creates and removes a file in `dir`, proving files can be created there now (permissions,
-// read-only file systems and a full inode table all show up here). Throws std::runtime_error.
-inline void probe_writable_dir(const std::filesystem::path& dir) {
-  const std::filesystem::path probe = dir / (".tapegrad-write-probe-" + std::to_string(::getpid()));
-  std::ofstream out(probe);
-  if (!out) {
-    throw std::runtime_error("cannot write in the output directory \"" + dir.string() +
-                             "\": " + std::strerror(errno));
+// Why `target` must not be replaced by a file the program writes, or "" when it may be: it is
+// missing or a regular file. A symbolic link is refused rather than followed (writing through it
+// would replace whatever it points at), as are directories, devices, FIFOs and sockets: writing
+// "results" over /dev/null or a FIFO is never what the user meant.
+inline std::string why_not_replaceable(const std::filesystem::path& target) {
+  std::error_code error;
+  const std::filesystem::file_status status = std::filesystem::symlink_status(target, error);
+  if (status.type() == std::filesystem::file_type::not_found) return {};
+  if (error) return "cannot inspect it: " + error.message();
+  switch (status.type()) {
+    case std::filesystem::file_type::regular: return {};
+    case std::filesystem::file_type::symlink: return "it is a symbolic link";
+    case std::filesystem::file_type::directory: return "it is a directory";
+    default: return "it exists and is not a regular file (a device, FIFO or socket)";
   }
-  out.close();
-  std::error_code ignored;
-  std::filesystem::remove(probe, ignored);
+}
+
+// Creates and removes a file in `dir`, proving files can be created there now (permissions,
+// read-only file systems and a full inode table all show up here). The probe is created
+// exclusively and never through a symbolic link, so a file planted under its name is neither
+// followed nor truncated: a taken name is skipped for the next. Throws std::runtime_error.
+inline void probe_writable_dir(const std::filesystem::path& dir) {
+  static constexpr int attempts = 100;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    const std::filesystem::path probe =
+        dir / (".tapegrad-write-probe-" + std::to_string(::getpid()) + "-" + std::to_string(attempt));
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) continue;
+    if (fd < 0) {
+      throw std::runtime_error("cannot write in the output directory \"" + dir.string() +
+                               "\": " + std::strerror(errno));
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return;
+  }
+  throw std::runtime_error("cannot write in the output directory \"" + dir.string() + "\": " +
+                           std::to_string(attempts) + " probe file names are all taken");
 }
 
 // Creates `dir` with its parents when missing and checks a file can be written in it, so a run
@@ -69,12 +96,12 @@ inline void prepare_output_dir(const std::filesystem::path& dir) {
   probe_writable_dir(dir);
 }
 
-// Checks that `file` could be written later: its directory exists and takes new files, and it is
-// not itself a directory. Nothing is created or changed at `file`.
+// Checks that `file` could be written later: its directory exists and takes new files, and `file`
+// is missing or a regular file (why_not_replaceable). Nothing is created or changed at `file`.
 inline void check_output_file(const std::filesystem::path& file) {
   const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
-  if (std::filesystem::is_directory(file)) {
-    throw std::runtime_error("cannot write \"" + file.string() + "\": it is a directory");
+  if (const std::string why = why_not_replaceable(file); !why.empty()) {
+    throw std::runtime_error("cannot write \"" + file.string() + "\": " + why);
   }
   if (!std::filesystem::is_directory(dir)) {
     throw std::runtime_error("cannot write \"" + file.string() + "\": the directory \"" +

@@ -143,6 +143,19 @@ void plot(const std::filesystem::path& dir, const std::string& task, std::int64_
   examples::run_gnuplot(dir / ("grad_norms_" + stem + ".gnuplot"), grads);
 }
 
+// The tasks --tasks names, "all" standing for every task.
+std::vector<lag::Task> selected_tasks(const std::vector<std::string>& task_names) {
+  std::vector<lag::Task> tasks;
+  for (const std::string& name : task_names) {
+    if (name == "all") {
+      tasks.insert(tasks.end(), {lag::Task::Adding, lag::Task::Copy, lag::Task::Sine});
+    } else {
+      tasks.push_back(lag::parse_task(name));
+    }
+  }
+  return tasks;
+}
+
 std::string fixed3(double value) {
   if (!std::isfinite(value)) return "-";
   std::ostringstream out;
@@ -235,23 +248,26 @@ int main(int argc, char** argv) {
                  "delayed sine: noise std (what must be remembered)")
       ->check(cli::non_negative_real());
   program.add_threads();
-  program.add_out_dir(out_dir, "where the CSV, JSON and PNG files go (created if missing)");
-  app.add_flag("--quiet", quiet, "no per-step progress lines")->disable_flag_override();
-
-  return program.run(argc, argv, [&] {
-    if (forget_bias != "none") options.lstm_forget_bias = std::stof(forget_bias);
-    std::vector<lag::Task> tasks;
-    for (const std::string& name : task_names) {
-      if (name == "all") {
-        tasks.insert(tasks.end(), {lag::Task::Adding, lag::Task::Copy, lag::Task::Sine});
-      } else {
-        tasks.push_back(lag::parse_task(name));
+  program.add_out_dir(out_dir, "where the CSV, JSON and PNG files go (created if missing)", [&] {
+    std::vector<std::string> names = {"results.csv", "results.json", "curves.csv",
+                                      "grad_norms.csv", "gate_saturation.csv"};
+    for (const lag::Task task : selected_tasks(task_names)) {
+      for (const std::int64_t lag_value : lags) {
+        const std::string stem = lag::task_name(task) + "_lag" + std::to_string(lag_value);
+        for (const std::string plot_name : {"loss_", "grad_norms_"}) {
+          names.insert(names.end(), {plot_name + stem + ".png", plot_name + stem + ".gnuplot"});
+        }
       }
     }
-    // Every task at every lag makes one sample now, so a lag a task cannot take (the adding
-    // problem needs T >= 2) is refused before hours of training, not after.
-    for (lag::Task task : tasks) {
-      for (std::int64_t lag_value : lags) {
+    return names;
+  });
+  app.add_flag("--quiet", quiet, "no per-step progress lines")->disable_flag_override();
+
+  // Every task at every lag makes one sample before training, so a lag a task cannot take (the
+  // adding problem needs T >= 2) is a bad flag, not a failure after hours of training.
+  program.add_combination_check("--task, --lags, --copy-length, --sine-context", [&] {
+    for (const lag::Task task : selected_tasks(task_names)) {
+      for (const std::int64_t lag_value : lags) {
         lag::TaskSpec spec = task_options;
         spec.task = task;
         spec.lag = lag_value;
@@ -259,6 +275,11 @@ int main(int argc, char** argv) {
         lag::make_batch(spec, 1, check_generator);
       }
     }
+  });
+
+  return program.run(argc, argv, [&] {
+    if (forget_bias != "none") options.lstm_forget_bias = cli::to_float(forget_bias);
+    const std::vector<lag::Task> tasks = selected_tasks(task_names);
 
     std::vector<lag::RunResult> runs;
     for (lag::Task task : tasks) {

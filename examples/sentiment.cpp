@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
       "The screen cracked after a week and support never answered.",
       "Honestly, the plot was not bad at all."};
   app.add_option("--data", config.data_path, "label<TAB>sentence file with a header line")
-      ->check(CLI::ExistingFile);
+      ->check(cli::existing_regular_file());
   app.add_option("--cell", config.cell, "recurrent cell")->check(cli::one_of({"lstm", "gru", "rnn"}));
   app.add_option("--embedding-dim", config.embedding_dim, "size of the word vectors")
       ->check(cli::integer_in(1, 4096));

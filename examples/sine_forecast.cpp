@@ -38,11 +38,13 @@ int main(int argc, char** argv) {
   app.add_option("--print-every", print_every, "print the loss every N epochs")
       ->check(cli::integer_in(1, 1'000'000));
   program.add_threads();
-  program.add_out_dir(out_dir, "where predictions.csv and predictions.png go (created if missing)");
+  program.add_out_dir(out_dir, "where predictions.csv and predictions.png go (created if missing)",
+                      [] { return std::vector<std::string>{"predictions.csv", "predictions.png",
+                                                           "predictions.gnuplot"}; });
   app.add_option("--init", config.init_path,
                  "optional safetensors file with starting parameters (e.g. a PyTorch state_dict "
                  "exported by scripts/state_dict_convert.py; names rnn.*, head.*)")
-      ->check(CLI::ExistingFile);
+      ->check(cli::existing_regular_file());
   program.add_output_file("--save", save_path,
                           "optional path to save the trained parameters (safetensors)");
   app.callback([&] {

@@ -45,7 +45,12 @@ int main(int argc, char** argv) {
       ->check(cli::positive_real());
   program.add_seed(config.seed, "seed of the noise, the initialisation and the dropout masks");
   program.add_threads();
-  program.add_out_dir(out_dir, "where tail_predictions.csv and .png go (created if missing)");
+  program.add_out_dir(out_dir, "where tail_predictions.csv and .png go (created if missing)",
+                      [] { return std::vector<std::string>{"tail_predictions.csv", "tail_predictions.png",
+                                                           "tail_predictions.gnuplot"}; });
+
+  program.add_combination_check("--points, --test-fraction, --streams",
+                                [&] { examples::stacked_lstm_test_length(config); });
 
   return program.run(argc, argv, [&] {
     config.log = &std::cout;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "example_util.h"
@@ -66,6 +67,30 @@ CLI::Validator seed_value() {
   return integer_validator<std::uint64_t>(0, std::numeric_limits<std::uint64_t>::max());
 }
 
+namespace {
+
+// The text as a finite double that fits a float, or nothing. from_chars takes decimal and
+// scientific forms only (no hex, no leading '+' or space) and parses "inf" and "nan", which the
+// finiteness check then refuses.
+std::optional<double> read_real(const std::string& text) {
+  double value = 0.0;
+  const char* const last = text.data() + text.size();
+  const auto [end, error] = std::from_chars(text.data(), last, value);
+  if (text.empty() || error != std::errc() || end != last || !std::isfinite(value) ||
+      std::abs(value) > std::numeric_limits<float>::max()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+float to_float(const std::string& checked_text) {
+  const std::optional<double> value = read_real(checked_text);
+  if (!value) throw std::invalid_argument("not a finite number: \"" + checked_text + "\"");
+  return static_cast<float>(*value);
+}
+
 CLI::Validator real_in(double min, double max, Open open) {
   const bool min_open = open == Open::min || open == Open::both;
   const bool max_open = open == Open::max || open == Open::both;
@@ -76,16 +101,9 @@ CLI::Validator real_in(double min, double max, Open open) {
                 format_number(max) + (max_open ? ")" : "]");
   return CLI::Validator(
       [=](std::string& text) -> std::string {
-        double value = 0.0;
-        const char* const last = text.data() + text.size();
-        // from_chars takes decimal and scientific forms only (no hex, no leading '+' or space)
-        // and parses "inf" and "nan", which the finiteness check then refuses.
-        const auto [end, error] = std::from_chars(text.data(), last, value);
-        const bool parsed = !text.empty() && error == std::errc() && end == last &&
-                            std::isfinite(value) &&
-                            std::abs(value) <= std::numeric_limits<float>::max();
+        const bool parsed = read_real(text).has_value();
         // The interval applies to the float the program stores: 1e-50 rounds to 0, not > 0.
-        const double stored = parsed ? static_cast<double>(static_cast<float>(value)) : 0.0;
+        const double stored = parsed ? static_cast<double>(to_float(text)) : 0.0;
         const bool inside = (min_open ? stored > min : stored >= min) &&
                             (max_open ? stored < max : stored <= max);
         if (!parsed || !inside) {
@@ -107,6 +125,22 @@ CLI::Validator one_of(std::vector<std::string> choices) {
         return "expected one of " + listed + "; got " + in_quotes(text);
       },
       "{" + listed + "}");
+}
+
+CLI::Validator existing_regular_file() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        std::error_code error;
+        const std::filesystem::file_type type = std::filesystem::status(text, error).type();
+        if (type == std::filesystem::file_type::regular) return {};
+        const std::string what =
+            type == std::filesystem::file_type::not_found ? "it does not exist"
+            : type == std::filesystem::file_type::directory ? "it is a directory"
+            : error ? "cannot inspect it: " + error.message()
+                    : "it is not a regular file (a device, FIFO or socket)";
+        return "expected an existing regular file, got " + in_quotes(text) + ": " + what;
+      },
+      "FILE");
 }
 
 CLI::Validator non_empty() {
@@ -206,15 +240,26 @@ CLI::Option* Program::add_threads() {
       ->default_str("");
 }
 
-CLI::Option* Program::add_out_dir(std::filesystem::path& dir, const std::string& help) {
-  out_dirs_.push_back(&dir);
+CLI::Option* Program::add_out_dir(std::filesystem::path& dir, const std::string& help,
+                                  std::function<std::vector<std::string>()> file_names) {
+  out_dirs_.push_back({&dir, std::move(file_names)});
   return app_.add_option("--out-dir", dir, help)->check(non_empty());
 }
 
 CLI::Option* Program::add_output_file(const std::string& name, std::string& path,
                                       const std::string& help) {
   output_files_.push_back(&path);
-  return app_.add_option(name, path, help);
+  const CLI::Validator replaceable(
+      [](std::string& text) -> std::string {
+        const std::string why = why_not_replaceable(text);
+        return why.empty() ? std::string() : "refusing to replace " + in_quotes(text) + ": " + why;
+      },
+      "");
+  return app_.add_option(name, path, help)->check(non_empty())->check(replaceable);
+}
+
+void Program::add_combination_check(std::string flags, std::function<void()> check) {
+  combination_checks_.emplace_back(std::move(flags), std::move(check));
 }
 
 std::string Program::describe(const CLI::ParseError& error, int argc, char** argv) const {
@@ -255,12 +300,33 @@ int Program::run(int argc, char** argv, const std::function<int()>& body) {
               << name_ << ": run " << name_ << " --help for the flags\n";
     return 2;
   }
+  for (const auto& [flags, check] : combination_checks_) {
+    try {
+      check();
+    } catch (const std::exception& error) {
+      std::cerr << name_ << ": " << flags << ": " << error.what() << "\n"
+                << name_ << ": run " << name_ << " --help for the flags\n";
+      return 2;
+    }
+  }
+  // The files the program will write in its output directories: checked now, so a name taken
+  // by a directory or a FIFO is a bad --out-dir, not a failure after training.
+  for (const OutDir& out : out_dirs_) {
+    for (const std::string& file_name : out.file_names()) {
+      const std::filesystem::path file = *out.dir / file_name;
+      if (const std::string why = why_not_replaceable(file); !why.empty()) {
+        std::cerr << name_ << ": --out-dir: refusing to replace " << in_quotes(file.string())
+                  << ": " << why << "\n";
+        return 2;
+      }
+    }
+  }
   try {
     if (threads_ > 0) {
       thread_limit_ = std::make_shared<tbb::global_control>(
           tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads_));
     }
-    for (const std::filesystem::path* dir : out_dirs_) prepare_output_dir(*dir);
+    for (const OutDir& out : out_dirs_) prepare_output_dir(*out.dir);
     for (const std::string* file : output_files_) {
       if (!file->empty()) check_output_file(*file);
     }

@@ -16,6 +16,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace examples::cli {
@@ -39,8 +40,17 @@ inline CLI::Validator non_negative_real() {
   return real_in(0.0, std::numeric_limits<float>::max());
 }
 
+// The float a text that real_in accepted stands for, read the way real_in reads it (so a
+// subnormal such as 1e-38 is the subnormal float, where std::stof would throw out_of_range).
+// Throws std::invalid_argument for a text real_in refuses outright.
+float to_float(const std::string& checked_text);
+
 // One of `choices`, exactly (so "" and "LSTM" are refused).
 CLI::Validator one_of(std::vector<std::string> choices);
+
+// An input file: an existing regular file, a symlink to one included. A FIFO, device or
+// directory is refused, so reading it can neither block forever nor run without end.
+CLI::Validator existing_regular_file();
 
 // A non-empty text: paths and sentences.
 CLI::Validator non_empty();
@@ -77,10 +87,19 @@ class Program {
   // Not given: TBB's default (every core it may use).
   CLI::Option* add_threads();
   // An output directory, created and probed by run() before the body: a run that cannot write
-  // its results fails at once instead of after training.
-  CLI::Option* add_out_dir(std::filesystem::path& dir, const std::string& help);
-  // An optional output file (empty: not written); run() checks its directory is writable.
+  // its results fails at once instead of after training. file_names (called after parsing, so
+  // names may depend on flags) lists every file the program writes in it; one that exists and is
+  // not a regular file (a directory, symlink, device, FIFO) is refused as a bad --out-dir.
+  CLI::Option* add_out_dir(std::filesystem::path& dir, const std::string& help,
+                           std::function<std::vector<std::string>()> file_names);
+  // An optional output file (not written unless given; "" is refused). An existing path that is
+  // not a regular file is refused, a symlink included; run() checks its directory is writable.
   CLI::Option* add_output_file(const std::string& name, std::string& path, const std::string& help);
+
+  // A check of several flags together, run after parsing: when it throws (the library's own
+  // refusal, e.g. std::invalid_argument or tapegrad::ValueError),
+  // run() prints "<name>: <flags>: <what>" and returns 2 before anything ran.
+  void add_combination_check(std::string flags, std::function<void()> check);
 
   // Parses argv. --help and --version print to stdout and return 0. A bad flag prints
   // "<name>: <flag>: <why>" and a pointer to --help on stderr and returns 2. Otherwise it applies
@@ -95,7 +114,12 @@ class Program {
   CLI::App app_;
   std::int64_t threads_ = 0;  // 0: --threads not given
   std::shared_ptr<void> thread_limit_;  // a tbb::global_control while --threads is in force
-  std::vector<const std::filesystem::path*> out_dirs_;
+  struct OutDir {
+    const std::filesystem::path* dir;
+    std::function<std::vector<std::string>()> file_names;
+  };
+  std::vector<OutDir> out_dirs_;
+  std::vector<std::pair<std::string, std::function<void()>>> combination_checks_;
   std::vector<const std::string*> output_files_;
 };
 

@@ -111,15 +111,27 @@ std::vector<std::vector<std::int64_t>> encode_texts(const std::vector<std::strin
   return encoded;
 }
 
-std::vector<float> probabilities(SentimentClassifier& model, const data::PaddedIds& padded) {
+// P(positive) per padded sentence. The training loop checks each loss before its optimizer step,
+// but the last step itself can make the parameters overflow; `use` ("evaluation after epoch 3",
+// "prediction") names where a non-finite output then stops the run instead of being reported.
+std::vector<float> probabilities(SentimentClassifier& model, const data::PaddedIds& padded,
+                                 const std::string& use) {
   model.eval();
   NoGradGuard no_grad;
-  return sigmoid(model.forward(padded.ids, padded.shape, padded.lengths)).to_vector();
+  std::vector<float> p = sigmoid(model.forward(padded.ids, padded.shape, padded.lengths)).to_vector();
+  for (const float value : p) {
+    if (!std::isfinite(value)) {
+      throw NonFiniteLossError("non-finite model output " + std::to_string(value) + " in the " +
+                               use + "; the parameters overflowed in training (a learning rate "
+                               "too large for the model?)");
+    }
+  }
+  return p;
 }
 
 float accuracy(SentimentClassifier& model, const data::PaddedIds& padded,
-               const std::vector<std::int64_t>& labels) {
-  const std::vector<float> p = probabilities(model, padded);
+               const std::vector<std::int64_t>& labels, const std::string& use) {
+  const std::vector<float> p = probabilities(model, padded, use);
   std::int64_t correct = 0;
   for (std::size_t i = 0; i < labels.size(); ++i) correct += (p[i] > 0.5f) == (labels[i] == 1);
   return static_cast<float>(correct) / static_cast<float>(labels.size());
@@ -154,7 +166,8 @@ void check_config(const SentimentConfig& c) {
 
 std::vector<float> SentimentPredictor::predict(const std::vector<std::string>& texts) const {
   if (texts.empty()) return {};
-  return probabilities(*model, data::pad_ids(encode_texts(texts, *vocabulary), max_length));
+  return probabilities(*model, data::pad_ids(encode_texts(texts, *vocabulary), max_length),
+                       "prediction");
 }
 
 SentimentSplit split_sentiment(const std::vector<LabelledSentence>& corpus, float test_fraction,
@@ -251,8 +264,10 @@ SentimentResult train_sentiment(const SentimentConfig& config) {
       loss_sum += static_cast<double>(loss_value) * static_cast<double>(b);
     }
     SentimentEpoch stats{epoch, static_cast<float>(loss_sum / static_cast<double>(result.train_size)),
-                         accuracy(*model, train_ids, train_labels),
-                         accuracy(*model, test_ids, test_labels)};
+                         accuracy(*model, train_ids, train_labels,
+                                  "evaluation after epoch " + std::to_string(epoch)),
+                         accuracy(*model, test_ids, test_labels,
+                                  "evaluation after epoch " + std::to_string(epoch))};
     result.epochs.push_back(stats);
     if (config.log) {
       *config.log << "epoch " << std::setw(3) << epoch << "/" << config.epochs << "  loss "

@@ -1,5 +1,6 @@
 #include "stacked_lstm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <numbers>
@@ -98,6 +99,20 @@ void check_config(const StackedLSTMConfig& c) {
 
 }  // namespace
 
+std::int64_t stacked_lstm_test_length(const StackedLSTMConfig& config) {
+  const std::int64_t n = config.points;
+  const auto test_length = static_cast<std::int64_t>(
+      std::lround(static_cast<double>(n) * static_cast<double>(config.test_fraction)));
+  const std::int64_t stream_length = (n - test_length - 1) / std::max<std::int64_t>(config.streams, 1);
+  if (stream_length < 2 || test_length < 1) {
+    throw std::invalid_argument(
+        std::to_string(n) + " points with test_fraction " + std::to_string(config.test_fraction) +
+        " leave too little training series for " + std::to_string(config.streams) +
+        " streams of at least 2 steps, or no held-out point");
+  }
+  return test_length;
+}
+
 StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config) {
   check_config(config);
   Generator gen(config.seed);
@@ -105,17 +120,10 @@ StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config) {
   result.series = two_sines_series(config.points, config.noise_std, gen);
   const std::vector<float>& series = result.series;
   const std::int64_t n = config.points;
-  result.test_start = n - static_cast<std::int64_t>(std::lround(
-                              static_cast<double>(n) * static_cast<double>(config.test_fraction)));
-
+  result.test_start = n - stacked_lstm_test_length(config);
   // Training pairs (series[t], series[t + 1]) with t + 1 < test_start, cut into `streams`
   // contiguous streams of equal length: inputs and targets [streams, stream_length, 1].
   const std::int64_t stream_length = (result.test_start - 1) / config.streams;
-  if (stream_length < 2 || result.test_start >= n) {
-    throw std::invalid_argument(
-        std::to_string(n) + " points with test_fraction " + std::to_string(config.test_fraction) +
-        " leave too little training series for " + std::to_string(config.streams) + " streams");
-  }
   std::vector<float> inputs, targets;
   for (std::int64_t s = 0; s < config.streams; ++s) {
     const auto first = series.begin() + s * stream_length;

@@ -80,6 +80,11 @@ struct StackedLSTMResult {
 // Throws std::invalid_argument for a bad config (e.g. a training part too short for the streams)
 // and NonFiniteLossError (support/loss_guard.h) at the first NaN or infinite loss, naming the
 // epoch and the chunk (step).
+// The points held out at the series' end. Throws std::invalid_argument when points,
+// test_fraction and streams leave no held-out point or streams shorter than 2 steps, so the
+// program can refuse those flags before training.
+std::int64_t stacked_lstm_test_length(const StackedLSTMConfig& config);
+
 StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config);
 
 }  // namespace examples

@@ -8,7 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "example_process.h"
+#include "example_util.h"
 #include "support/gnuplot.h"
 #include "test_util.h"
 
@@ -175,6 +179,94 @@ TEST_CASE("an output that cannot be written is refused before training", "[examp
   CHECK(run.out.empty());
 }
 
+TEST_CASE("--save refuses to replace what is not a regular file, and refuses an empty path",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  const auto out_dir = scratch.path() / "out";
+  const auto fifo = scratch.path() / "a_fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto victim = scratch.path() / "victim.txt";
+  std::ofstream(victim) << "keep me\n";
+  const auto link = scratch.path() / "link.safetensors";
+  std::filesystem::create_symlink(victim, link);
+  const auto directory = scratch.path() / "a_directory";
+  std::filesystem::create_directories(directory);
+  for (const auto& target : {fifo, link, directory, std::filesystem::path("/dev/null")}) {
+    const ProgramRun run =
+        run_example(sine_forecast, with(tiny_sine(out_dir), {{"--save", target.string()}}));
+    INFO(run.describe());
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--save") != std::string::npos);
+    CHECK(run.err.find(target.string()) != std::string::npos);
+    CHECK(run.out.empty());
+  }
+  CHECK(std::filesystem::is_fifo(std::filesystem::symlink_status(fifo)));
+  CHECK(std::filesystem::is_symlink(std::filesystem::symlink_status(link)));
+  CHECK(examples::testing::read_text(victim) == "keep me\n");
+  CHECK(std::filesystem::is_character_file("/dev/null"));
+
+  const ProgramRun empty = run_example(sine_forecast, with(tiny_sine(out_dir), {{"--save", ""}}));
+  INFO(empty.describe());
+  CHECK(empty.exit_code == 2);
+  CHECK(empty.err.find("--save") != std::string::npos);
+  CHECK(empty.out.empty());
+
+  // A regular file is replaced, as before.
+  const auto model = scratch.path() / "model.safetensors";
+  std::ofstream(model) << "old\n";
+  const ProgramRun saved = run_example(sine_forecast, with(tiny_sine(out_dir), {{"--save", model.string()}}));
+  INFO(saved.describe());
+  CHECK(saved.exit_code == 0);
+  CHECK(examples::testing::read_text(model) != "old\n");
+}
+
+TEST_CASE("the write probe neither follows nor truncates a file planted under its name",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  const auto out_dir = scratch.path() / "out";
+  std::filesystem::create_directories(out_dir);
+  const auto victim = scratch.path() / "victim.txt";
+  std::ofstream(victim) << "keep me\n";
+  // A spawned program's pid is unknown before it runs, so the probe itself runs here, with this
+  // process's pid, against links planted under its first three names and the name it once had.
+  const std::string prefix = ".tapegrad-write-probe-" + std::to_string(::getpid());
+  std::filesystem::create_symlink(victim, out_dir / prefix);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::filesystem::create_symlink(victim, out_dir / (prefix + "-" + std::to_string(attempt)));
+  }
+  examples::probe_writable_dir(out_dir);
+  CHECK(examples::testing::read_text(victim) == "keep me\n");
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(out_dir)) ++entries;
+  CHECK(entries == 4);  // the planted links only: the probe removed its own file
+}
+
+TEST_CASE("a file the program writes in --out-dir that is not a regular file is refused before "
+          "training, exit 2",
+          "[examples][cli]") {
+  struct Case {
+    std::string program;
+    std::vector<std::string> (*arguments)(const std::filesystem::path&);
+    std::string taken_name;
+  };
+  const std::vector<Case> cases = {{sine_forecast, tiny_sine, "predictions.csv"},
+                                   {sine_forecast, tiny_sine, "predictions.png"},
+                                   {stacked_lstm, tiny_stacked, "tail_predictions.csv"},
+                                   {rnn_vs_lstm, tiny_rnn_vs_lstm, "results.csv"},
+                                   {rnn_vs_lstm, tiny_rnn_vs_lstm, "loss_adding_lag5.png"}};
+  for (const Case& c : cases) {
+    ScratchDir scratch;
+    const auto out_dir = scratch.path() / "out";
+    std::filesystem::create_directories(out_dir / c.taken_name);
+    const ProgramRun run = run_example(c.program, c.arguments(out_dir));
+    INFO(program_name(c.program) << " " << c.taken_name << "\n" << run.describe());
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--out-dir") != std::string::npos);
+    CHECK(run.err.find((out_dir / c.taken_name).string()) != std::string::npos);
+    CHECK(run.out.empty());
+  }
+}
+
 TEST_CASE("a non-finite loss stops every example with the epoch (or step) named, exit 1",
           "[examples][cli]") {
   ScratchDir scratch;
@@ -218,6 +310,93 @@ TEST_CASE("a non-finite loss stops every example with the epoch (or step) named,
     CHECK(run.err.find("non-finite training loss") != std::string::npos);
     CHECK(std::regex_search(run.err, std::regex(c.where)));
   }
+}
+
+TEST_CASE("sentiment: parameters that overflow at the last step stop the run, exit 1, no NaN "
+          "reported",
+          "[examples][cli]") {
+  // One batch, one epoch: the one loss is finite, its Adam step (lr 3e38) overflows the weights.
+  const ProgramRun run = run_example(sentiment, {"--epochs", "1", "--hidden", "4", "--embedding-dim",
+                                                 "4", "--lr", "3e38", "--batch-size", "1000000"});
+  INFO(run.describe());
+  CHECK(run.exit_code == 1);
+  CHECK(run.err.find("non-finite model output") != std::string::npos);
+  CHECK(run.err.find("evaluation after epoch 1") != std::string::npos);
+  CHECK(run.out.find("nan") == std::string::npos);
+  CHECK(run.out.find("P(positive)") == std::string::npos);
+}
+
+TEST_CASE("rnn_vs_lstm --lstm-forget-bias takes a subnormal as the check accepted it",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  const ProgramRun run = run_example(
+      rnn_vs_lstm, with(tiny_rnn_vs_lstm(scratch.path()), {{"--lstm-forget-bias", "1e-38"}}));
+  INFO(run.describe());
+  CHECK(run.exit_code == 0);
+  CHECK(run.err.find("stof") == std::string::npos);
+  CHECK(std::filesystem::exists(scratch.path() / "results.csv"));
+}
+
+TEST_CASE("an input file must be a regular file: a FIFO or a directory is refused, exit 2",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  const auto fifo = scratch.path() / "a_fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const auto directory = scratch.path() / "a_directory";
+  std::filesystem::create_directories(directory);
+  for (const auto& input : {fifo, directory}) {
+    // Before the fix the FIFO case blocked forever in open(), waiting for a writer.
+    const std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+        {"--init", with(tiny_sine(scratch.path() / "out"), {{"--init", input.string()}})},
+        {"--data", {"--epochs", "1", "--data", input.string()}}};
+    for (const auto& [flag, arguments] : runs) {
+      const ProgramRun run = run_example(flag == "--init" ? sine_forecast : sentiment, arguments);
+      INFO(flag << " " << input << "\n" << run.describe());
+      CHECK(run.exit_code == 2);
+      CHECK(run.err.find(flag) != std::string::npos);
+      CHECK(run.err.find(input.string()) != std::string::npos);
+      CHECK(run.out.empty());
+    }
+  }
+}
+
+TEST_CASE("custom_op --epochs 1, the documented minimum, compares the loss before and after the "
+          "step",
+          "[examples][cli]") {
+  for (const std::string seed : {"0", "1", "2"}) {
+    const ProgramRun run = run_example(custom_op, {"--epochs", "1", "--seed", seed});
+    INFO(run.describe());
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("loss fell from") != std::string::npos);
+  }
+}
+
+TEST_CASE("flag combinations a run cannot take are refused at parse time, exit 2, naming the flags",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  struct Case {
+    std::string program;
+    std::vector<std::string> arguments;
+    std::vector<std::string> flags;
+  };
+  const std::vector<std::string> split_flags = {"--points", "--test-fraction", "--streams"};
+  const std::vector<Case> cases = {
+      {stacked_lstm, with(tiny_stacked(scratch.path() / "s"), {{"--points", "2"}}), split_flags},
+      {stacked_lstm, with(tiny_stacked(scratch.path() / "s"), {{"--streams", "100000"}}), split_flags},
+      {stacked_lstm, with(tiny_stacked(scratch.path() / "s"), {{"--test-fraction", "1e-45"}}),
+       split_flags},
+      {rnn_vs_lstm, with(tiny_rnn_vs_lstm(scratch.path() / "r"), {{"--lags", "0"}}),
+       {"--task", "--lags"}},
+  };
+  for (const Case& c : cases) {
+    const ProgramRun run = run_example(c.program, c.arguments);
+    INFO(program_name(c.program) << "\n" << run.describe());
+    CHECK(run.exit_code == 2);
+    for (const std::string& flag : c.flags) CHECK(run.err.find(flag) != std::string::npos);
+    CHECK(run.out.empty());
+  }
+  CHECK_FALSE(std::filesystem::exists(scratch.path() / "s"));  // refused before the out dir
+  CHECK_FALSE(std::filesystem::exists(scratch.path() / "r"));
 }
 
 TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, and any name gets its plot",
