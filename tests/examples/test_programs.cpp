@@ -179,7 +179,7 @@ TEST_CASE("an output that cannot be written is refused before training", "[examp
   CHECK(run.out.empty());
 }
 
-TEST_CASE("--save refuses to replace what is not a regular file, and refuses an empty path",
+TEST_CASE("save: --save refuses to replace what is not a regular file, and refuses an empty path",
           "[examples][cli]") {
   ScratchDir scratch;
   const auto out_dir = scratch.path() / "out";
