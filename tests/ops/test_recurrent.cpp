@@ -2,26 +2,14 @@
 // Their values are checked against PyTorch in tests/nn/test_rnn.cpp.
 #include "ops/ops.h"
 #include "ops/recurrent.h"
+#include "recurrent_test_util.h"
 #include "test_util.h"
 
 using namespace tapegrad;
+using testing::flatten_result;
+using testing::recurrent_tolerances;
 
 namespace {
-
-// All outputs of a layer flattened into one tensor, so gradcheck projects every one of them.
-Tensor flatten_result(const RecurrentResult& r) {
-  std::vector<Tensor> parts{reshape(r.output, {-1}), reshape(r.h_n, {-1})};
-  if (r.c_n.defined()) parts.push_back(reshape(r.c_n, {-1}));
-  return cat(parts, 0);
-}
-
-GradcheckOptions recurrent_tolerances() {
-  GradcheckOptions options;
-  options.eps = 1e-2;
-  options.atol = 2e-3;
-  options.rtol = 2e-2;
-  return options;
-}
 
 }  // namespace
 

@@ -7,25 +7,14 @@
 #include "ops/ops.h"
 #include "ops/recurrent.h"
 #include "ops/recurrent_reference.h"
+#include "recurrent_test_util.h"
 #include "test_util.h"
 
 using namespace tapegrad;
+using testing::flatten_result;
+using testing::recurrent_tolerances;
 
 namespace {
-
-Tensor flatten_result(const RecurrentResult& r) {
-  std::vector<Tensor> parts{reshape(r.output, {-1}), reshape(r.h_n, {-1})};
-  if (r.c_n.defined()) parts.push_back(reshape(r.c_n, {-1}));
-  return cat(parts, 0);
-}
-
-GradcheckOptions recurrent_tolerances() {
-  GradcheckOptions options;
-  options.eps = 1e-2;
-  options.atol = 2e-3;
-  options.rtol = 2e-2;
-  return options;
-}
 
 // Inputs of one layer: x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, params...
 template <class Cell>
