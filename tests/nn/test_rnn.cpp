@@ -45,36 +45,27 @@ struct Run {
   Tensor output, h_n, c_n, input, h0, c0;
 };
 
-Run run_case(nn::Module& module, const json& c, bool fused) {
-  const std::string cell = c.at("cell");
+// Through the common interface, as any caller would: one forward for every cell.
+Run run_case(nn::RecurrentBase& module, const json& c, bool fused) {
   Run run;
   run.input = from_json(c.at("input"), true);
   if (c.contains("h0")) run.h0 = from_json(c.at("h0"), true);
   if (c.contains("c0")) run.c0 = from_json(c.at("c0"), true);
   std::vector<std::int64_t> lengths;
   if (!c.at("lengths").is_null()) lengths = c.at("lengths").get<std::vector<std::int64_t>>();
-  if (cell == "lstm") {
-    auto& lstm = dynamic_cast<nn::LSTM&>(module);
-    lstm.set_fused(fused);
-    auto out = lstm.forward(run.input, {run.h0, run.c0}, lengths);
-    run.output = out.output;
-    run.h_n = out.state.h;
-    run.c_n = out.state.c;
-  } else {
-    auto& base = dynamic_cast<nn::RecurrentBase&>(module);
-    base.set_fused(fused);
-    nn::RNNOutput out = cell == "gru" ? dynamic_cast<nn::GRU&>(module).forward(run.input, run.h0, lengths)
-                                      : dynamic_cast<nn::RNN&>(module).forward(run.input, run.h0, lengths);
-    run.output = out.output;
-    run.h_n = out.h_n;
-  }
+  module.set_fused(fused);
+  const nn::RecurrentOutput out = module.forward(run.input, {run.h0, run.c0}, lengths);
+  run.output = out.output;
+  run.h_n = out.h_n;
+  run.c_n = out.c_n;
+  REQUIRE(run.c_n.defined() == module.has_cell_state());
   Tensor loss = add(projection(run.output, c.at("w_output")), projection(run.h_n, c.at("w_h")));
   if (run.c_n.defined()) loss = add(loss, projection(run.c_n, c.at("w_c")));
   loss.backward();
   return run;
 }
 
-std::unique_ptr<nn::Module> make_module(const json& c, Generator& gen) {
+std::unique_ptr<nn::RecurrentBase> make_module(const json& c, Generator& gen) {
   const json& o = c.at("options");
   const std::string cell = c.at("cell");
   if (cell == "lstm") {
