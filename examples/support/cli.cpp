@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <tbb/global_control.h>
 
 #include <charconv>
 #include <cmath>
@@ -8,6 +7,7 @@
 #include <optional>
 #include <sstream>
 
+#include "autograd/threads.h"
 #include "example_util.h"
 
 #ifndef TAPEGRAD_VERSION
@@ -213,7 +213,7 @@ Program::Program(std::string name, std::string description)
     : name_(std::move(name)), app_(std::move(description), name_) {
   app_.option_defaults()->always_capture_default();
   app_.footer("Exit codes: 0 done; 1 failed while running (an unwritable output, a non-finite "
-              "loss, ...); 2 a bad flag, refused before anything ran.");
+              "loss, ...); 2 a bad flag or TAPEGRAD_NUM_THREADS, refused before anything ran.");
   app_.set_version_flag("--version", name_ + " (tapegrad " TAPEGRAD_VERSION ")",
                         "print tapegrad's version and exit");
 }
@@ -235,8 +235,9 @@ CLI::Option* Program::add_seed(std::uint64_t& seed, const std::string& help) {
 CLI::Option* Program::add_threads() {
   return app_
       .add_option("--threads", threads_,
-                  "at most this many TBB threads (default: every core TBB may use)")
-      ->check(integer_in(1, 256))
+                  "at most this many threads (tapegrad::set_num_threads; default: "
+                  "TAPEGRAD_NUM_THREADS, else every core)")
+      ->check(integer_in(1, tapegrad::kMaxThreads))
       ->default_str("");
 }
 
@@ -321,11 +322,19 @@ int Program::run(int argc, char** argv, const std::function<int()>& body) {
       }
     }
   }
+  // The library's one thread setting: the flag, else TAPEGRAD_NUM_THREADS, checked here so that
+  // a bad value is refused like a bad flag, before anything runs.
   try {
     if (threads_ > 0) {
-      thread_limit_ = std::make_shared<tbb::global_control>(
-          tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads_));
+      tapegrad::set_num_threads(static_cast<int>(threads_));
+    } else {
+      (void)tapegrad::num_threads();
     }
+  } catch (const std::exception& error) {
+    std::cerr << name_ << ": " << error.what() << "\n";
+    return 2;
+  }
+  try {
     for (const OutDir& out : out_dirs_) prepare_output_dir(*out.dir);
     for (const std::string* file : output_files_) {
       if (!file->empty()) check_output_file(*file);

@@ -83,8 +83,8 @@ class Program {
   CLI::Option* add_epochs(std::int64_t& epochs, const std::string& help);   // [1, 1e6]
   CLI::Option* add_lr(float& lr, const std::string& help = "Adam learning rate");  // finite, > 0
   CLI::Option* add_seed(std::uint64_t& seed, const std::string& help);
-  // --threads N in [1, 256]: at most N TBB threads, from parsing until the Program is destroyed.
-  // Not given: TBB's default (every core it may use).
+  // --threads N in [1, 1024]: tapegrad::set_num_threads(N) before the body runs. Not given: the
+  // library's default (TAPEGRAD_NUM_THREADS, else every core).
   CLI::Option* add_threads();
   // An output directory, created and probed by run() before the body: a run that cannot write
   // its results fails at once instead of after training. file_names (called after parsing, so
@@ -113,7 +113,6 @@ class Program {
   std::string name_;
   CLI::App app_;
   std::int64_t threads_ = 0;  // 0: --threads not given
-  std::shared_ptr<void> thread_limit_;  // a tbb::global_control while --threads is in force
   struct OutDir {
     const std::filesystem::path* dir;
     std::function<std::vector<std::string>()> file_names;

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
+#include <string_view>
 #include <system_error>
 
 extern char** environ;
@@ -86,10 +89,29 @@ ProcessResult run_process(const std::filesystem::path& program,
   if (options.stderr_to) actions.open(STDERR_FILENO, *options.stderr_to, write_flags);
   if (options.working_directory) actions.change_directory(*options.working_directory);
 
+  // The child's environment: ours, each NAME in options.environment replaced by its new entry.
+  std::vector<char*> envp;
+  for (const std::string& entry : options.environment) {
+    if (entry.find('=') == std::string::npos || entry.front() == '=') {
+      throw std::invalid_argument("run_process: environment entry \"" + entry +
+                                  "\" is not NAME=value");
+    }
+  }
+  const auto overridden = [&options](std::string_view entry) {
+    const std::string_view name = entry.substr(0, entry.find('='));
+    return std::any_of(options.environment.begin(), options.environment.end(),
+                       [name](const std::string& e) { return e.compare(0, e.find('='), name) == 0; });
+  };
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    if (!overridden(*variable)) envp.push_back(*variable);
+  }
+  for (const std::string& entry : options.environment) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+
   pid_t pid = 0;
   // glibc reports a failed exec or a failed redirection through the return value.
   if (const int error =
-          posix_spawn(&pid, program.c_str(), actions.get(), nullptr, argv.data(), environ)) {
+          posix_spawn(&pid, program.c_str(), actions.get(), nullptr, argv.data(), envp.data())) {
     throw std::system_error(error, std::generic_category(), "cannot start " + program.string());
   }
   int status = 0;

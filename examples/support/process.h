@@ -15,12 +15,14 @@ std::optional<std::filesystem::path> find_executable(const std::string& name);
 
 // Where the child's standard streams go: a path to open (stdin read-only; stdout and stderr
 // created or truncated), or nullopt to share this process's stream; and the directory it starts
-// in (nullopt: this process's).
+// in (nullopt: this process's); its environment is this process's with `environment`'s
+// "NAME=value" entries added, each replacing a variable of the same NAME.
 struct ProcessOptions {
   std::optional<std::filesystem::path> stdin_from = {};
   std::optional<std::filesystem::path> stdout_to = {};
   std::optional<std::filesystem::path> stderr_to = {};
   std::optional<std::filesystem::path> working_directory = {};
+  std::vector<std::string> environment = {};
 };
 
 struct ProcessResult {

@@ -16,6 +16,7 @@
 #include "ops/kernels/matmul_thin.h"
 
 #include "autograd/aligned_alloc.h"
+#include "autograd/threads.h"
 #include "ops/kernels/matmul_internal.h"
 
 #include <tbb/blocked_range2d.h>
@@ -534,7 +535,7 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
     }
   };
   const GridPlan grid =
-      plan_grid(M, N, K, tbb::this_task_arena::max_concurrency(), tile_rows(kernel));
+      plan_grid(M, N, K, tapegrad::num_threads(), tile_rows(kernel));
   if (grid.row_blocks * grid.col_blocks == 1) {  // serial cut-off: no TBB at all
     compute(0, M, 0, N);
     return;

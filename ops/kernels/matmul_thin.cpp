@@ -8,6 +8,7 @@
 // the output only, so results do not depend on the thread count.
 #include "ops/kernels/matmul_thin.h"
 
+#include "autograd/threads.h"
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
@@ -57,6 +58,7 @@ void for_row_blocks(Index rows, Index work_per_row, Body&& body, Index min_rows 
     body(0, rows);
     return;
   }
+  tapegrad::detail::apply_thread_settings();
   tbb::parallel_for(tbb::blocked_range<Index>(0, rows, grain),
                     [&](const tbb::blocked_range<Index>& r) { body(r.begin(), r.end()); });
 }

@@ -2,6 +2,7 @@
 // Internal to ops/kernels/*.cpp (includes xsimd and TBB, so never include it from a public header):
 // the stable sigmoid shared by the pointwise and gate kernels, a lane-block loop whose tail runs the
 // same SIMD body on zero-padded copies, and the serial/parallel row split for the gate kernels.
+#include "autograd/threads.h"
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <xsimd/xsimd.hpp>
@@ -92,6 +93,7 @@ inline void for_rows(std::int64_t rows_total, std::int64_t row_elements, Rows&& 
     return;
   }
   const std::int64_t grain = std::max<std::int64_t>(1, kMinTaskElements / row_elements);
+  tapegrad::detail::apply_thread_settings();
   tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, rows_total, grain),
                     [&](const tbb::blocked_range<std::int64_t>& r) { rows(r.begin(), r.end()); });
 }

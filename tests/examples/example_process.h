@@ -57,9 +57,10 @@ struct ProgramRun {
 };
 
 // Runs `program` with `arguments` (argv[1...]), stdin from /dev/null, in working_directory when
-// given.
+// given, with `environment`'s "NAME=value" entries added to this process's environment.
 inline ProgramRun run_example(const std::string& program, const std::vector<std::string>& arguments,
-                              const std::optional<std::filesystem::path>& working_directory = {}) {
+                              const std::optional<std::filesystem::path>& working_directory = {},
+                              const std::vector<std::string>& environment = {}) {
   ScratchDir capture;
   std::vector<std::string> argv = {std::filesystem::path(program).filename().string()};
   argv.insert(argv.end(), arguments.begin(), arguments.end());
@@ -67,7 +68,8 @@ inline ProgramRun run_example(const std::string& program, const std::vector<std:
       run_process(program, argv,
                   {.stdin_from = "/dev/null", .stdout_to = capture.path() / "stdout",
                    .stderr_to = capture.path() / "stderr",
-                   .working_directory = working_directory});
+                   .working_directory = working_directory,
+                   .environment = environment});
   return {result.exit_code, result.signal, read_text(capture.path() / "stdout"),
           read_text(capture.path() / "stderr")};
 }
