@@ -1,4 +1,5 @@
-// lstm_fwd/<cell>/<id> and lstm_step/<cell>/<id> for every cell below and every config in bench/configs.json (a copy of
+// lstm_fwd/<cell>/<id> and lstm_step/<cell>/<id> for every cell below (the built-in ones, the
+// variants, the custom cell of examples/custom_cell.cpp) and every config in bench/configs.json (a copy of
 // shared/bench/configs.json; ids are stable and join with torch_lstm_bench.py's output).
 //   fwd:  forward of the recurrent model (batch_first, zero h0) + Linear(H->1) on the last step,
 //         under no-grad
@@ -13,10 +14,12 @@
 
 #include "autograd/grad_mode.h"
 #include "nn/layers.h"
+#include "nn/cell_registry.h"
 #include "nn/rnn.h"
 #include "ops/losses.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
+#include "support/minimal_gated_unit.h"
 
 using namespace tapegrad;
 
@@ -92,11 +95,15 @@ void run_step(benchmark::State& state, const std::string& cell, const Config& c,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The user cell of examples/custom_cell.cpp, registered as its author would.
+  nn::register_cell<MinimalGatedUnit>();
   for (const Config& c : load_configs()) {
-    // lstm/gru/rnn ids are stable (torch_lstm_bench.py joins on them); the variants and their
-    // composed forms compare a cell's fused step with what it costs without a fused kernel.
+    // lstm/gru/rnn ids are stable (torch_lstm_bench.py joins on them); the variants, the user
+    // cell (mgu) and their composed forms compare a cell's fused step with what it costs without
+    // a fused kernel.
     for (const std::string cell : {"lstm", "gru", "rnn", "lstm_composed", "peephole_lstm",
-                                   "peephole_lstm_composed", "cifg_lstm", "cifg_lstm_composed"}) {
+                                   "peephole_lstm_composed", "cifg_lstm", "cifg_lstm_composed",
+                                   "mgu", "mgu_composed"}) {
       for (int threads : {1, 2}) {
         const std::string suffix = "/" + cell + "/" + c.id + "/threads:" + std::to_string(threads);
         benchmark::RegisterBenchmark(("lstm_fwd" + suffix).c_str(), run_forward, cell, c, threads)

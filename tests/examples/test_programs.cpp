@@ -27,8 +27,9 @@ const std::string stacked_lstm = TAPEGRAD_EXAMPLE_STACKED_LSTM;
 const std::string rnn_vs_lstm = TAPEGRAD_EXAMPLE_RNN_VS_LSTM;
 const std::string sentiment = TAPEGRAD_EXAMPLE_SENTIMENT;
 const std::string custom_op = TAPEGRAD_EXAMPLE_CUSTOM_OP;
+const std::string custom_cell = TAPEGRAD_EXAMPLE_CUSTOM_CELL;
 const std::vector<std::string> all_programs = {sine_forecast, stacked_lstm, rnn_vs_lstm, sentiment,
-                                               custom_op};
+                                               custom_op, custom_cell};
 
 // Small runs of each program that train in well under a second.
 std::vector<std::string> tiny_sine(const std::filesystem::path& out_dir) {
@@ -111,6 +112,9 @@ TEST_CASE("every example refuses a bad flag: exit 2, the flag and the value on s
       {stacked_lstm, {"--test-fraction", "1"}, "--test-fraction", "\"1\""},
       {custom_op, {"--epochs", "0"}, "--epochs", "\"0\""},
       {custom_op, {"--hidden", "0x10"}, "--hidden", "0x10"},
+      {custom_cell, {"--timing", "text,short"}, "--timing", "short"},
+      {custom_cell, {"--repeats", "-3"}, "--repeats", "\"-3\""},
+      {custom_cell, {"--epochs", "0"}, "--epochs", "\"0\""},
   };
   for (const BadFlag& bad : cases) {
     std::string command = program_name(bad.program);
@@ -302,6 +306,8 @@ TEST_CASE("a non-finite loss stops every example with the epoch (or step) named,
        "at epoch [0-9]+, step [0-9]+;"},
       {custom_op, {"--epochs", "5", "--hidden", "2", "--seq-length", "3", "--lr", "1e30"},
        "at epoch [0-9]+;"},
+      {custom_cell, {"--epochs", "5", "--hidden", "2", "--timing", "none", "--lr", "1e30"},
+       "at epoch [0-9]+;"},
   };
   for (const Case& c : cases) {
     const ProgramRun run = run_example(c.program, c.arguments);
@@ -369,6 +375,61 @@ TEST_CASE("custom_op --epochs 1, the documented minimum, compares the loss befor
     CHECK(run.exit_code == 0);
     CHECK(run.out.find("loss fell from") != std::string::npos);
   }
+}
+
+TEST_CASE("custom_cell: the user's cell registers, gradchecks, matches its composed form, trains and "
+          "is timed",
+          "[examples][cli]") {
+  {
+    const ProgramRun run = run_example(custom_cell, {"--timing", "none"});
+    INFO(run.describe());
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("gradcheck (input, h0): ok") != std::string::npos);
+    CHECK(run.out.find("fused vs composed") != std::string::npos);
+    CHECK(run.out.find("after 150 steps") != std::string::npos);
+    CHECK(run.out.find("training step") == std::string::npos);  // nothing timed
+  }
+  {
+    // One config, one timed step each: the timing table has exactly that row.
+    const ProgramRun run =
+        run_example(custom_cell, {"--epochs", "100", "--timing", "online", "--repeats", "1"});
+    INFO(run.describe());
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("after 100 steps") != std::string::npos);
+    CHECK(std::regex_search(run.out, std::regex("online T=50 B=1 +[0-9.]+ +[0-9.]+ +[0-9.]+")));
+    CHECK(run.out.find("text T=") == std::string::npos);
+  }
+  {
+    const ProgramRun run = run_example(custom_cell, {"--timing", "none,text"});
+    INFO(run.describe());
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("--timing") != std::string::npos);
+    CHECK(run.out.empty());
+  }
+}
+
+TEST_CASE("TAPEGRAD_NUM_THREADS: a bad value is refused like a bad flag, --threads overrides it",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  for (const std::string bad : {"abc", "0", "2000"}) {
+    const ProgramRun run = run_example(sine_forecast, tiny_sine(scratch.path() / "bad"), {},
+                                       {"TAPEGRAD_NUM_THREADS=" + bad});
+    INFO(run.describe());
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.find("TAPEGRAD_NUM_THREADS") != std::string::npos);
+    CHECK(run.err.find("\"" + bad + "\"") != std::string::npos);
+    CHECK(run.out.empty());  // nothing ran
+  }
+  // The flag is the explicit choice: the variable is then not read.
+  const ProgramRun flagged = run_example(
+      sine_forecast, with(tiny_sine(scratch.path() / "flag"), {{"--threads", "1"}}), {},
+      {"TAPEGRAD_NUM_THREADS=abc"});
+  INFO(flagged.describe());
+  CHECK(flagged.exit_code == 0);
+  const ProgramRun good = run_example(sine_forecast, tiny_sine(scratch.path() / "good"), {},
+                                      {"TAPEGRAD_NUM_THREADS=1"});
+  INFO(good.describe());
+  CHECK(good.exit_code == 0);
 }
 
 TEST_CASE("flag combinations a run cannot take are refused at parse time, exit 2, naming the flags",
