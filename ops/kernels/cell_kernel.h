@@ -16,7 +16,8 @@
 //    kept slot (call order), as is every gate input that backward needs to recompute a product.
 //  - backward: loads the kept slots (no exp or tanh in backward), recomputes the cheap nodes whose
 //    values a product's derivative needs, then sweeps adjoints from h and c back to the inputs.
-// Tails of H that are not a multiple of the SIMD width run the same code on zero-padded copies.
+// Tails of H that are not a multiple of the SIMD width run the same code on zero-padded copies
+// (detail::for_each_lane_offset: full blocks get the row pointers and an offset, no pointer rebuild).
 // B batch, H hidden, G = gates * H.
 #include <array>
 #include <cstdint>
@@ -185,14 +186,14 @@ struct Derived {
   }
 
   static void forward_block(const std::array<const float*, kForwardIn>& in,
-                            const std::array<float*, kForwardOut>& out) {
+                            const std::array<float*, kForwardOut>& out, std::int64_t j) {
     std::array<Batch, N> v;
     unroll(std::make_integer_sequence<int, N>{}, [&](auto k) {
       constexpr int K = decltype(k)::value;
       constexpr Node node = p.graph.nodes[K];
       if constexpr (p.reach[K]) {
         if constexpr (node.op == Op::Input) {
-          v[K] = xsimd::load_unaligned(in[forward_input(node.a)]);
+          v[K] = xsimd::load_unaligned(in[forward_input(node.a)] + j);
         } else if constexpr (node.op == Op::Const) {
           v[K] = Batch(node.value);
         } else if constexpr (has_b(node.op)) {
@@ -205,10 +206,10 @@ struct Derived {
     // Stores after every load: the kept slots overwrite the gate inputs in place.
     unroll(std::make_integer_sequence<int, N>{}, [&](auto k) {
       constexpr int K = decltype(k)::value;
-      if constexpr (p.slot[K] >= 0) v[K].store_unaligned(out[static_cast<std::size_t>(p.slot[K])]);
+      if constexpr (p.slot[K] >= 0) v[K].store_unaligned(out[static_cast<std::size_t>(p.slot[K])] + j);
     });
-    v[p.graph.h].store_unaligned(out[kept]);
-    if constexpr (spec.cell_state) v[p.graph.c].store_unaligned(out[kept + 1]);
+    v[p.graph.h].store_unaligned(out[kept] + j);
+    if constexpr (spec.cell_state) v[p.graph.c].store_unaligned(out[kept + 1] + j);
   }
 
   static void forward(const CellStepForward& s) {
@@ -234,7 +235,7 @@ struct Derived {
         }
         out[kept] = s.h + row * H;
         if constexpr (spec.cell_state) out[kept + 1] = s.c + row * H;
-        detail::for_each_lane_block(H, in, out, forward_block);
+        detail::for_each_lane_offset(H, in, out, forward_block);
       }
     });
   }
@@ -254,7 +255,7 @@ struct Derived {
   }
 
   static void backward_block(const std::array<const float*, kBackwardIn>& in,
-                             const std::array<float*, kBackwardOut>& out) {
+                             const std::array<float*, kBackwardOut>& out, std::int64_t j) {
     std::array<Batch, N> v;
     std::array<Batch, N> adj;
     // values: kept slots loaded, cheap nodes recomputed
@@ -263,10 +264,10 @@ struct Derived {
       constexpr Node node = p.graph.nodes[K];
       if constexpr (p.value_needed[K]) {
         if constexpr (p.slot[K] >= 0) {
-          v[K] = xsimd::load_unaligned(in[static_cast<std::size_t>(p.slot[K])]);
+          v[K] = xsimd::load_unaligned(in[static_cast<std::size_t>(p.slot[K])] + j);
         } else if constexpr (node.op == Op::Input) {
           // h_prev, c_prev or a parameter (gate inputs needed by backward have slots)
-          v[K] = xsimd::load_unaligned(in[static_cast<std::size_t>(kept + node.a - cell::kInputHPrev)]);
+          v[K] = xsimd::load_unaligned(in[static_cast<std::size_t>(kept + node.a - cell::kInputHPrev)] + j);
         } else if constexpr (node.op == Op::Const) {
           v[K] = Batch(node.value);
         } else if constexpr (has_b(node.op)) {
@@ -277,9 +278,9 @@ struct Derived {
       }
     });
     constexpr std::size_t grad_h_at = kept + 2 + num_params;
-    adj[p.graph.h] = xsimd::load_unaligned(in[grad_h_at]);
+    adj[p.graph.h] = xsimd::load_unaligned(in[grad_h_at] + j);
     if constexpr (spec.cell_state) {
-      const Batch grad_c = detail::load_or_zero(in[grad_h_at + 1]);
+      const Batch grad_c = detail::load_or_zero(offset(in[grad_h_at + 1], j));
       if constexpr (p.graph.c == p.graph.h) adj[p.graph.c] += grad_c; else adj[p.graph.c] = grad_c;
     }
     unroll_reverse(std::make_integer_sequence<int, N>{}, [&](auto k) {
@@ -314,9 +315,9 @@ struct Derived {
       const int node = p.input_node[static_cast<std::size_t>(number)];
       // node and liveness are runtime-indexed here but constant after unrolling the callers
       if (node >= 0 && p.live[static_cast<std::size_t>(node)]) {
-        adj[static_cast<std::size_t>(node)].store_unaligned(to);
+        adj[static_cast<std::size_t>(node)].store_unaligned(to + j);
       } else {
-        Batch(0.0f).store_unaligned(to);
+        Batch(0.0f).store_unaligned(to + j);
       }
     };
     unroll(std::make_integer_sequence<int, gates>{}, [&](auto k) {
@@ -360,7 +361,7 @@ struct Derived {
         for (int k = 0; k < num_params; ++k) {
           out[static_cast<std::size_t>(gate_blocks + 2 + k)] = s.grad_params + (row * num_params + k) * H;
         }
-        detail::for_each_lane_block(H, in, out, backward_block);
+        detail::for_each_lane_offset(H, in, out, backward_block);
       }
     });
   }

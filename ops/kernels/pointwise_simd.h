@@ -72,6 +72,34 @@ inline void for_each_lane_block(std::int64_t n, std::array<const float*, NumIn> 
   }
 }
 
+// As for_each_lane_block, but body(in, out, j) gets the row pointers themselves and the block's
+// offset j (0 for the padded tail), so a full block costs no per-pointer rebuild: the derived
+// cell kernels, whose few FLOPs per block made rebuilding up to 16 pointers a visible share.
+// The body must offset only the pointers that are not null.
+template <std::size_t NumIn, std::size_t NumOut, class Body>
+inline void for_each_lane_offset(std::int64_t n, const std::array<const float*, NumIn>& in,
+                                 const std::array<float*, NumOut>& out, Body&& body) {
+  std::int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) body(in, out, j);
+  const std::int64_t rest = n - j;
+  if (rest == 0) return;
+  const std::size_t rest_bytes = static_cast<std::size_t>(rest) * sizeof(float);
+  alignas(64) float in_pad[NumIn][kLanes] = {};
+  alignas(64) float out_pad[NumOut][kLanes] = {};
+  std::array<const float*, NumIn> in_block{};
+  std::array<float*, NumOut> out_block{};
+  for (std::size_t k = 0; k < NumIn; ++k) {
+    if (!in[k]) continue;
+    std::memcpy(in_pad[k], in[k] + j, rest_bytes);
+    in_block[k] = in_pad[k];
+  }
+  for (std::size_t k = 0; k < NumOut; ++k) out_block[k] = out[k] ? out_pad[k] : nullptr;
+  body(in_block, out_block, std::int64_t{0});
+  for (std::size_t k = 0; k < NumOut; ++k) {
+    if (out[k]) std::memcpy(out[k] + j, out_pad[k], rest_bytes);
+  }
+}
+
 inline FloatBatch load_or_zero(const float* p) {
   return p ? xsimd::load_unaligned(p) : FloatBatch(0.0f);
 }
