@@ -10,8 +10,11 @@
 namespace examples {
 
 // softsign(x) = x / (1 + |x|), a cheap saturating activation; d/dx = 1 / (1 + |x|)^2.
-// Defined with tapegrad::record(): forward, then the backward lambda beside it.
+// Defined with tapegrad::record(): forward, then the backward lambda beside it, each one xtensor
+// expression over views of the tensors (autograd/xtensor_view.h).
 tapegrad::Tensor softsign(const tapegrad::Tensor& x);
+// The same op written with raw loops: its reference, and the baseline of bench_xtensor_op.
+tapegrad::Tensor softsign_raw_loop(const tapegrad::Tensor& x);
 
 // A peephole LSTM cell (Gers & Schmidhuber 2000) built from generic ops plus softsign:
 //   i = sigmoid(W_i x + U_i h + p_i * c_prev + b_i),  f = sigmoid(... + p_f * c_prev ...)

@@ -1,4 +1,5 @@
 // The user-defined op and cell of examples/custom_op.cpp, checked the way a user would check theirs.
+#include "autograd/grad_mode.h"
 #include "ops/ops.h"
 #include "support/peephole.h"
 #include "test_util.h"
@@ -17,6 +18,27 @@ TEST_CASE("softsign: values, gradcheck, extremes and bad input", "[examples][cus
   REQUIRE(testing::all_finite(y));
   REQUIRE(testing::all_finite(extreme.grad()));
   REQUIRE_THROWS_WITH(examples::softsign(Tensor()), Catch::Contains("softsign"));
+}
+
+TEST_CASE("softsign as xtensor expressions equals its raw-loop form bit for bit, forward and backward",
+          "[examples][custom_op]") {
+  Generator gen(4);
+  // 1000 elements: full SIMD blocks and a tail; extremes included.
+  Tensor a = Tensor::uniform({10, 100}, -5, 5, gen, true);
+  {
+    NoGradGuard no_grad;
+    a.data()[3] = 1e30f;
+    a.data()[997] = -50.0f;
+  }
+  Tensor b = a.detach().clone();
+  b.requires_grad_(true);
+  Tensor upstream = Tensor::uniform({10, 100}, -1, 1, gen);
+  Tensor ya = examples::softsign(a);
+  Tensor yb = examples::softsign_raw_loop(b);
+  ya.backward(upstream);
+  yb.backward(upstream);
+  CHECK(ya.to_vector() == yb.to_vector());
+  CHECK(a.grad().to_vector() == b.grad().to_vector());
 }
 
 TEST_CASE("the peephole cell built from generic ops and softsign passes gradcheck", "[examples][custom_op]") {
