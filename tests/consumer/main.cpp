@@ -1,14 +1,13 @@
 // A user program of the installed (or add_subdirectory'd) tapegrad: a tiny tanh layer with an MSE
 // loss, forward and backward, checked against the same math written out in double precision.
 // Exits non-zero on any mismatch, so the "consumer: ..." ctest tests fail when the package links
-// but computes nonsense.
+// but computes nonsense, or when the linked library's version is not its headers'. Built with CMake
+// (find_package or add_subdirectory) and, from the installed package, with pkg-config alone.
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
-#include "autograd/errors.h"
-#include "autograd/tensor.h"
-#include "ops/ops.h"
+#include <tapegrad/tapegrad.h>  // the umbrella header alone, as a user of the package writes
 
 namespace {
 
@@ -25,6 +24,13 @@ void check_close(const char* what, double actual, double expected) {
 
 int main() {
   using tapegrad::Tensor;
+  const tapegrad::Version linked = tapegrad::version();
+  std::printf("tapegrad %s (headers %s)\n", tapegrad::version_string(), TAPEGRAD_VERSION_STRING);
+  if (linked.major != TAPEGRAD_VERSION_MAJOR || linked.minor != TAPEGRAD_VERSION_MINOR ||
+      linked.patch != TAPEGRAD_VERSION_PATCH) {
+    std::printf("the linked library's version is not the headers'\n");
+    return 1;
+  }
   constexpr int rows = 2, inner = 3, cols = 2;
   const std::vector<float> x_values = {0.5f, -1.0f, 0.25f, 1.5f, 0.75f, -0.5f};
   const std::vector<float> w_values = {0.2f, -0.4f, 0.6f, 0.1f, -0.3f, 0.8f};

@@ -1,6 +1,7 @@
 # Builds and runs tests/consumer against tapegrad, one way per call (cmake -P, one ctest test each):
 #   MODE=find_package      cmake --install the current build into WORK_DIR/prefix (emptied first),
-#                          then the consumer finds it with CMAKE_PREFIX_PATH;
+#                          then the consumer finds it with CMAKE_PREFIX_PATH, and main.cpp is also
+#                          built with nothing but `pkg-config --cflags --libs tapegrad`;
 #   MODE=add_subdirectory  the consumer add_subdirectory()s the source tree, which rebuilds the
 #                          library inside the consumer's build dir.
 # Required: -DMODE= -DSOURCE_DIR= (tapegrad sources) -DWORK_DIR= (scratch dir in the build tree)
@@ -56,3 +57,31 @@ run(build ${CMAKE_COMMAND} --build ${consumer_build} --config ${BUILD_TYPE} -j2)
 find_program(consumer_exe consumer PATHS ${consumer_build} ${consumer_build}/${BUILD_TYPE}
              NO_DEFAULT_PATH NO_CACHE REQUIRED)
 run(run ${consumer_exe})
+
+# The same program built from the installed package with pkg-config alone (no CMake package).
+if(MODE STREQUAL "find_package")
+  find_program(pkg_config pkg-config REQUIRED)
+  file(GLOB pc_files ${prefix}/lib*/pkgconfig/tapegrad.pc ${prefix}/lib/*/pkgconfig/tapegrad.pc)
+  if(NOT pc_files)
+    message(FATAL_ERROR "[consumer ${MODE}] no tapegrad.pc installed under ${prefix}")
+  endif()
+  list(GET pc_files 0 pc_file)
+  get_filename_component(pc_dir ${pc_file} DIRECTORY)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${pc_dir}
+                          ${pkg_config} --cflags --libs tapegrad
+                  OUTPUT_VARIABLE pc_flags OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE pc_result)
+  if(NOT pc_result EQUAL 0)
+    message(FATAL_ERROR "[consumer ${MODE}] pkg-config --cflags --libs tapegrad failed (${pc_result})")
+  endif()
+  message(STATUS "[consumer ${MODE}] pkg-config: ${pc_flags}")
+  separate_arguments(pc_args UNIX_COMMAND "${pc_flags}")
+  if(CXX_COMPILER)
+    set(compiler ${CXX_COMPILER})
+  else()
+    find_program(compiler c++ REQUIRED)
+  endif()
+  set(pc_exe ${WORK_DIR}/consumer_pkg_config)
+  run(pkg-config-build ${compiler} -O1 -Wall -Wextra -Werror ${SOURCE_DIR}/tests/consumer/main.cpp
+      ${pc_args} -o ${pc_exe})
+  run(pkg-config-run ${pc_exe})
+endif()
