@@ -6,11 +6,12 @@
 #                             benchmarks and for regenerating the PyTorch fixtures
 set -euo pipefail
 
+# libfccp-dev: the header-only CSV parser behind data::read_csv.
 # clang and its runtimes (libclang-rt: AddressSanitizer, UBSan, libFuzzer) are for the second
 # compiler and the sanitizer build of scripts/check.sh.
 packages=(g++ cmake make pkg-config
           libxtensor-dev libxsimd-dev xtl-dev libtbb-dev catch2 libbenchmark-dev
-          nlohmann-json3-dev libcli11-dev gnuplot-nox
+          nlohmann-json3-dev libcli11-dev libfccp-dev gnuplot-nox
           clang libclang-rt-14-dev)
 if [[ "${1:-}" == "--peer" ]]; then
   packages+=(libopenblas-dev python3-torch python3-numpy)
