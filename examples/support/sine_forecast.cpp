@@ -18,7 +18,7 @@ namespace examples {
 using namespace tapegrad;
 
 Forecaster::Forecaster(const std::string& cell, std::int64_t hidden, std::int64_t layers,
-                       Generator& gen) {
+                       Generator& gen, float dropout) {
   // "rnn" is the tanh RNN; any other name is a registered cell (nn::registered_cells()).
   const std::string registered = cell == "rnn" ? "rnn_tanh" : cell;
   const std::vector<std::string> known = nn::registered_cells();
@@ -31,7 +31,7 @@ Forecaster::Forecaster(const std::string& cell, std::int64_t hidden, std::int64_
   rnn_ = &register_module(
       "rnn", nn::make_recurrent(registered,
                                 {.input_size = 1, .hidden_size = hidden, .num_layers = layers,
-                                 .batch_first = true},
+                                 .batch_first = true, .dropout = dropout},
                                 gen));
   head_ = &register_module("head", nn::Linear({.in_features = hidden, .out_features = 1}, gen));
 }

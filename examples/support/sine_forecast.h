@@ -27,11 +27,13 @@ struct SineConfig {
   std::string init_path = "";      // optional safetensors with starting parameters
 };
 
-// The recurrent layer of the chosen cell ("rnn" or any registered name) and a Linear head on its last time step.
+// The recurrent layer of the chosen cell ("rnn" or any registered name) and a Linear head on its
+// last time step. dropout acts between stacked layers in training mode (PyTorch's LSTM dropout).
+// Shared with examples/forecast (support/forecast.h).
 class Forecaster : public tapegrad::nn::Module {
  public:
   Forecaster(const std::string& cell, std::int64_t hidden, std::int64_t layers,
-             tapegrad::Generator& generator);
+             tapegrad::Generator& generator, float dropout = 0.0f);
   tapegrad::Tensor forward(const tapegrad::Tensor& x) const;  // [B, T, 1] -> [B, 1]
 
  private:
