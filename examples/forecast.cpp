@@ -67,7 +67,10 @@ std::optional<double> decimal_year(const std::string& text) {
   if (digits.size() == 10 && digits[4] == '-' && digits[7] == '-') {
     digits = digits.substr(0, 4) + digits.substr(5, 2) + digits.substr(8, 2);
   }
-  if (digits.size() != 8 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return {};
+  if (digits.size() != 8 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return {};
+  }
   const int year = std::stoi(digits.substr(0, 4)), month = std::stoi(digits.substr(4, 2)),
             day = std::stoi(digits.substr(6, 2));
   const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(month),
