@@ -144,7 +144,8 @@ int main(int argc, char** argv) {
                  "season length in steps, for the seasonal-naive baseline (11 for yearly "
                  "sunspots, 52 for weekly data)")
       ->required()
-      ->check(cli::integer_in(1, 100'000));
+      ->check(cli::integer_in(1, 100'000))
+      ->default_str("");
   app.add_option("--val-fraction", config.val_fraction,
                  "share of the points, after the training part, for early stopping")
       ->check(cli::real_in(0.0, 1.0, cli::Open::both));

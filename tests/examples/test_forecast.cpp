@@ -270,6 +270,23 @@ TEST_CASE("forecast program: a tiny run on sunspots writes the forecast and the 
   if (examples::have_gnuplot()) CHECK(std::filesystem::exists(out.path() / "forecast.png"));
 }
 
+TEST_CASE("forecast program: --cell takes any registered cell, --diff and --missing drop",
+          "[forecast][program]") {
+  for (const std::string cell : {"rnn", "gru", "peephole_lstm"}) {
+    ScratchDir out;
+    const ProgramRun run = run_example(
+        forecast_program, {"--csv", co2_csv, "--column", "co2", "--missing", "drop", "--period",
+                           "52", "--window", "8", "--diff", "--cell", cell, "--layers", "2",
+                           "--dropout", "0.1", "--hidden", "3", "--epochs", "1",
+                           "--out-dir", out.path().string()});
+    INFO(run.describe());
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.find("2225 points (59 missing: 59 rows dropped)") != std::string::npos);
+    CHECK(run.out.find(cell + " 2 x 3, window 8 differences") != std::string::npos);
+    CHECK(run.out.find("  " + cell + " ") != std::string::npos);  // its row of the error table
+  }
+}
+
 TEST_CASE("forecast program: bad flags exit 2 naming the flag, before any training",
           "[forecast][program]") {
   const std::vector<std::string> base = {"--csv", sunspots_csv, "--column", "SUNACTIVITY",
