@@ -62,7 +62,7 @@ std::vector<std::string> with(std::vector<std::string> arguments,
 
 }  // namespace
 
-TEST_CASE("forecast: samples belong to the part of their target; windows end h steps before it",
+TEST_CASE("forecast: samples belong to the part of their target, windows end h steps before it",
           "[forecast]") {
   const std::vector<double> series = seasonal_series(100);
   for (bool diff : {false, true}) {
