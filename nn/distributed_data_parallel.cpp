@@ -1,0 +1,322 @@
+// nn::DistributedDataParallel (nn/distributed_data_parallel.h): buckets of gradients averaged by
+// non-blocking MPI_Iallreduce, launched in bucket order.
+//
+// A bucket's buffer is [gradients | one "has a gradient" flag per parameter | one "active" flag]:
+// after the sum, a parameter's flag counts the ranks that had a gradient for it (0: leave its grad
+// undefined everywhere), and the active flag counts the ranks that are still training, which is
+// how join() learns that every rank has joined. Flags are small integers, exact in float.
+#include "nn/distributed_data_parallel.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include "autograd/grad_mode.h"
+#include "autograd/tensor_impl.h"
+#include "nn/distributed.h"
+#include "nn/distributed_mpi.h"
+
+namespace tapegrad::nn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// What every rank must agree on, one line per parameter.
+std::string describe_parameter(const std::string& name, const Tensor& tensor) {
+  return "'" + name + "' " + format_shape(tensor.shape()) +
+         (tensor.requires_grad() ? "" : " (requires_grad=false)");
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+struct DistributedDataParallel::Parameter {
+  std::string name;
+  Tensor tensor;
+  std::size_t bucket = 0;
+  std::int64_t offset = 0;     // of its gradient in the bucket's buffer
+  std::int64_t flag_slot = 0;  // of its "has a gradient" flag
+  bool ready = false;          // its gradient is in the buffer this round
+};
+
+struct DistributedDataParallel::Bucket {
+  std::vector<std::size_t> parameters;  // indices into parameters_
+  std::int64_t numel = 0;               // gradient elements
+  std::vector<float> buffer;            // gradients, flags, active flag
+  std::size_t pending = 0;              // parameters not ready yet this round
+  MPI_Request request = MPI_REQUEST_NULL;
+  std::int64_t active_slot() const { return static_cast<std::int64_t>(buffer.size()) - 1; }
+};
+
+DistributedDataParallel::DistributedDataParallel(Module& module,
+                                                 DistributedDataParallelOptions options)
+    : module_(module), options_(options) {
+  const char* function = "DistributedDataParallel";
+  world_size_ = dist::get_world_size();
+  if (!(std::isfinite(options.bucket_cap_mb) && options.bucket_cap_mb > 0)) {
+    throw ValueError(std::string(function) + ": bucket_cap_mb must be finite and > 0, got " +
+                     std::to_string(options.bucket_cap_mb));
+  }
+  if (!(options.timeout_seconds > 0)) {
+    throw ValueError(std::string(function) + ": timeout_seconds must be > 0, got " +
+                     std::to_string(options.timeout_seconds));
+  }
+  dist::detail::check_root(options.broadcast_root, function);
+
+  // 1. Same parameters everywhere: the root's description against each rank's own.
+  const auto named = module.named_parameters();
+  std::string own;
+  for (const auto& [name, tensor] : named) own += describe_parameter(name, tensor) + "\n";
+  const int root = options.broadcast_root;
+  const std::vector<std::string> root_lines =
+      split_lines(dist::detail::broadcast_text(own, root, function));
+  const std::vector<std::string> own_lines = split_lines(own);
+  int first_difference = -1;
+  for (std::size_t k = 0; k < std::max(own_lines.size(), root_lines.size()); ++k) {
+    if (k >= own_lines.size() || k >= root_lines.size() || own_lines[k] != root_lines[k]) {
+      first_difference = static_cast<int>(k);
+      break;
+    }
+  }
+  const std::vector<int> differences = dist::detail::all_gather(first_difference, function);
+  const auto bad = std::find_if(differences.begin(), differences.end(), [](int d) { return d >= 0; });
+  if (bad != differences.end()) {
+    const int bad_rank = static_cast<int>(bad - differences.begin());
+    const auto k = static_cast<std::size_t>(*bad);
+    const std::string theirs = dist::detail::broadcast_text(
+        k < own_lines.size() ? own_lines[k] : std::string("no such parameter"), bad_rank, function);
+    std::vector<int> same(differences.size());
+    for (std::size_t r = 0; r < same.size(); ++r) same[r] = differences[r] < 0;
+    throw ValueError(std::string(function) + ": the ranks' parameters differ: parameter " +
+                     std::to_string(k) + " is " +
+                     (k < root_lines.size() ? root_lines[k] : std::string("no such parameter")) +
+                     " on rank " + std::to_string(root) + " (root) but " + theirs + " on rank " +
+                     std::to_string(bad_rank) + " (ranks differing from the root: " +
+                     dist::detail::failing_ranks(same) + ")");
+  }
+
+  // 2. Every rank starts from the root's values.
+  broadcast_parameters(root);
+
+  // 3. Buckets, in reverse registration order (PyTorch's reducer: backward tends to finish the
+  // last-registered parameters first). A bucket closes once it reaches the cap.
+  for (const auto& [name, tensor] : named) {
+    if (tensor.requires_grad()) parameters_.push_back({name, tensor});
+  }
+  if (parameters_.empty()) {
+    throw ValueError(std::string(function) + ": the module has no parameter that requires grad");
+  }
+  const double cap_bytes = options.bucket_cap_mb * 1024.0 * 1024.0;
+  double bucket_bytes = 0;
+  for (std::size_t p = parameters_.size(); p-- > 0;) {
+    if (buckets_.empty() || bucket_bytes >= cap_bytes) {
+      buckets_.emplace_back();
+      bucket_bytes = 0;
+    }
+    Bucket& bucket = buckets_.back();
+    Parameter& parameter = parameters_[p];
+    parameter.bucket = buckets_.size() - 1;
+    parameter.offset = bucket.numel;
+    bucket.numel += parameter.tensor.numel();
+    bucket.parameters.push_back(p);
+    bucket_bytes += static_cast<double>(parameter.tensor.numel()) * sizeof(float);
+  }
+  for (Bucket& bucket : buckets_) {
+    const std::int64_t slots = bucket.numel + static_cast<std::int64_t>(bucket.parameters.size()) + 1;
+    if (slots > INT_MAX) {
+      throw ValueError(std::string(function) + ": a bucket of " + std::to_string(bucket.numel) +
+                       " elements exceeds MPI's int count (one parameter is too large)");
+    }
+    bucket.buffer.assign(static_cast<std::size_t>(slots), 0.0f);
+    for (std::size_t k = 0; k < bucket.parameters.size(); ++k) {
+      parameters_[bucket.parameters[k]].flag_slot = bucket.numel + static_cast<std::int64_t>(k);
+    }
+  }
+  reset_round();
+}
+
+DistributedDataParallel::~DistributedDataParallel() {
+  // A collective in flight (an exception between a launch and finish_gradient_sync) cannot be
+  // cancelled or freed (MPI 3.1, 3.7.3), and MPI may still write into its buffer: the buffers
+  // are deliberately leaked rather than waited for, so the exception reaches dist::run, which
+  // aborts the job at once.
+  const bool in_flight = std::any_of(buckets_.begin(), buckets_.end(), [](const Bucket& bucket) {
+    return bucket.request != MPI_REQUEST_NULL;
+  });
+  if (in_flight) new std::vector<Bucket>(std::move(buckets_));
+}
+
+DistributedDataParallel::NoSyncGuard::NoSyncGuard(DistributedDataParallel& ddp)
+    : ddp_(ddp), previous_(ddp.no_sync_) {
+  ddp.no_sync_ = true;
+}
+
+DistributedDataParallel::NoSyncGuard::~NoSyncGuard() { ddp_.no_sync_ = previous_; }
+
+std::vector<DistributedDataParallel::BucketInfo> DistributedDataParallel::buckets() const {
+  std::vector<BucketInfo> info;
+  for (const Bucket& bucket : buckets_) {
+    BucketInfo entry{{}, bucket.numel};
+    for (std::size_t p : bucket.parameters) entry.parameters.push_back(parameters_[p].name);
+    info.push_back(std::move(entry));
+  }
+  return info;
+}
+
+void DistributedDataParallel::broadcast_parameters(int root) {
+  const bool receiving = dist::get_rank() != root;
+  for (auto& [name, tensor] : module_.named_parameters()) {
+    dist::detail::broadcast_floats(tensor.data(), tensor.numel(), root,
+                                   "DistributedDataParallel: broadcast of the parameters");
+    if (receiving) tensor.bump_version();
+  }
+}
+
+// Copies the parameter's gradient (zeros if it has none) into its bucket, and launches every
+// bucket that this completes, in order.
+void DistributedDataParallel::mark_ready(std::size_t index) {
+  Parameter& parameter = parameters_[index];
+  Bucket& bucket = buckets_[parameter.bucket];
+  float* slot = bucket.buffer.data() + parameter.offset;
+  const Tensor grad = parameter.tensor.grad();
+  if (grad.defined()) {
+    std::memcpy(slot, grad.data(), static_cast<std::size_t>(grad.numel()) * sizeof(float));
+  } else {
+    std::fill_n(slot, parameter.tensor.numel(), 0.0f);
+  }
+  bucket.buffer[static_cast<std::size_t>(parameter.flag_slot)] = grad.defined() ? 1.0f : 0.0f;
+  parameter.ready = true;
+  if (--bucket.pending == 0) launch_ready_buckets();
+}
+
+void DistributedDataParallel::launch_ready_buckets() {
+  const char* function = "DistributedDataParallel";
+  const MPI_Comm comm = dist::detail::communicator(function);
+  const Clock::time_point start = Clock::now();
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) {
+    Bucket& bucket = buckets_[next_bucket_];
+    dist::detail::check(MPI_Iallreduce(MPI_IN_PLACE, bucket.buffer.data(),
+                                       static_cast<int>(bucket.buffer.size()), MPI_FLOAT, MPI_SUM,
+                                       comm, &bucket.request),
+                        function, "MPI_Iallreduce");
+    stats_.bytes += static_cast<std::int64_t>(bucket.buffer.size() * sizeof(float));
+    ++next_bucket_;
+  }
+  stats_.communication_seconds += seconds_since(start);
+}
+
+// Polls every launched bucket to completion. Polling (not MPI_Waitall) so that a rank whose
+// partners stopped synchronising gives up after timeout_seconds instead of waiting forever.
+void DistributedDataParallel::wait_all(const char* function) {
+  const Clock::time_point start = Clock::now();
+  for (std::size_t polls = 0;; ++polls) {
+    bool done = true;
+    for (Bucket& bucket : buckets_) {
+      if (bucket.request == MPI_REQUEST_NULL) continue;
+      int completed = 0;
+      dist::detail::check(MPI_Test(&bucket.request, &completed, MPI_STATUS_IGNORE), function,
+                          "MPI_Test");
+      done = done && completed;
+    }
+    if (done) break;
+    if (polls % 1024 == 1023) {
+      if (seconds_since(start) > options_.timeout_seconds) {
+        dist::abort_job(std::string(function) + ": a gradient all-reduce did not complete within " +
+                        std::to_string(options_.timeout_seconds) +
+                        " s; another rank stopped synchronising (did it run out of data? use "
+                        "DistributedSampler, or join() for uneven inputs) or hangs");
+      }
+      std::this_thread::yield();
+    }
+  }
+  const double waited = seconds_since(start);
+  stats_.wait_seconds += waited;
+  stats_.communication_seconds += waited;
+}
+
+void DistributedDataParallel::unpack() {
+  NoGradGuard no_grad;
+  const auto world = static_cast<float>(world_size_);
+  for (Parameter& parameter : parameters_) {
+    const Bucket& bucket = buckets_[parameter.bucket];
+    if (bucket.buffer[static_cast<std::size_t>(parameter.flag_slot)] == 0.0f) continue;  // no rank had one
+    TensorImpl& impl = *parameter.tensor.impl();
+    if (!impl.grad) impl.grad = Tensor::empty(parameter.tensor.shape()).impl_ptr();
+    float* grad = impl.grad->data();
+    const float* sum = bucket.buffer.data() + parameter.offset;
+    for (std::int64_t i = 0, n = parameter.tensor.numel(); i < n; ++i) grad[i] = sum[i] / world;
+  }
+}
+
+void DistributedDataParallel::reset_round() {
+  for (Parameter& parameter : parameters_) parameter.ready = false;
+  for (Bucket& bucket : buckets_) {
+    bucket.pending = bucket.parameters.size();
+    bucket.buffer[static_cast<std::size_t>(bucket.active_slot())] = 1.0f;
+  }
+  next_bucket_ = 0;
+}
+
+void DistributedDataParallel::finish_gradient_sync() {
+  const char* function = "DistributedDataParallel::finish_gradient_sync";
+  if (no_sync_) {
+    throw ValueError(std::string(function) +
+                     ": called inside no_sync(); gradients are only accumulated there");
+  }
+  // Whatever backward left open: parameters it gave no gradient to this round (unused ones, or
+  // every parameter when no hook reported it), in bucket order so the earliest buckets leave first.
+  for (const Bucket& bucket : buckets_) {
+    for (std::size_t p : bucket.parameters) {
+      if (!parameters_[p].ready) mark_ready(p);
+    }
+  }
+  wait_all(function);
+  unpack();
+  reset_round();
+  ++stats_.syncs;
+}
+
+void DistributedDataParallel::join() {
+  const char* function = "DistributedDataParallel::join";
+  if (no_sync_) throw ValueError(std::string(function) + ": called inside no_sync()");
+  if (next_bucket_ > 0 || std::any_of(parameters_.begin(), parameters_.end(),
+                                      [](const Parameter& p) { return p.ready; })) {
+    throw ValueError(std::string(function) +
+                     ": a gradient sync is in progress; call finish_gradient_sync() first");
+  }
+  // Shadow the other ranks' syncs: zero gradients, no flags, inactive; until nobody is active.
+  int shadowed = 0;
+  for (;;) {
+    for (Bucket& bucket : buckets_) {
+      std::fill(bucket.buffer.begin(), bucket.buffer.end(), 0.0f);
+      bucket.pending = 0;
+    }
+    launch_ready_buckets();
+    wait_all(function);
+    const float active = buckets_.front().buffer[static_cast<std::size_t>(buckets_.front().active_slot())];
+    reset_round();
+    if (active == 0.0f) break;
+    ++shadowed;
+  }
+  // The rank that joined last took every optimizer step: its parameters win (lowest rank on a tie).
+  const std::vector<int> rounds = dist::detail::all_gather(shadowed, function);
+  const auto last_joined = std::min_element(rounds.begin(), rounds.end()) - rounds.begin();
+  broadcast_parameters(static_cast<int>(last_joined));
+}
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,153 @@
+#pragma once
+// nn::DistributedDataParallel: gradient averaging for data-parallel training over MPI
+// (torch.nn.parallel.DistributedDataParallel). Part of the optional tapegrad_distributed library.
+//
+//   dist::run([&] {
+//     Model model(gen);                                   // same seed or not: rank 0's weights win
+//     nn::DistributedDataParallel ddp(model);             // checks and broadcasts the parameters
+//     optim::Adam adam(model.parameters(), {.lr = 1e-3f});
+//     for (...) {                                          // each rank on its own shard of data
+//       adam.zero_grad();
+//       Tensor loss = mse_loss(model.forward(x), y);
+//       loss.backward();
+//       ddp.finish_gradient_sync();                        // every grad is now the ranks' mean
+//       adam.step();                                       // the same step on every rank
+//     }
+//     return 0;
+//   });
+//
+// Unlike PyTorch's, this is not a wrapper module: tapegrad modules have no common forward(), so
+// the model is called as usual and DistributedDataParallel only sees its parameters.
+//
+// Buckets. The parameters that require grad are packed, in reverse registration order (roughly
+// the order backward finishes them), into buckets of about bucket_cap_mb each, as PyTorch's
+// reducer does; a parameter larger than the cap gets a bucket of its own. Each bucket is averaged
+// by one non-blocking MPI_Iallreduce of a flat buffer. Buckets are launched strictly in index
+// order, so every rank issues the same collectives in the same order whatever order its
+// gradients finish in (MPI matches collectives by order).
+//
+// Averaging. Each element is (sum over ranks) / world_size. With two ranks the sum is g0 + g1 on
+// both ranks, whatever algorithm MPI picks (float addition is commutative): the same bits on
+// both ranks and in every run. With more ranks, Open MPI chooses the reduction algorithm (and so
+// the association order of the sum) from the world size and the bucket's size: runs of the same
+// job (same world size, bucket layout, Open MPI version and MCA settings) give the same bits, and
+// all ranks get the same bits, but another world size or bucket_cap_mb rounds differently. The MPI
+// standard recommends but does not promise this (MPI 4.0, 6.9.1, advice to implementors).
+//
+// Parameters without a gradient. A parameter that requires grad but has no grad on a rank (not
+// used in that rank's forward, say) contributes zeros. After the sync its grad is the mean over
+// all ranks if any rank had a gradient for it, so the replicas stay identical, and stays undefined
+// if no rank had one, so the optimizer skips it everywhere. That is what PyTorch's DDP does with
+// find_unused_parameters=True; here it needs no option and no graph traversal, because
+// finish_gradient_sync() completes whatever buckets backward left open. Parameters that do not
+// require grad are broadcast at construction and never synchronised.
+//
+// Buffers. tapegrad's Module has no buffers (no BatchNorm running statistics) today; only
+// parameters are broadcast.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/tensor.h"
+#include "nn/module.h"
+
+namespace tapegrad::nn {
+
+struct DistributedDataParallelOptions {
+  // Target bucket size in MiB (PyTorch's bucket_cap_mb, 25 there). Smaller buckets start
+  // communicating earlier in backward but pay the per-message latency more often.
+  double bucket_cap_mb = 4.0;
+  // The rank whose parameters every rank starts from.
+  int broadcast_root = 0;
+  // finish_gradient_sync() gives up waiting after this long and aborts the job naming this rank
+  // (dist::abort_job): another rank has stopped synchronising, e.g. it ran out of data (use
+  // DistributedSampler or join()) or hangs. A collective cannot be cancelled, so there is no way
+  // to continue. PyTorch's default timeout is 30 minutes too.
+  double timeout_seconds = 1800.0;
+};
+
+class DistributedDataParallel {
+ public:
+  // Collective: every rank must construct it with the same module structure. Checks that every
+  // rank has the same parameter names, shapes and requires_grad flags in the same order; a
+  // mismatch throws ValueError on every rank naming the first differing parameter and the ranks
+  // (no rank is left waiting). Then copies the root's parameter values to every rank.
+  explicit DistributedDataParallel(Module& module, DistributedDataParallelOptions options = {});
+  ~DistributedDataParallel();
+  DistributedDataParallel(const DistributedDataParallel&) = delete;
+  DistributedDataParallel& operator=(const DistributedDataParallel&) = delete;
+  DistributedDataParallel(DistributedDataParallel&&) = delete;
+  DistributedDataParallel& operator=(DistributedDataParallel&&) = delete;
+
+  Module& module() const { return module_; }
+
+  // Collective: call it on every rank after backward() and before the optimizer step. Launches the
+  // buckets backward has not launched yet, waits for all of them, and writes each average into its
+  // parameter's grad. Throws ValueError inside no_sync().
+  void finish_gradient_sync();
+
+  // Gradient accumulation: while the guard lives, backward() only accumulates into the local
+  // grads (no communication), as PyTorch's `with ddp.no_sync():`. The next synchronised
+  // backward + finish_gradient_sync() averages the accumulated grads.
+  class NoSyncGuard {
+   public:
+    explicit NoSyncGuard(DistributedDataParallel& ddp);
+    ~NoSyncGuard();
+    NoSyncGuard(const NoSyncGuard&) = delete;
+    NoSyncGuard& operator=(const NoSyncGuard&) = delete;
+
+   private:
+    DistributedDataParallel& ddp_;
+    bool previous_;
+  };
+  [[nodiscard]] NoSyncGuard no_sync() { return NoSyncGuard(*this); }
+
+  // Uneven inputs (PyTorch's Join context manager): a rank with no more batches calls join()
+  // instead of training; it then takes part in the other ranks' gradient syncs with zero
+  // gradients (their averages still divide by the world size, PyTorch's default
+  // divide_by_initial_world_size) until every rank has called join(). Then the parameters of the
+  // rank that joined last, which took every step, are broadcast to all, so every replica ends
+  // equal. Optimizer state (Adam's moments) is not synchronised: a rank that joined early keeps
+  // older moments, as in PyTorch. Collective in the sense that every rank must eventually call it.
+  void join();
+
+  // The buckets, in launch order: each one's parameter names and element count.
+  struct BucketInfo {
+    std::vector<std::string> parameters;
+    std::int64_t numel = 0;
+  };
+  std::vector<BucketInfo> buckets() const;
+
+  // Cumulative time and traffic of the gradient syncs on this rank, for benchmarks.
+  struct SyncStats {
+    std::int64_t syncs = 0;            // finish_gradient_sync() calls that communicated
+    std::int64_t bytes = 0;            // bytes of buffers all-reduced (this rank's input)
+    double communication_seconds = 0;  // spent inside MPI calls: launches, progress, waits
+    double wait_seconds = 0;           // of which blocked in finish_gradient_sync's final wait
+  };
+  const SyncStats& stats() const { return stats_; }
+
+ private:
+  struct Parameter;
+  struct Bucket;
+
+  void mark_ready(std::size_t parameter);
+  void launch_ready_buckets();
+  void wait_all(const char* function);
+  void unpack();
+  void reset_round();
+  void broadcast_parameters(int root);
+
+  Module& module_;
+  DistributedDataParallelOptions options_;
+  int world_size_ = 1;
+  std::vector<Parameter> parameters_;  // only those that require grad, registration order
+  std::vector<Bucket> buckets_;
+  std::size_t next_bucket_ = 0;  // buckets [0, next_bucket_) are launched this round
+  bool no_sync_ = false;
+  SyncStats stats_;
+};
+
+}  // namespace tapegrad::nn
