@@ -52,6 +52,7 @@ struct DistributedDataParallel::Parameter {
   std::int64_t offset = 0;     // of its gradient in the bucket's buffer
   std::int64_t flag_slot = 0;  // of its "has a gradient" flag
   bool ready = false;          // its gradient is in the buffer this round
+  std::uint64_t hook_key = 0;  // of its post-accumulate-grad hook
 };
 
 struct DistributedDataParallel::Bucket {
@@ -148,9 +149,16 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
     }
   }
   reset_round();
+  for (std::size_t p = 0; p < parameters_.size(); ++p) {
+    parameters_[p].hook_key = parameters_[p].tensor.register_post_accumulate_grad_hook(
+        [this, p](Tensor&) { on_gradient_ready(p); });
+  }
 }
 
 DistributedDataParallel::~DistributedDataParallel() {
+  for (Parameter& parameter : parameters_) {
+    parameter.tensor.remove_post_accumulate_grad_hook(parameter.hook_key);
+  }
   // A collective in flight (an exception between a launch and finish_gradient_sync) cannot be
   // cancelled or freed (MPI 3.1, 3.7.3), and MPI may still write into its buffer: the buffers
   // are deliberately leaked rather than waited for, so the exception reaches dist::run, which
@@ -185,6 +193,34 @@ void DistributedDataParallel::broadcast_parameters(int root) {
                                    "DistributedDataParallel: broadcast of the parameters");
     if (receiving) tensor.bump_version();
   }
+}
+
+void DistributedDataParallel::on_gradient_ready(std::size_t index) {
+  if (no_sync_) return;  // accumulating locally
+  if (parameters_[index].ready) {
+    throw AutogradError("DistributedDataParallel: backward finished the gradient of '" +
+                        parameters_[index].name +
+                        "' a second time before finish_gradient_sync(); call it after every "
+                        "backward, or accumulate under no_sync()");
+  }
+  const std::size_t launched = next_bucket_;
+  mark_ready(index);
+  stats_.buckets_launched_in_backward += static_cast<std::int64_t>(next_bucket_ - launched);
+  poll_launched();
+}
+
+// One MPI_Test per bucket in flight: Open MPI moves a non-blocking collective on only inside MPI
+// calls, so each hook gives the earlier buckets a push while backward continues.
+void DistributedDataParallel::poll_launched() {
+  const Clock::time_point start = Clock::now();
+  for (std::size_t b = 0; b < next_bucket_; ++b) {
+    Bucket& bucket = buckets_[b];
+    if (bucket.request == MPI_REQUEST_NULL) continue;
+    int completed = 0;
+    dist::detail::check(MPI_Test(&bucket.request, &completed, MPI_STATUS_IGNORE),
+                        "DistributedDataParallel", "MPI_Test");
+  }
+  stats_.communication_seconds += seconds_since(start);
 }
 
 // Copies the parameter's gradient (zeros if it has none) into its bucket, and launches every

@@ -19,6 +19,13 @@
 // Unlike PyTorch's, this is not a wrapper module: tapegrad modules have no common forward(), so
 // the model is called as usual and DistributedDataParallel only sees its parameters.
 //
+// Overlap. Each parameter's post-accumulate-grad hook (Tensor::register_post_accumulate_grad_hook)
+// tells DistributedDataParallel when backward has finished its gradient; once a bucket's last
+// gradient is in, its all-reduce starts while backward goes on with the earlier layers, and later
+// hooks poll the buckets in flight. Open MPI advances a non-blocking collective only inside MPI
+// calls (it has no progress thread by default), so how much of the transfer really overlaps the
+// rest of backward depends on those polls; finish_gradient_sync() completes the rest.
+//
 // Buckets. The parameters that require grad are packed, in reverse registration order (roughly
 // the order backward finishes them), into buckets of about bucket_cap_mb each, as PyTorch's
 // reducer does; a parameter larger than the cap gets a bucket of its own. Each bucket is averaged
@@ -85,7 +92,9 @@ class DistributedDataParallel {
 
   // Collective: call it on every rank after backward() and before the optimizer step. Launches the
   // buckets backward has not launched yet, waits for all of them, and writes each average into its
-  // parameter's grad. Throws ValueError inside no_sync().
+  // parameter's grad. Throws ValueError inside no_sync(). One backward per sync: a parameter whose
+  // gradient is finished a second time before it (two backward() calls without no_sync) makes that
+  // backward throw AutogradError, as PyTorch's "mark a variable ready only once".
   void finish_gradient_sync();
 
   // Gradient accumulation: while the guard lives, backward() only accumulates into the local
@@ -126,6 +135,7 @@ class DistributedDataParallel {
     std::int64_t bytes = 0;            // bytes of buffers all-reduced (this rank's input)
     double communication_seconds = 0;  // spent inside MPI calls: launches, progress, waits
     double wait_seconds = 0;           // of which blocked in finish_gradient_sync's final wait
+    std::int64_t buckets_launched_in_backward = 0;  // by the hooks, before finish_gradient_sync
   };
   const SyncStats& stats() const { return stats_; }
 
@@ -133,8 +143,10 @@ class DistributedDataParallel {
   struct Parameter;
   struct Bucket;
 
+  void on_gradient_ready(std::size_t parameter);  // the post-accumulate-grad hook
   void mark_ready(std::size_t parameter);
   void launch_ready_buckets();
+  void poll_launched();
   void wait_all(const char* function);
   void unpack();
   void reset_round();

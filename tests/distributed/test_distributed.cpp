@@ -189,6 +189,38 @@ TEST_CASE("buckets hold parameters in reverse order and close at the cap", "[ddp
   REQUIRE(nn::DistributedDataParallel(model).buckets().size() == 1);  // 4 MB default
 }
 
+TEST_CASE("a bucket's all-reduce starts during backward, once its last gradient is final",
+          "[ddp][overlap]") {
+  Generator gen(0);
+  TinyModel model(gen);
+  // 24 bytes: the head (bias 4 + weight 20 bytes) fills bucket 0; each LSTM tensor gets its own.
+  Tensor weight_ih = model.named_parameters()[0].second;
+  std::int64_t launched_before_lstm_done = -1;
+  // Registered before DistributedDataParallel's own hooks, so it runs first on this parameter:
+  // backward has not finished the LSTM yet, but the head's bucket must already be on its way.
+  nn::DistributedDataParallel* ddp_seen = nullptr;
+  const std::uint64_t probe = weight_ih.register_post_accumulate_grad_hook([&](Tensor&) {
+    launched_before_lstm_done = ddp_seen->stats().buckets_launched_in_backward;
+  });
+  nn::DistributedDataParallel ddp(model, {.bucket_cap_mb = 24.0 / (1024 * 1024)});
+  ddp_seen = &ddp;
+  REQUIRE(ddp.buckets().size() == 5);
+  REQUIRE(ddp.buckets()[0].parameters == std::vector<std::string>{"head.bias", "head.weight"});
+  const Batch batch = make_batch(3, 21 + static_cast<std::uint64_t>(dist::get_rank()));
+  mse_loss(model.forward(batch.x), batch.y).backward();
+  REQUIRE(launched_before_lstm_done >= 1);
+  REQUIRE(ddp.stats().buckets_launched_in_backward == 5);  // every bucket, by the hooks
+  ddp.finish_gradient_sync();
+  weight_ih.remove_post_accumulate_grad_hook(probe);
+
+  // A second backward before the sync is refused (on every rank alike); the sync then completes.
+  mse_loss(model.forward(batch.x), batch.y).backward();
+  REQUIRE_THROWS_WITH(mse_loss(model.forward(batch.x), batch.y).backward(),
+                      Contains("a second time before finish_gradient_sync()"));
+  ddp.finish_gradient_sync();
+  REQUIRE(ddp.stats().syncs == 2);
+}
+
 // The bar of issue 12: 2 ranks with B/2 rows each follow 1 process with all B rows, step by step.
 TEST_CASE("N ranks with B/N rows each match one process with B rows over 20 Adam steps, and "
           "every run gives the same bits", "[ddp][parity]") {
