@@ -60,8 +60,23 @@ struct DistributedDataParallel::Bucket {
   std::int64_t numel = 0;               // gradient elements
   std::vector<float> buffer;            // gradients, flags, active flag
   std::size_t pending = 0;              // parameters not ready yet this round
+  // idle -> reducing (the all-reduce, or rank_order's all-to-all, in flight) -> done; rank_order
+  // goes reducing -> summed (this rank's chunk added up) -> gathering -> done.
+  enum class Phase { idle, reducing, summed, gathering, done } phase = Phase::idle;
   MPI_Request request = MPI_REQUEST_NULL;
+  // rank_order: rank r's chunk is buffer[offsets[r], offsets[r] + counts[r]); `received` holds
+  // every rank's copy of this rank's chunk, rank after rank.
+  std::vector<int> counts, offsets, received_counts, received_offsets;
+  std::vector<float> received;
   std::int64_t active_slot() const { return static_cast<std::int64_t>(buffer.size()) - 1; }
+};
+
+// Collectives are matched by their order on a communicator, and rank_order's gathers start at
+// moments that differ between ranks: so the all-reduces (or all-to-alls) and the gathers each get
+// a communicator of their own, and each is launched in bucket order on it.
+struct DistributedDataParallel::Channels {
+  MPI_Comm reduce = MPI_COMM_NULL;
+  MPI_Comm gather = MPI_COMM_NULL;
 };
 
 DistributedDataParallel::DistributedDataParallel(Module& module,
@@ -69,6 +84,7 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
     : module_(module), options_(options) {
   const char* function = "DistributedDataParallel";
   world_size_ = dist::get_world_size();
+  rank_ = dist::get_rank();
   if (!(std::isfinite(options.bucket_cap_mb) && options.bucket_cap_mb > 0)) {
     throw ValueError(std::string(function) + ": bucket_cap_mb must be finite and > 0, got " +
                      std::to_string(options.bucket_cap_mb));
@@ -148,6 +164,29 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
       parameters_[bucket.parameters[k]].flag_slot = bucket.numel + static_cast<std::int64_t>(k);
     }
   }
+  if (options.reduction_order == ReductionOrder::rank_order) {
+    for (Bucket& bucket : buckets_) {
+      const auto slots = static_cast<int>(bucket.buffer.size());
+      for (int r = 0, offset = 0; r < world_size_; ++r) {
+        const int count = slots / world_size_ + (r < slots % world_size_ ? 1 : 0);
+        bucket.counts.push_back(count);
+        bucket.offsets.push_back(offset);
+        offset += count;
+      }
+      const int mine = bucket.counts[static_cast<std::size_t>(rank_)];
+      for (int r = 0; r < world_size_; ++r) {
+        bucket.received_counts.push_back(mine);
+        bucket.received_offsets.push_back(r * mine);
+      }
+      bucket.received.resize(static_cast<std::size_t>(mine) * static_cast<std::size_t>(world_size_));
+    }
+  }
+  channels_ = std::make_unique<Channels>();
+  const MPI_Comm group = dist::detail::communicator(function);
+  dist::detail::check(MPI_Comm_dup(group, &channels_->reduce), function, "MPI_Comm_dup");
+  if (options.reduction_order == ReductionOrder::rank_order) {
+    dist::detail::check(MPI_Comm_dup(group, &channels_->gather), function, "MPI_Comm_dup");
+  }
   reset_round();
   for (std::size_t p = 0; p < parameters_.size(); ++p) {
     parameters_[p].hook_key = parameters_[p].tensor.register_post_accumulate_grad_hook(
@@ -166,7 +205,14 @@ DistributedDataParallel::~DistributedDataParallel() {
   const bool in_flight = std::any_of(buckets_.begin(), buckets_.end(), [](const Bucket& bucket) {
     return bucket.request != MPI_REQUEST_NULL;
   });
-  if (in_flight) new std::vector<Bucket>(std::move(buckets_));
+  if (in_flight) {
+    static_cast<void>(new std::vector<Bucket>(std::move(buckets_)));
+    return;  // the communicators stay too: freeing one with a collective pending is erroneous
+  }
+  if (channels_ && dist::is_initialized()) {
+    if (channels_->reduce != MPI_COMM_NULL) MPI_Comm_free(&channels_->reduce);
+    if (channels_->gather != MPI_COMM_NULL) MPI_Comm_free(&channels_->gather);
+  }
 }
 
 DistributedDataParallel::NoSyncGuard::NoSyncGuard(DistributedDataParallel& ddp)
@@ -206,21 +252,54 @@ void DistributedDataParallel::on_gradient_ready(std::size_t index) {
   const std::size_t launched = next_bucket_;
   mark_ready(index);
   stats_.buckets_launched_in_backward += static_cast<std::int64_t>(next_bucket_ - launched);
-  poll_launched();
+  // Open MPI moves a non-blocking collective on only inside MPI calls, so each hook gives the
+  // buckets in flight a push while backward continues.
+  const Clock::time_point start = Clock::now();
+  progress();
+  stats_.communication_seconds += seconds_since(start);
 }
 
-// One MPI_Test per bucket in flight: Open MPI moves a non-blocking collective on only inside MPI
-// calls, so each hook gives the earlier buckets a push while backward continues.
-void DistributedDataParallel::poll_launched() {
-  const Clock::time_point start = Clock::now();
+// One MPI_Test per collective in flight. rank_order: a finished all-to-all is summed in rank
+// order, and the gathers of summed buckets are launched, in bucket order.
+void DistributedDataParallel::progress() {
+  const char* function = "DistributedDataParallel";
   for (std::size_t b = 0; b < next_bucket_; ++b) {
     Bucket& bucket = buckets_[b];
     if (bucket.request == MPI_REQUEST_NULL) continue;
     int completed = 0;
-    dist::detail::check(MPI_Test(&bucket.request, &completed, MPI_STATUS_IGNORE),
-                        "DistributedDataParallel", "MPI_Test");
+    dist::detail::check(MPI_Test(&bucket.request, &completed, MPI_STATUS_IGNORE), function,
+                        "MPI_Test");
+    if (!completed) continue;
+    if (bucket.phase == Bucket::Phase::reducing &&
+        options_.reduction_order == ReductionOrder::rank_order) {
+      // This rank's chunk: rank 0's copy, plus rank 1's, plus rank 2's, ... left to right.
+      const auto count = static_cast<std::size_t>(bucket.counts[static_cast<std::size_t>(rank_)]);
+      float* sum = bucket.buffer.data() + bucket.offsets[static_cast<std::size_t>(rank_)];
+      std::copy_n(bucket.received.data(), count, sum);
+      for (int r = 1; r < world_size_; ++r) {
+        const float* part = bucket.received.data() + static_cast<std::size_t>(r) * count;
+        for (std::size_t k = 0; k < count; ++k) sum[k] += part[k];
+      }
+      bucket.phase = Bucket::Phase::summed;
+    } else {
+      bucket.phase = Bucket::Phase::done;
+    }
   }
-  stats_.communication_seconds += seconds_since(start);
+  while (next_gather_ < next_bucket_ && buckets_[next_gather_].phase == Bucket::Phase::summed) {
+    Bucket& bucket = buckets_[next_gather_];
+    dist::detail::check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, bucket.buffer.data(),
+                                        bucket.counts.data(), bucket.offsets.data(), MPI_FLOAT,
+                                        channels_->gather, &bucket.request),
+                        function, "MPI_Iallgatherv");
+    bucket.phase = Bucket::Phase::gathering;
+    ++next_gather_;
+  }
+}
+
+bool DistributedDataParallel::all_done() const {
+  return std::all_of(buckets_.begin(), buckets_.end(), [](const Bucket& bucket) {
+    return bucket.phase == Bucket::Phase::done;
+  });
 }
 
 // Copies the parameter's gradient (zeros if it has none) into its bucket, and launches every
@@ -242,14 +321,24 @@ void DistributedDataParallel::mark_ready(std::size_t index) {
 
 void DistributedDataParallel::launch_ready_buckets() {
   const char* function = "DistributedDataParallel";
-  const MPI_Comm comm = dist::detail::communicator(function);
+  dist::detail::communicator(function);  // the group must still be up
   const Clock::time_point start = Clock::now();
   while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) {
     Bucket& bucket = buckets_[next_bucket_];
-    dist::detail::check(MPI_Iallreduce(MPI_IN_PLACE, bucket.buffer.data(),
-                                       static_cast<int>(bucket.buffer.size()), MPI_FLOAT, MPI_SUM,
-                                       comm, &bucket.request),
-                        function, "MPI_Iallreduce");
+    if (options_.reduction_order == ReductionOrder::rank_order) {
+      dist::detail::check(
+          MPI_Ialltoallv(bucket.buffer.data(), bucket.counts.data(), bucket.offsets.data(),
+                         MPI_FLOAT, bucket.received.data(), bucket.received_counts.data(),
+                         bucket.received_offsets.data(), MPI_FLOAT, channels_->reduce,
+                         &bucket.request),
+          function, "MPI_Ialltoallv");
+    } else {
+      dist::detail::check(MPI_Iallreduce(MPI_IN_PLACE, bucket.buffer.data(),
+                                         static_cast<int>(bucket.buffer.size()), MPI_FLOAT,
+                                         MPI_SUM, channels_->reduce, &bucket.request),
+                          function, "MPI_Iallreduce");
+    }
+    bucket.phase = Bucket::Phase::reducing;
     stats_.bytes += static_cast<std::int64_t>(bucket.buffer.size() * sizeof(float));
     ++next_bucket_;
   }
@@ -261,15 +350,8 @@ void DistributedDataParallel::launch_ready_buckets() {
 void DistributedDataParallel::wait_all(const char* function) {
   const Clock::time_point start = Clock::now();
   for (std::size_t polls = 0;; ++polls) {
-    bool done = true;
-    for (Bucket& bucket : buckets_) {
-      if (bucket.request == MPI_REQUEST_NULL) continue;
-      int completed = 0;
-      dist::detail::check(MPI_Test(&bucket.request, &completed, MPI_STATUS_IGNORE), function,
-                          "MPI_Test");
-      done = done && completed;
-    }
-    if (done) break;
+    progress();
+    if (all_done()) break;
     if (polls % 1024 == 1023) {
       if (seconds_since(start) > options_.timeout_seconds) {
         dist::abort_job(std::string(function) + ": a gradient all-reduce did not complete within " +
@@ -303,9 +385,11 @@ void DistributedDataParallel::reset_round() {
   for (Parameter& parameter : parameters_) parameter.ready = false;
   for (Bucket& bucket : buckets_) {
     bucket.pending = bucket.parameters.size();
+    bucket.phase = Bucket::Phase::idle;
     bucket.buffer[static_cast<std::size_t>(bucket.active_slot())] = 1.0f;
   }
   next_bucket_ = 0;
+  next_gather_ = 0;
 }
 
 void DistributedDataParallel::finish_gradient_sync() {

@@ -33,13 +33,21 @@
 // order, so every rank issues the same collectives in the same order whatever order its
 // gradients finish in (MPI matches collectives by order).
 //
-// Averaging. Each element is (sum over ranks) / world_size. With two ranks the sum is g0 + g1 on
-// both ranks, whatever algorithm MPI picks (float addition is commutative): the same bits on
-// both ranks and in every run. With more ranks, Open MPI chooses the reduction algorithm (and so
-// the association order of the sum) from the world size and the bucket's size: runs of the same
-// job (same world size, bucket layout, Open MPI version and MCA settings) give the same bits, and
-// all ranks get the same bits, but another world size or bucket_cap_mb rounds differently. The MPI
-// standard recommends but does not promise this (MPI 4.0, 6.9.1, advice to implementors).
+// Averaging. Each element is (sum over ranks) / world_size, and the summation order is chosen by
+// reduction_order:
+//   mpi (default): one MPI_Iallreduce per bucket; MPI picks the algorithm, so the order. With two
+//     ranks every element is g0 + g1 whatever the algorithm (float addition is commutative): the
+//     same bits on both ranks and in every run. With more ranks Open MPI picks the algorithm (ring,
+//     recursive doubling, ...) from the world size and the message size: runs of the same job
+//     (world size, bucket layout, Open MPI version, MCA settings) repeat their bits, but another
+//     world size or bucket_cap_mb associates the sum differently, and the MPI standard only
+//     recommends repeatability (MPI 4.0, section 6.9.1, advice to implementors).
+//   rank_order: every element is ((g0 + g1) + g2) + ... in rank order, the bits one process gets
+//     by adding the ranks' gradients one after the other, whatever the world size's algorithm,
+//     bucket layout or MPI. Each bucket is cut into one chunk per rank; an MPI_Ialltoallv hands
+//     rank r everybody's chunk r, rank r sums them in rank order, and an MPI_Iallgatherv returns
+//     the sums (MPI only moves bytes here, it adds nothing). The same bytes per rank as a ring
+//     all-reduce (2 (N-1)/N of the bucket), in two collectives instead of one.
 //
 // Parameters without a gradient. A parameter that requires grad but has no grad on a rank (not
 // used in that rank's forward, say) contributes zeros. After the sync its grad is the mean over
@@ -62,6 +70,8 @@
 
 namespace tapegrad::nn {
 
+enum class ReductionOrder { mpi, rank_order };
+
 struct DistributedDataParallelOptions {
   // Target bucket size in MiB (PyTorch's bucket_cap_mb, 25 there). Smaller buckets start
   // communicating earlier in backward but pay the per-message latency more often.
@@ -73,6 +83,7 @@ struct DistributedDataParallelOptions {
   // DistributedSampler or join()) or hangs. A collective cannot be cancelled, so there is no way
   // to continue. PyTorch's default timeout is 30 minutes too.
   double timeout_seconds = 1800.0;
+  ReductionOrder reduction_order = ReductionOrder::mpi;  // see "Averaging" above
 };
 
 class DistributedDataParallel {
@@ -142,11 +153,13 @@ class DistributedDataParallel {
  private:
   struct Parameter;
   struct Bucket;
+  struct Channels;  // its own MPI communicators
 
   void on_gradient_ready(std::size_t parameter);  // the post-accumulate-grad hook
   void mark_ready(std::size_t parameter);
   void launch_ready_buckets();
-  void poll_launched();
+  void progress();  // tests the collectives in flight, sums and launches gathers (rank_order)
+  bool all_done() const;
   void wait_all(const char* function);
   void unpack();
   void reset_round();
@@ -155,9 +168,12 @@ class DistributedDataParallel {
   Module& module_;
   DistributedDataParallelOptions options_;
   int world_size_ = 1;
+  int rank_ = 0;
+  std::unique_ptr<Channels> channels_;
   std::vector<Parameter> parameters_;  // only those that require grad, registration order
   std::vector<Bucket> buckets_;
   std::size_t next_bucket_ = 0;  // buckets [0, next_bucket_) are launched this round
+  std::size_t next_gather_ = 0;  // rank_order: buckets whose gather is launched
   bool no_sync_ = false;
   SyncStats stats_;
 };

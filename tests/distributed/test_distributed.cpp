@@ -221,6 +221,71 @@ TEST_CASE("a bucket's all-reduce starts during backward, once its last gradient 
   REQUIRE(ddp.stats().syncs == 2);
 }
 
+// Values whose float sum depends on the association order: large terms of both signs and small
+// ones, different in every element and rank.
+float awkward_value(int rank, std::int64_t k) {
+  const float big = (rank + k) % 2 == 0 ? 3.0e7f : -3.0e7f;
+  return big * static_cast<float>(1 + (k + rank) % 3) + 0.37f * static_cast<float>(rank + 1) +
+         0.011f * static_cast<float>(k);
+}
+
+TEST_CASE("rank_order sums every element in rank order, whatever MPI's algorithm", "[ddp][order]") {
+  const int rank = dist::get_rank(), size = dist::get_world_size();
+  // Three parameters in three buckets (a 100-byte cap), so gathers of earlier buckets overlap the
+  // all-to-alls of later ones; the last bucket (p0: 2 elements, 2 flags) is cut into tiny chunks.
+  struct Vectors : nn::Module {
+    std::vector<Tensor> p;
+    Vectors() {
+      for (std::int64_t n : {2, 1001, 333}) {
+        std::string name = "p";  // not "p" + ...: GCC 12 warns falsely (-Wrestrict) on that
+        name += std::to_string(p.size());
+        p.push_back(register_parameter(name, Tensor::zeros({n}, true)));
+      }
+    }
+  };
+  // Element k of parameter j on rank r: offset k by 2000 j so each parameter has its own values.
+  auto local_grads = [&](const Vectors& model) {
+    std::vector<Tensor> grads;
+    for (std::size_t j = 0; j < model.p.size(); ++j) {
+      Tensor g = Tensor::empty(model.p[j].shape());
+      for (std::int64_t k = 0; k < g.numel(); ++k) {
+        g.data()[k] = awkward_value(rank, k + 2000 * static_cast<std::int64_t>(j));
+      }
+      grads.push_back(g);
+    }
+    return grads;
+  };
+  std::vector<std::vector<std::vector<float>>> results;  // [order][parameter][element]
+  for (auto order : {nn::ReductionOrder::rank_order, nn::ReductionOrder::mpi}) {
+    Vectors model;
+    nn::DistributedDataParallel ddp(model, {.bucket_cap_mb = 100.0 / (1024 * 1024),
+                                            .reduction_order = order});
+    REQUIRE(ddp.buckets().size() == 3);
+    const std::vector<Tensor> grads = local_grads(model);
+    Tensor loss = Tensor::scalar(0.0f);
+    for (std::size_t j = 0; j < grads.size(); ++j) loss = add(loss, sum(mul(model.p[j], grads[j])));
+    loss.backward();  // each grad is exactly this rank's values
+    ddp.finish_gradient_sync();
+    results.emplace_back();
+    for (const Tensor& p : model.p) results.back().push_back(p.grad().to_vector());
+  }
+  std::int64_t order_matters = 0;
+  for (std::size_t j = 0; j < results[0].size(); ++j) {
+    for (std::size_t k = 0; k < results[0][j].size(); ++k) {
+      const auto index = static_cast<std::int64_t>(k + 2000 * j);
+      float folded = awkward_value(0, index);
+      for (int r = 1; r < size; ++r) folded += awkward_value(r, index);
+      float reversed = awkward_value(size - 1, index);
+      for (int r = size - 2; r >= 0; --r) reversed += awkward_value(r, index);
+      order_matters += folded != reversed;
+      INFO("parameter " << j << ", element " << k);
+      REQUIRE(results[0][j][k] == folded / static_cast<float>(size));
+    }
+  }
+  if (size >= 3) REQUIRE(order_matters > 0);  // the values do tell the orders apart
+  if (size == 2) REQUIRE(results[0] == results[1]);  // two ranks: MPI's sum is g0 + g1 as well
+}
+
 // The bar of issue 12: 2 ranks with B/2 rows each follow 1 process with all B rows, step by step.
 TEST_CASE("N ranks with B/N rows each match one process with B rows over 20 Adam steps, and "
           "every run gives the same bits", "[ddp][parity]") {
