@@ -37,6 +37,14 @@ void accumulate_leaf(TensorImpl& leaf, Tensor&& gradient) {
   if (!had_grad) leaf.grad = slot.impl_ptr();
 }
 
+// The leaf's post-accumulate-grad hooks, on a copy of the list: a hook may remove itself.
+void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& leaf) {
+  if (!leaf->post_accumulate_grad_hooks) return;  // removed by a hook earlier in this pass
+  const auto hooks = leaf->post_accumulate_grad_hooks->hooks;
+  Tensor tensor(leaf);
+  for (const auto& entry : hooks) entry.second(tensor);
+}
+
 }  // namespace
 
 class Engine {
@@ -57,11 +65,14 @@ class Engine {
     Tensor seed_copy = seed.detach();
     if (!root.grad_fn()) {
       accumulate_leaf(*root.impl(), std::move(seed_copy));
+      if (root.impl()->post_accumulate_grad_hooks) run_post_accumulate_grad_hooks(root.impl_ptr());
       return;
     }
 
     // 1. Reachable nodes and their consumer counts, with an explicit stack.
     std::unordered_map<Node*, NodeState> states;
+    // Leaves with post-accumulate-grad hooks: how many edges into each are still to deliver.
+    std::unordered_map<TensorImpl*, int> hooked_leaf_uses;
     std::vector<Node*> stack;
     Node* root_node = root.grad_fn().get();
     states[root_node].node = root.grad_fn();
@@ -76,6 +87,7 @@ class Engine {
                             "first backward");
       }
       for (const Edge& edge : node->next_edges()) {
+        if (edge.leaf && edge.leaf->post_accumulate_grad_hooks) ++hooked_leaf_uses[edge.leaf.get()];
         if (!edge.node) continue;
         auto [it, inserted] = states.try_emplace(edge.node.get());
         it->second.pending_consumers += 1;
@@ -110,6 +122,12 @@ class Engine {
         const Edge& edge = node->next_edges()[i];
         if (edge.leaf) {
           if (grad_inputs[i].defined()) accumulate_leaf(*edge.leaf, std::move(grad_inputs[i]));
+          if (!hooked_leaf_uses.empty()) {
+            const auto uses = hooked_leaf_uses.find(edge.leaf.get());
+            if (uses != hooked_leaf_uses.end() && --uses->second == 0) {
+              run_post_accumulate_grad_hooks(edge.leaf);
+            }
+          }
         } else if (edge.node) {
           NodeState& next = states[edge.node.get()];
           next.grad_outputs.resize(edge.node->output_shapes().size());

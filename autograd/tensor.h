@@ -4,6 +4,7 @@
 // No xtensor type appears here: the implementation lives in tensor_impl.h and .cpp files, so user
 // code compiles fast and does not depend on our SIMD flags.
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -80,6 +81,16 @@ class Tensor {
   Tensor detach() const;
   // A copy of the data. Differentiable: the gradient flows back to this tensor.
   Tensor clone() const;
+  // Calls hook(leaf) once in each backward pass that reaches this leaf, after the last of its
+  // gradients in that pass has been added into grad(), so grad() is final for the pass there
+  // (torch.Tensor.register_post_accumulate_grad_hook). Also when the pass gave it no gradient
+  // (grad() is then what it was). Hooks run in registration order, under no-grad, on the thread
+  // running backward; an exception from one ends the backward. DistributedDataParallel uses it to
+  // start averaging a bucket of gradients while backward goes on. Throws AutogradError on a
+  // non-leaf. Returns a key for remove_post_accumulate_grad_hook.
+  std::uint64_t register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook);
+  // Removes the hook registered under `key`; an unknown key does nothing.
+  void remove_post_accumulate_grad_hook(std::uint64_t key);
   const std::shared_ptr<Node>& grad_fn() const;
   int output_nr() const;
   const std::string& name() const;

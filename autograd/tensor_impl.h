@@ -3,9 +3,12 @@
 // files only; users see tensor.h.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "autograd/tensor.h"
 
@@ -27,6 +30,13 @@ struct Storage {
   std::uint64_t version = 0;
 };
 
+// A leaf's post-accumulate-grad hooks (Tensor::register_post_accumulate_grad_hook), with the key
+// each was registered under. Only leaves with hooks pay for one.
+struct PostAccumulateGradHooks {
+  std::uint64_t next_key = 0;
+  std::vector<std::pair<std::uint64_t, std::function<void(Tensor&)>>> hooks;
+};
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
@@ -38,6 +48,7 @@ struct TensorImpl {
   // form the x -> x.grad -> grad_fn -> x cycle of pytorch#7343).
   std::shared_ptr<TensorImpl> grad;
   std::string name;
+  std::unique_ptr<PostAccumulateGradHooks> post_accumulate_grad_hooks;
 
   float* data() const { return storage->data; }
   std::int64_t numel() const { return storage->numel; }

@@ -6,31 +6,6 @@
 
 namespace tapegrad::data {
 
-namespace {
-
-// Uniform in [0, bound) without modulo bias: reject the lowest (2^64 mod bound) values, so the
-// accepted range is a whole number of copies of [0, bound).
-std::uint64_t uniform_below(Generator& generator, std::uint64_t bound) {
-  const std::uint64_t rejected = (0 - bound) % bound;  // 2^64 mod bound
-  std::uint64_t draw = generator.next_u64();
-  while (draw < rejected) draw = generator.next_u64();
-  return draw % bound;
-}
-
-// Fisher-Yates: position i takes a uniformly chosen element of positions [0, i].
-std::vector<std::int64_t> random_permutation(std::int64_t count, Generator& generator) {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(count));
-  std::iota(order.begin(), order.end(), std::int64_t{0});
-  for (std::int64_t i = count - 1; i > 0; --i) {
-    const auto bound = static_cast<std::uint64_t>(i) + 1;
-    const auto j = static_cast<std::int64_t>(uniform_below(generator, bound));
-    std::swap(order[i], order[j]);
-  }
-  return order;
-}
-
-}  // namespace
-
 DataLoader::DataLoader(const TensorDataset& dataset, LoaderOptions options)
     : dataset_(dataset), options_(options), generator_(options.seed) {
   if (options_.batch_size <= 0) {
@@ -39,8 +14,23 @@ DataLoader::DataLoader(const TensorDataset& dataset, LoaderOptions options)
   }
 }
 
+DataLoader::DataLoader(const TensorDataset& dataset, std::shared_ptr<const Sampler> sampler,
+                       LoaderOptions options)
+    : DataLoader(dataset, options) {
+  if (!sampler) throw ValueError("DataLoader: the sampler is null");
+  if (options_.shuffle) {
+    throw ValueError("DataLoader: shuffle=true with a sampler; the sampler decides the order "
+                     "(shuffle it there, e.g. DistributedSamplerOptions::shuffle)");
+  }
+  sampler_ = std::move(sampler);
+}
+
+std::int64_t DataLoader::num_samples() const {
+  return sampler_ ? sampler_->size() : dataset_.size();
+}
+
 std::int64_t DataLoader::size() const {
-  const std::int64_t samples = dataset_.size();
+  const std::int64_t samples = num_samples();
   const std::int64_t batch_size = options_.batch_size;
   // ceil(samples / batch_size) without forming samples + batch_size (batch_size may be huge)
   if (options_.drop_last || samples == 0) return samples / batch_size;
@@ -49,7 +39,20 @@ std::int64_t DataLoader::size() const {
 
 DataLoader::Iterator DataLoader::begin() {
   std::shared_ptr<const std::vector<std::int64_t>> order;
-  if (options_.shuffle) {
+  if (sampler_) {
+    std::vector<std::int64_t> indices = sampler_->indices();
+    if (static_cast<std::int64_t>(indices.size()) != sampler_->size()) {
+      throw ValueError("DataLoader: the sampler returned " + std::to_string(indices.size()) +
+                       " indices but its size() is " + std::to_string(sampler_->size()));
+    }
+    for (std::int64_t index : indices) {
+      if (index < 0 || index >= dataset_.size()) {
+        throw IndexError("DataLoader: the sampler gave index " + std::to_string(index) +
+                         " for a dataset of size " + std::to_string(dataset_.size()));
+      }
+    }
+    order = std::make_shared<const std::vector<std::int64_t>>(std::move(indices));
+  } else if (options_.shuffle) {
     order = std::make_shared<const std::vector<std::int64_t>>(
         random_permutation(dataset_.size(), generator_));
   }
@@ -61,7 +64,7 @@ DataLoader::Iterator DataLoader::end() const { return Iterator(this, nullptr, si
 Batch DataLoader::load_batch(const std::vector<std::int64_t>* order,
                              std::int64_t batch_index) const {
   const std::int64_t first = batch_index * options_.batch_size;
-  const std::int64_t last = first + std::min(options_.batch_size, dataset_.size() - first);
+  const std::int64_t last = first + std::min(options_.batch_size, num_samples() - first);
   std::vector<std::int64_t> indices(static_cast<std::size_t>(last - first));
   for (std::int64_t k = first; k < last; ++k) {
     const auto position = static_cast<std::size_t>(k);

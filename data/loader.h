@@ -11,6 +11,9 @@
 // orders are therefore reproducible across runs and platforms for a given seed, but they are NOT
 // the orders torch.randperm gives for the same seed. Epoch k's order depends on how many epochs
 // (begin() calls) came before it on this loader.
+//
+// With a sampler (data/sampler.h, e.g. DistributedSampler for data-parallel training) the loader
+// batches the rows the sampler lists, in its order, asking it once per epoch (at begin()).
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -19,6 +22,7 @@
 
 #include "autograd/generator.h"
 #include "data/dataset.h"
+#include "data/sampler.h"
 
 namespace tapegrad::data {
 
@@ -33,6 +37,11 @@ class DataLoader {
  public:
   // Keeps a copy of the dataset handle (sharing its tensors), so a temporary dataset is safe.
   explicit DataLoader(const TensorDataset& dataset, LoaderOptions options = {});
+  // Visits the rows sampler->indices() lists each epoch. The loader shares the sampler, so the
+  // caller can still set_epoch() it. Throws ValueError for a null sampler or options.shuffle (the
+  // sampler decides the order; PyTorch refuses the pair too).
+  DataLoader(const TensorDataset& dataset, std::shared_ptr<const Sampler> sampler,
+             LoaderOptions options = {});
 
   class Iterator {
    public:
@@ -64,11 +73,14 @@ class DataLoader {
     mutable bool has_batch_ = false;
   };
 
-  // Starts an epoch: with shuffle, draws the next permutation (so it advances the generator).
+  // Starts an epoch: with shuffle, draws the next permutation (so it advances the generator);
+  // with a sampler, takes its indices (IndexError if one is outside the dataset).
   Iterator begin();
   Iterator end() const;
 
   std::int64_t size() const;  // the number of batches per epoch
+  // The rows one epoch visits: the dataset's size, or the sampler's.
+  std::int64_t num_samples() const;
   const TensorDataset& dataset() const { return dataset_; }
   const LoaderOptions& options() const { return options_; }
 
@@ -78,6 +90,7 @@ class DataLoader {
   TensorDataset dataset_;
   LoaderOptions options_;
   Generator generator_;
+  std::shared_ptr<const Sampler> sampler_;
 };
 
 }  // namespace tapegrad::data

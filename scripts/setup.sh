@@ -8,11 +8,14 @@ set -euo pipefail
 
 # libfccp-dev: the header-only CSV parser behind data::read_csv.
 # clang and its runtimes (libclang-rt: AddressSanitizer, UBSan, libFuzzer) are for the second
-# compiler and the sanitizer build of scripts/check.sh.
+# compiler and the sanitizer build of scripts/check.sh. Open MPI (libopenmpi-dev: headers and
+# library; openmpi-bin: mpirun) is for data-parallel training, the optional tapegrad_distributed
+# library, its example and its tests, which run 2-rank jobs on this machine.
 packages=(g++ cmake make pkg-config
           libxtensor-dev libxsimd-dev xtl-dev libtbb-dev catch2 libbenchmark-dev
           nlohmann-json3-dev libcli11-dev libfccp-dev gnuplot-nox
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev
+          libopenmpi-dev openmpi-bin)
 if [[ "${1:-}" == "--peer" ]]; then
   packages+=(libopenblas-dev python3-torch python3-numpy)
 fi

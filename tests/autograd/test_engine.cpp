@@ -210,3 +210,71 @@ TEST_CASE("clone is differentiable and copies", "[engine]") {
   total(times(y, y)).backward();
   REQUIRE(x.grad().to_vector() == std::vector<float>{2, 4});
 }
+
+TEST_CASE("a post-accumulate-grad hook runs once per backward, after the leaf's last gradient",
+          "[engine][hooks]") {
+  Tensor x = Tensor::from_vector({1, 2}, {2}, true);
+  std::vector<std::vector<float>> seen;
+  x.register_post_accumulate_grad_hook([&](Tensor& leaf) {
+    REQUIRE(leaf.is_same(x));
+    REQUIRE_FALSE(is_grad_enabled());
+    seen.push_back(leaf.grad().to_vector());
+  });
+  // x reaches the loss along three edges (times uses it twice, plus once): one call, with the sum.
+  total(plus(times(x, x), x)).backward();
+  REQUIRE(seen == std::vector<std::vector<float>>{{3, 5}});  // 2x + 1
+  // A second backward accumulates on top, and the hook sees the accumulated grad.
+  total(scale(x, 10)).backward();
+  REQUIRE(seen.back() == std::vector<float>{13, 15});
+  // A leaf that is the root itself.
+  x.backward(Tensor::from_vector({1, 1}, {2}));
+  REQUIRE(seen.size() == 3);
+  REQUIRE(seen.back() == std::vector<float>{14, 16});
+}
+
+TEST_CASE("post-accumulate-grad hooks fire as leaves finish, not at the end of backward",
+          "[engine][hooks]") {
+  // loss = total(times(scale(scale(scale(c))), a)): a is final once the times node has run, while
+  // three more nodes stand between that node and c.
+  Tensor a = Tensor::from_vector({2}, {1}, true);
+  Tensor b = Tensor::from_vector({5}, {1}, true);
+  Tensor c = Tensor::from_vector({3}, {1}, true);
+  std::vector<std::string> order;
+  a.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("a"); });
+  const std::uint64_t removed =
+      b.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("b"); });
+  c.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("c"); });
+  b.remove_post_accumulate_grad_hook(removed);
+  b.remove_post_accumulate_grad_hook(removed + 100);  // an unknown key: nothing
+  total(plus(times(scale(scale(scale(c, 1), 1), 1), a), b)).backward();
+  REQUIRE(order == std::vector<std::string>{"a", "c"});
+  REQUIRE(c.grad().item() == 2);
+}
+
+TEST_CASE("post-accumulate-grad hooks: errors and a leaf the pass gives no gradient",
+          "[engine][hooks][errors]") {
+  using Catch::Matchers::Contains;
+  Tensor x = Tensor::from_vector({1}, {1}, true);
+  Tensor y = scale(x, 2);
+  REQUIRE_THROWS_WITH(y.register_post_accumulate_grad_hook([](Tensor&) {}),
+                      Contains("only a leaf accumulates a gradient") && Contains("'scale'"));
+  REQUIRE_THROWS_WITH(x.register_post_accumulate_grad_hook({}), Contains("the hook is empty"));
+  x.register_post_accumulate_grad_hook([](Tensor&) { throw ValueError("hook says no"); });
+  REQUIRE_THROWS_WITH(total(scale(x, 2)).backward(), Contains("hook says no"));
+
+  // An op whose backward passes nothing to its second input: that input's hook still runs, once.
+  Tensor used = Tensor::from_vector({1}, {1}, true);
+  Tensor skipped = Tensor::from_vector({1}, {1}, true);
+  int calls = 0;
+  skipped.register_post_accumulate_grad_hook([&](Tensor& leaf) {
+    ++calls;
+    REQUIRE_FALSE(leaf.grad().defined());
+  });
+  Tensor out = Tensor::empty({1});
+  out.data()[0] = used.data()[0];
+  record("first_only", {used, skipped}, {out}, {},
+         [](BackwardContext& ctx) { ctx.accumulate(0, ctx.grad_output()); });
+  out.backward();
+  REQUIRE(calls == 1);
+  REQUIRE(used.grad().item() == 1);
+}
