@@ -4,12 +4,23 @@
 //         under no-grad
 //   step: zero_grad, forward, MSE, backward, Adam step
 // Each runs with 1 and 2 TBB threads (a task_arena of that size), timed in real time.
+//
+// Warm only: cold iterations (first touch of the step's memory, lazy thread start, a fresh
+// optimizer's state) are never timed. Google Benchmark runs each benchmark for
+// --benchmark_min_warmup_time seconds first (main makes kDefaultWarmupSeconds the default), and
+// every call of a benchmark function (Google Benchmark calls it afresh for each trial, with a new
+// model) runs one untimed step before its timed loop.
+// Counter page_faults_per_step: minor + major page faults of the whole process (all threads)
+// during the timed loop, per iteration.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <tbb/task_arena.h>
 
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "autograd/grad_mode.h"
 #include "nn/layers.h"
@@ -61,6 +72,27 @@ std::vector<Config> load_configs() {
   return configs;
 }
 
+constexpr double kDefaultWarmupSeconds = 0.5;
+
+double page_faults_so_far() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_minflt + usage.ru_majflt);
+}
+
+// Brackets a timed loop; report() sets the per-iteration counters.
+class StepCounters {
+ public:
+  StepCounters() : faults_at_start_(page_faults_so_far()) {}
+  void report(benchmark::State& state) const {
+    state.counters["page_faults_per_step"] = benchmark::Counter(
+        page_faults_so_far() - faults_at_start_, benchmark::Counter::kAvgIterations);
+  }
+
+ private:
+  double faults_at_start_;
+};
+
 void run_forward(benchmark::State& state, const std::string& cell, const Config& c, int threads) {
   tbb::task_arena arena(threads);
   Generator gen(0);
@@ -68,7 +100,10 @@ void run_forward(benchmark::State& state, const std::string& cell, const Config&
   Tensor x = Tensor::normal({c.B, c.T, c.I}, 0, 1, gen);
   arena.execute([&] {
     NoGradGuard no_grad;
+    benchmark::DoNotOptimize(model.forward(x).data());  // untimed warm-up
+    const StepCounters counters;
     for (auto _ : state) benchmark::DoNotOptimize(model.forward(x).data());
+    counters.report(state);
   });
 }
 
@@ -79,14 +114,30 @@ void run_step(benchmark::State& state, const std::string& cell, const Config& c,
   Tensor x = Tensor::normal({c.B, c.T, c.I}, 0, 1, gen);
   Tensor y = Tensor::normal({c.B, 1}, 0, 1, gen);
   optim::Adam adam(model.parameters(), {.lr = 1e-3f});
+  auto step = [&] {
+    adam.zero_grad();
+    Tensor loss = mse_loss(model.forward(x), y);
+    loss.backward();
+    adam.step();
+  };
   arena.execute([&] {
-    for (auto _ : state) {
-      adam.zero_grad();
-      Tensor loss = mse_loss(model.forward(x), y);
-      loss.backward();
-      adam.step();
-    }
+    step();  // untimed warm-up: creates the grads and Adam's state
+    const StepCounters counters;
+    for (auto _ : state) step();
+    counters.report(state);
   });
+}
+
+// argv with --benchmark_min_warmup_time=kDefaultWarmupSeconds added unless the caller set it.
+std::vector<char*> with_default_warmup(int argc, char** argv, std::string& storage) {
+  std::vector<char*> args(argv, argv + argc);
+  constexpr std::string_view flag = "--benchmark_min_warmup_time";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], flag.data(), flag.size()) == 0) return args;
+  }
+  storage = std::string(flag) + "=" + std::to_string(kDefaultWarmupSeconds);
+  args.insert(args.begin() + 1, storage.data());
+  return args;
 }
 
 }  // namespace
@@ -108,7 +159,12 @@ int main(int argc, char** argv) {
       }
     }
   }
-  benchmark::Initialize(&argc, argv);
+  std::string warmup_flag;
+  std::vector<char*> args = with_default_warmup(argc, argv, warmup_flag);
+  int arg_count = static_cast<int>(args.size());
+  args.push_back(nullptr);  // argv[argc] is null
+  benchmark::Initialize(&arg_count, args.data());
+  if (benchmark::ReportUnrecognizedArguments(arg_count, args.data())) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
