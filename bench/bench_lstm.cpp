@@ -10,8 +10,17 @@
 // --benchmark_min_warmup_time seconds first (main makes kDefaultWarmupSeconds the default), and
 // every call of a benchmark function (Google Benchmark calls it afresh for each trial, with a new
 // model) runs one untimed step before its timed loop.
-// Counter page_faults_per_step: minor + major page faults of the whole process (all threads)
-// during the timed loop, per iteration.
+// Counters of the timed loop:
+//   page_faults_per_step  minor + major page faults of the whole process (all threads), per
+//                         iteration
+//   peak_live_MB          the most bytes of live buffers at once (max_memory_allocated)
+//   held_MB               the most bytes the allocator held at once, live and cached
+//                         (max_memory_reserved)
+//   held_over_peak        held_MB / peak_live_MB
+//   cache_misses_per_step requests of a cached size that needed new memory, per iteration
+// The first call of each benchmark empties the allocator's cache (autograd/memory.h), so these
+// are its own, not what earlier benchmarks left cached; its later calls (warm-up, trials,
+// repetitions) keep the cache, as a training loop would.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <tbb/task_arena.h>
@@ -23,6 +32,7 @@
 #include <string_view>
 
 #include "autograd/grad_mode.h"
+#include "autograd/memory.h"
 #include "nn/layers.h"
 #include "nn/rnn.h"
 #include "ops/losses.h"
@@ -80,20 +90,43 @@ double page_faults_so_far() {
   return static_cast<double>(usage.ru_minflt + usage.ru_majflt);
 }
 
-// Brackets a timed loop; report() sets the per-iteration counters.
+// Brackets a timed loop; report() sets the counters.
 class StepCounters {
  public:
-  StepCounters() : faults_at_start_(page_faults_so_far()) {}
+  StepCounters()
+      : faults_at_start_(page_faults_so_far()), misses_at_start_(memory_stats().cache_misses) {
+    reset_peak_memory_stats();
+  }
   void report(benchmark::State& state) const {
     state.counters["page_faults_per_step"] = benchmark::Counter(
         page_faults_so_far() - faults_at_start_, benchmark::Counter::kAvgIterations);
+    state.counters["cache_misses_per_step"] = benchmark::Counter(
+        static_cast<double>(memory_stats().cache_misses - misses_at_start_),
+        benchmark::Counter::kAvgIterations);
+    const auto peak_live = static_cast<double>(max_memory_allocated());
+    const auto held = static_cast<double>(max_memory_reserved());
+    state.counters["peak_live_MB"] = peak_live / 1e6;
+    state.counters["held_MB"] = held / 1e6;
+    state.counters["held_over_peak"] = held / peak_live;
   }
 
  private:
   double faults_at_start_;
+  std::int64_t misses_at_start_;
 };
 
-void run_forward(benchmark::State& state, const std::string& cell, const Config& c, int threads) {
+// Empties the memory cache when a new benchmark starts (see the top of the file).
+void enter_benchmark(const std::string& name) {
+  static std::string current;
+  if (name != current) {
+    current = name;
+    empty_cache();
+  }
+}
+
+void run_forward(benchmark::State& state, const std::string& name, const std::string& cell,
+                 const Config& c, int threads) {
+  enter_benchmark(name);
   tbb::task_arena arena(threads);
   Generator gen(0);
   Model model(cell, c, gen);
@@ -107,7 +140,9 @@ void run_forward(benchmark::State& state, const std::string& cell, const Config&
   });
 }
 
-void run_step(benchmark::State& state, const std::string& cell, const Config& c, int threads) {
+void run_step(benchmark::State& state, const std::string& name, const std::string& cell,
+              const Config& c, int threads) {
+  enter_benchmark(name);
   tbb::task_arena arena(threads);
   Generator gen(0);
   Model model(cell, c, gen);
@@ -150,10 +185,11 @@ int main(int argc, char** argv) {
                                    "peephole_lstm_composed", "cifg_lstm", "cifg_lstm_composed"}) {
       for (int threads : {1, 2}) {
         const std::string suffix = "/" + cell + "/" + c.id + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(("lstm_fwd" + suffix).c_str(), run_forward, cell, c, threads)
+        const std::string fwd_name = "lstm_fwd" + suffix, step_name = "lstm_step" + suffix;
+        benchmark::RegisterBenchmark(fwd_name.c_str(), run_forward, fwd_name, cell, c, threads)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("lstm_step" + suffix).c_str(), run_step, cell, c, threads)
+        benchmark::RegisterBenchmark(step_name.c_str(), run_step, step_name, cell, c, threads)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
       }
