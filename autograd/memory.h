@@ -21,8 +21,11 @@
 // sanitizer builds) default to 0, i.e. no caching, so ASan sees every free; a limit set there
 // caches with ASan-poisoned free blocks and size-class tails.
 //
-// Thread-safe: each size class has its own lock, the gauges are atomics. A snapshot taken while
-// other threads allocate may mix moments.
+// Thread-safe: each size class has its own lock. The byte gauges cost the hot path no locked
+// instruction: each thread keeps its own running count and adds it to the shared totals every
+// 64 KiB of change or when it would raise a peak. Readers add up every thread's count, so the
+// gauges are exact whenever no other thread is allocating; a peak may miss up to 64 KiB per
+// thread other than the one that reached it, and the limit is checked against the shared totals.
 #include <cstdint>
 
 namespace tapegrad {

@@ -289,6 +289,18 @@ TEST_CASE("two threads allocating and freeing never share a block", "[memory][tw
   REQUIRE(end.cache_hits > start.cache_hits);
 }
 
+TEST_CASE("a buffer made on a thread that has ended still counts, and its free too",
+          "[memory]") {
+  const CacheScope scope;
+  const std::int64_t start = memory_allocated();
+  Tensor from_thread;
+  std::thread([&] { from_thread = Tensor::empty({1000}); }).join();  // 4,000 bytes, unpublished
+  REQUIRE(memory_allocated() == start + 4000);
+  REQUIRE(max_memory_allocated() >= start + 4000);
+  from_thread = Tensor();
+  REQUIRE(memory_allocated() == start);
+}
+
 #ifdef TEST_ASAN
 TEST_CASE("in ASan builds cached blocks and class tails stay poisoned", "[memory]") {
   const CacheScope scope;
