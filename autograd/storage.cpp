@@ -5,14 +5,19 @@
 
 namespace tapegrad {
 
+namespace {
+// Always at least one float, so data is never null (0-element tensors are legal).
+std::size_t storage_bytes(std::int64_t numel) {
+  return sizeof(float) * static_cast<std::size_t>(numel > 0 ? numel : 1);
+}
+}  // namespace
+
 Storage::Storage(std::int64_t numel_in) : numel(numel_in) {
-  // Always allocate at least one float so data is never null (0-element tensors are legal).
-  const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(numel_in > 0 ? numel_in : 1);
-  data = static_cast<float*>(detail::aligned_allocate(bytes));
+  data = static_cast<float*>(detail::aligned_allocate(storage_bytes(numel)));
   if (data == nullptr) throw std::bad_alloc();
 }
 
-Storage::~Storage() { detail::aligned_free(data); }
+Storage::~Storage() { detail::aligned_free(data, storage_bytes(numel)); }
 
 std::shared_ptr<TensorImpl> make_impl(std::string_view op, const Shape& shape) {
   // Checked first, so the byte counts here and in Storage cannot overflow.

@@ -14,10 +14,11 @@
 
 namespace tapegrad {
 
-// A 64-byte aligned float buffer from autograd/aligned_alloc.h (TBB's scalable allocator unless
-// built for sanitizers). The tape creates and frees many tensor-sized temporaries per step;
-// glibc's malloc returned them to the OS and page-faulted them back in (47-54 us per 64x512
-// tensor measured here), tbbmalloc caches them (about 1 us).
+// A 64-byte aligned float buffer from autograd/aligned_alloc.h, the caching allocator of
+// autograd/memory.h. The tape creates and frees many tensor-sized temporaries per step; glibc's
+// malloc returned them to the OS and page-faulted them back in (47-54 us per 64x512 tensor
+// measured here), and tbbmalloc did the same for blocks of tens of MB (the `large` LSTM step);
+// the cache hands them to the next step instead.
 // The version counter lives here so every handle on the same data (detach, view) sees one count.
 struct Storage {
   explicit Storage(std::int64_t numel);

@@ -5,14 +5,35 @@
 //         under no-grad
 //   step: zero_grad, forward, MSE, backward, Adam step
 // Each runs with 1 and 2 TBB threads (a task_arena of that size), timed in real time.
+//
+// Warm only: cold iterations (first touch of the step's memory, lazy thread start, a fresh
+// optimizer's state) are never timed. Google Benchmark runs each benchmark for
+// --benchmark_min_warmup_time seconds first (main makes kDefaultWarmupSeconds the default), and
+// every call of a benchmark function (Google Benchmark calls it afresh for each trial, with a new
+// model) runs one untimed step before its timed loop.
+// Counters of the timed loop:
+//   page_faults_per_step  minor + major page faults of the whole process (all threads), per
+//                         iteration
+//   peak_live_MB          the most bytes of live buffers at once (max_memory_allocated)
+//   held_MB               the most bytes the allocator held at once, live and cached
+//                         (max_memory_reserved)
+//   held_over_peak        held_MB / peak_live_MB
+//   cache_misses_per_step requests of a cached size that needed new memory, per iteration
+// The first call of each benchmark empties the allocator's cache (autograd/memory.h), so these
+// are its own, not what earlier benchmarks left cached; its later calls (warm-up, trials,
+// repetitions) keep the cache, as a training loop would.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <tbb/task_arena.h>
 
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "autograd/grad_mode.h"
+#include "autograd/memory.h"
 #include "nn/layers.h"
 #include "nn/cell_registry.h"
 #include "nn/rnn.h"
@@ -64,32 +85,97 @@ std::vector<Config> load_configs() {
   return configs;
 }
 
-void run_forward(benchmark::State& state, const std::string& cell, const Config& c, int threads) {
+constexpr double kDefaultWarmupSeconds = 0.5;
+
+double page_faults_so_far() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_minflt + usage.ru_majflt);
+}
+
+// Brackets a timed loop; report() sets the counters.
+class StepCounters {
+ public:
+  StepCounters()
+      : faults_at_start_(page_faults_so_far()), misses_at_start_(memory_stats().cache_misses) {
+    reset_peak_memory_stats();
+  }
+  void report(benchmark::State& state) const {
+    state.counters["page_faults_per_step"] = benchmark::Counter(
+        page_faults_so_far() - faults_at_start_, benchmark::Counter::kAvgIterations);
+    state.counters["cache_misses_per_step"] = benchmark::Counter(
+        static_cast<double>(memory_stats().cache_misses - misses_at_start_),
+        benchmark::Counter::kAvgIterations);
+    const auto peak_live = static_cast<double>(max_memory_allocated());
+    const auto held = static_cast<double>(max_memory_reserved());
+    state.counters["peak_live_MB"] = peak_live / 1e6;
+    state.counters["held_MB"] = held / 1e6;
+    state.counters["held_over_peak"] = held / peak_live;
+  }
+
+ private:
+  double faults_at_start_;
+  std::int64_t misses_at_start_;
+};
+
+// Empties the memory cache when a new benchmark starts (see the top of the file).
+void enter_benchmark(const std::string& name) {
+  static std::string current;
+  if (name != current) {
+    current = name;
+    empty_cache();
+  }
+}
+
+void run_forward(benchmark::State& state, const std::string& name, const std::string& cell,
+                 const Config& c, int threads) {
+  enter_benchmark(name);
   tbb::task_arena arena(threads);
   Generator gen(0);
   Model model(cell, c, gen);
   Tensor x = Tensor::normal({c.B, c.T, c.I}, 0, 1, gen);
   arena.execute([&] {
     NoGradGuard no_grad;
+    benchmark::DoNotOptimize(model.forward(x).data());  // untimed warm-up
+    const StepCounters counters;
     for (auto _ : state) benchmark::DoNotOptimize(model.forward(x).data());
+    counters.report(state);
   });
 }
 
-void run_step(benchmark::State& state, const std::string& cell, const Config& c, int threads) {
+void run_step(benchmark::State& state, const std::string& name, const std::string& cell,
+              const Config& c, int threads) {
+  enter_benchmark(name);
   tbb::task_arena arena(threads);
   Generator gen(0);
   Model model(cell, c, gen);
   Tensor x = Tensor::normal({c.B, c.T, c.I}, 0, 1, gen);
   Tensor y = Tensor::normal({c.B, 1}, 0, 1, gen);
   optim::Adam adam(model.parameters(), {.lr = 1e-3f});
+  auto step = [&] {
+    adam.zero_grad();
+    Tensor loss = mse_loss(model.forward(x), y);
+    loss.backward();
+    adam.step();
+  };
   arena.execute([&] {
-    for (auto _ : state) {
-      adam.zero_grad();
-      Tensor loss = mse_loss(model.forward(x), y);
-      loss.backward();
-      adam.step();
-    }
+    step();  // untimed warm-up: creates the grads and Adam's state
+    const StepCounters counters;
+    for (auto _ : state) step();
+    counters.report(state);
   });
+}
+
+// argv with --benchmark_min_warmup_time=kDefaultWarmupSeconds added unless the caller set it.
+std::vector<char*> with_default_warmup(int argc, char** argv, std::string& storage) {
+  std::vector<char*> args(argv, argv + argc);
+  constexpr std::string_view flag = "--benchmark_min_warmup_time";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], flag.data(), flag.size()) == 0) return args;
+  }
+  storage = std::string(flag) + "=" + std::to_string(kDefaultWarmupSeconds);
+  args.insert(args.begin() + 1, storage.data());
+  return args;
 }
 
 }  // namespace
@@ -106,16 +192,22 @@ int main(int argc, char** argv) {
                                    "mgu", "mgu_composed"}) {
       for (int threads : {1, 2}) {
         const std::string suffix = "/" + cell + "/" + c.id + "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(("lstm_fwd" + suffix).c_str(), run_forward, cell, c, threads)
+        const std::string fwd_name = "lstm_fwd" + suffix, step_name = "lstm_step" + suffix;
+        benchmark::RegisterBenchmark(fwd_name.c_str(), run_forward, fwd_name, cell, c, threads)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
-        benchmark::RegisterBenchmark(("lstm_step" + suffix).c_str(), run_step, cell, c, threads)
+        benchmark::RegisterBenchmark(step_name.c_str(), run_step, step_name, cell, c, threads)
             ->UseRealTime()
             ->Unit(benchmark::kMillisecond);
       }
     }
   }
-  benchmark::Initialize(&argc, argv);
+  std::string warmup_flag;
+  std::vector<char*> args = with_default_warmup(argc, argv, warmup_flag);
+  int arg_count = static_cast<int>(args.size());
+  args.push_back(nullptr);  // argv[argc] is null
+  benchmark::Initialize(&arg_count, args.data());
+  if (benchmark::ReportUnrecognizedArguments(arg_count, args.data())) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

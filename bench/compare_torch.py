@@ -9,6 +9,10 @@ and prints a markdown table of medians (ms) and the ratio torch / tapegrad (> 1:
 
 --blas avx512 unsets OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for PyTorch (its fastest BLAS kernel on
 these machines); --blas env keeps the environment as it is. Needs python3-torch.
+
+Both sides are timed warm only: bench_lstm runs each benchmark for --warmup-time seconds before
+timing it (--benchmark_min_warmup_time) and one untimed step per trial; torch_lstm_bench.py makes
+--torch-warmup untimed calls per mode before timing.
 """
 import argparse
 import json
@@ -21,9 +25,10 @@ TORCH_BENCH_CANDIDATES = [os.path.join(HERE, "..", "..", "shared", "bench", "tor
                           os.path.join(HERE, "torch_lstm_bench.py")]
 
 
-def run_tapegrad(binary, cell, config_id, threads, min_time):
+def run_tapegrad(binary, cell, config_id, threads, min_time, warmup_time):
     pattern = f"^lstm_(fwd|step)/{cell}/{config_id}/threads:{threads}/"
     out = subprocess.run([binary, f"--benchmark_filter={pattern}", f"--benchmark_min_time={min_time}",
+                          f"--benchmark_min_warmup_time={warmup_time}",
                           "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true",
                           "--benchmark_format=json"], check=True, capture_output=True, text=True).stdout
     result = {}
@@ -36,13 +41,14 @@ def run_tapegrad(binary, cell, config_id, threads, min_time):
     return result
 
 
-def run_torch(script, cell, config_id, threads, blas, budget, blas_threads):
+def run_torch(script, cell, config_id, threads, blas, budget, blas_threads, warmup_calls):
     env = dict(os.environ)
     if blas == "avx512":
         env.pop("OPENBLAS_CORETYPE", None)
         env.pop("OPENBLAS_L2_SIZE", None)
     out = subprocess.run(["/usr/bin/python3", script, "--cells", cell, "--only", config_id,
-                          "--threads", str(threads), "--budget", str(budget)]
+                          "--threads", str(threads), "--budget", str(budget),
+                          "--warmup", str(warmup_calls)]
                          + (["--blas-threads", str(blas_threads)] if blas_threads else []),
                          check=True, capture_output=True, text=True, env=env).stdout
     d = json.loads(out.strip().splitlines()[-1])
@@ -63,6 +69,9 @@ def main():
     p.add_argument("--torch-blas-threads", type=int, default=None, help="OpenBLAS threads for torch")
     p.add_argument("--min-time", type=float, default=0.3, help="tapegrad: seconds per repetition")
     p.add_argument("--budget", type=float, default=2.0, help="torch: timed seconds per mode")
+    p.add_argument("--warmup-time", type=float, default=0.5,
+                   help="tapegrad: untimed seconds per benchmark before timing")
+    p.add_argument("--torch-warmup", type=int, default=3, help="torch: untimed calls per mode")
     args = p.parse_args()
     script = next((s for s in TORCH_BENCH_CANDIDATES if os.path.exists(s)), None)
     if script is None:
@@ -74,14 +83,15 @@ def main():
     configs = [c for c in configs if not only or c["id"] in only]
     print(f"tapegrad threads {args.threads}; torch threads {args.torch_threads or args.threads}, "
           f"BLAS threads {args.torch_blas_threads or args.torch_threads or args.threads}, "
-          f"BLAS setting {args.blas}; medians in ms (real time)\n")
+          f"BLAS setting {args.blas}; warm-up: tapegrad {args.warmup_time} s + 1 step per trial, "
+          f"torch {args.torch_warmup} calls per mode; medians in ms (real time)\n")
     print("| cell | config | T | B | I | H | L | torch fwd | tapegrad fwd | ratio | torch step | tapegrad step | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cell in args.cells.split(","):
         for c in configs:
-            ours = run_tapegrad(binary, cell, c["id"], args.threads, args.min_time)
+            ours = run_tapegrad(binary, cell, c["id"], args.threads, args.min_time, args.warmup_time)
             theirs = run_torch(script, cell, c["id"], args.torch_threads or args.threads, args.blas,
-                               args.budget, args.torch_blas_threads)
+                               args.budget, args.torch_blas_threads, args.torch_warmup)
             print(f"| {cell} | {c['id']} | {c['T']} | {c['B']} | {c['I']} | {c['H']} | {c['L']} | "
                   f"{theirs['fwd']:.3f} | {ours['fwd']:.3f} | {theirs['fwd'] / ours['fwd']:.2f}x | "
                   f"{theirs['step']:.3f} | {ours['step']:.3f} | {theirs['step'] / ours['step']:.2f}x |",

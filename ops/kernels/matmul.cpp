@@ -56,12 +56,14 @@ struct Problem {
 // Packing scratch comes from the tensors' allocator (autograd/aligned_alloc.h), per block and call:
 // nothing global.
 struct AlignedFree {
-  void operator()(float* p) const { tapegrad::detail::aligned_free(p); }
+  std::size_t bytes;  // the allocator's size class comes from it
+  void operator()(float* p) const { tapegrad::detail::aligned_free(p, bytes); }
 };
 std::unique_ptr<float[], AlignedFree> scratch(Index floats) {
-  void* p = tapegrad::detail::aligned_allocate(sizeof(float) * static_cast<std::size_t>(floats));
+  const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(floats);
+  void* p = tapegrad::detail::aligned_allocate(bytes);
   if (p == nullptr) throw std::bad_alloc();
-  return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(p));
+  return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(p), AlignedFree{bytes});
 }
 
 // out[k * out_stride + r] = src[r * ld + k] for r < 4, k < depth. xsimd 8.1's zip_lo/zip_hi
