@@ -1,6 +1,9 @@
 // Kernels derived from a cell's math (ops/kernels/cell_kernel.h) against the hand-written LSTM,
 // GRU and RNN kernels, forward and backward, on awkward B x H (SIMD tails), at +-50, and with
-// more rows than the parallel cut-off.
+// more rows than the parallel cut-off; the row-wise (row_norm) kernels of a cell written to reach
+// every path of the phase planner against the cell composed from generic ops and finite
+// differences. This file instantiates a kernel itself, so
+// it is built with the library's SIMD flags (tests/CMakeLists.txt).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -8,11 +11,15 @@
 #include <limits>
 #include <vector>
 
+#include "ops/kernels/cell_kernel.h"
 #include "ops/kernels/elementwise.h"
 #include "ops/kernels/gru_gates.h"
 #include "ops/kernels/lstm_gates.h"
 #include "ops/recurrent_cell.h"
+#include "ops/recurrent_reference.h"
+#include "ops/recurrent_test_util.h"
 #include "pointwise_test_util.h"
+#include "test_util.h"
 
 namespace {
 
@@ -160,6 +167,86 @@ TEST_CASE("derived RNN kernels: tanh and relu from their saved outputs", "[cell_
       cell.backward({grad.data(), nullptr, nullptr, nullptr, nullptr, grad_h.data(), nullptr,
                      d.pre.data(), nullptr, nullptr, nullptr, nullptr, B, H});
       CHECK(first_mismatch(grad, expected_grad, kRtol, kAtol) == "");
+    }
+  }
+}
+
+// ---- the phase planner on a cell written to reach all of its paths ----
+
+namespace {
+
+// No one would train this cell. Its math exercises every path of the planner: a gate input read
+// after a row_norm (phase 0 overwrites the gate rows in place, so it must be kept), a row_norm
+// of a row_norm (three phases), c_prev read in phases 0 and 2 (its gradient summed across
+// them), a phase-0 value read in phase 2 (its adjoint crossing phase 1 through scratch), a
+// row_norm of an input, and h_prev read by the cell itself.
+namespace cell = tapegrad::cell;
+
+struct PhaseTestCell {
+  static constexpr cell::Spec spec{.name = "phase_test",
+                                   .gates = 2,
+                                   .cell_state = true,
+                                   .params = 1,
+                                   .param_names = {"weight_test"}};
+  template <class V>
+  static constexpr cell::Out<V> step(const cell::In<V>& in) {
+    const V a = tanh(in.gate[0]);
+    const V s = sigmoid(in.gate[1]);
+    const V first = row_norm(a + in.c_prev);
+    const V second = row_norm(first * in.gate[1] + in.param[0]);
+    const V c = second * in.c_prev * 0.5f + s * a;
+    return {.h = tanh(c) + 0.5f * row_norm(in.h_prev), .c = c};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("row-wise phases: a three-phase cell, fused against composed and finite differences",
+          "[cell_kernel]") {
+  using Planned = tapegrad::kernels::cell_detail::Derived<PhaseTestCell>;
+  STATIC_REQUIRE(Planned::p.phases == 3);
+  STATIC_REQUIRE(Planned::p.norms == 3);
+  const CellKernel& kernel = tapegrad::kernels::derived_cell_kernel<PhaseTestCell>();
+  REQUIRE(kernel.reads_h_prev);
+  REQUIRE(kernel.row_stats == 6);
+  const std::int64_t T = 3, B = 2, I = 2, H = 4;
+  Generator gen(41);
+  for (const bool reverse : {false, true}) {
+    const std::vector<std::int64_t> lengths = reverse ? std::vector<std::int64_t>{2, 3}
+                                                      : std::vector<std::int64_t>{3, 1};
+    INFO("reverse " << reverse);
+    const auto uniform = [&](const tapegrad::Shape& shape) {
+      return tapegrad::Tensor::uniform(shape, -1, 1, gen, true);
+    };
+    const std::vector<tapegrad::Tensor> inputs{uniform({T, B, I}), uniform({B, H}), uniform({B, H}),
+                                               uniform({2 * H, I}),  uniform({2 * H, H}),
+                                               uniform({2 * H}),     uniform({2 * H}),
+                                               uniform({H})};
+    const auto weights = [](const std::vector<tapegrad::Tensor>& in) {
+      return tapegrad::RecurrentWeights{in[3], in[4], in[5], in[6], tapegrad::Tensor(), {in[7]}};
+    };
+    const auto fused = [&](const std::vector<tapegrad::Tensor>& in) {
+      return tapegrad::testing::flatten_result(
+          tapegrad::recurrent_layer("test", kernel, in[0], in[1], in[2], weights(in), lengths, reverse));
+    };
+    REQUIRE_GRADCHECK(fused, inputs, tapegrad::testing::recurrent_tolerances());
+    const auto gradients = [&](bool use_fused) {
+      std::vector<tapegrad::Tensor> in;
+      for (const tapegrad::Tensor& t : inputs) in.push_back(t.detach().clone().requires_grad_(true));
+      const tapegrad::Tensor flat =
+          use_fused ? fused(in)
+                    : tapegrad::testing::flatten_result(tapegrad::composed_cell_layer<PhaseTestCell>(
+                          in[0], in[1], in[2], weights(in), lengths, reverse));
+      Generator projection(7);
+      tapegrad::sum(tapegrad::mul(flat, tapegrad::Tensor::uniform(flat.shape(), -1, 1, projection))).backward();
+      std::vector<tapegrad::Tensor> out{flat};
+      for (const tapegrad::Tensor& t : in) out.push_back(t.grad());
+      return out;
+    };
+    const std::vector<tapegrad::Tensor> a = gradients(true), b = gradients(false);
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      INFO("value " << k << " (0: outputs, then the gradient of input k-1)");
+      REQUIRE_ALL_CLOSE(a[k], b[k], 1e-4, 1e-5);
     }
   }
 }
