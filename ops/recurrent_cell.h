@@ -83,7 +83,7 @@ struct CellKernel {
 const CellKernel& builtin_cell(const std::string& name);
 
 // The kernels derived from the cells' math in ops/cells.h (ops/kernels/cell_kernel.h): "lstm",
-// "gru", "rnn_tanh", "rnn_relu", "peephole_lstm", "cifg_lstm". The first four match the
+// "gru", "rnn_tanh", "rnn_relu", "peephole_lstm", "cifg_lstm", "ln_lstm". The first four match the
 // hand-written kernels (tests/kernels/test_cell_kernel.cpp) and are benched against them.
 const CellKernel& derived_cell(const std::string& name);
 
