@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     // a fused kernel.
     for (const std::string cell : {"lstm", "gru", "rnn", "lstm_composed", "peephole_lstm",
                                    "peephole_lstm_composed", "cifg_lstm", "cifg_lstm_composed",
-                                   "mgu", "mgu_composed"}) {
+                                   "ln_lstm", "ln_lstm_composed", "mgu", "mgu_composed"}) {
       for (int threads : {1, 2}) {
         const std::string suffix = "/" + cell + "/" + c.id + "/threads:" + std::to_string(threads);
         const std::string fwd_name = "lstm_fwd" + suffix, step_name = "lstm_step" + suffix;

@@ -24,7 +24,10 @@ CellDefinition cell_definition() {
   d.name = spec.name;
   d.gates = spec.gates;
   d.cell_state = spec.cell_state;
-  for (int k = 0; k < spec.params; ++k) d.param_names.emplace_back(spec.param_names[static_cast<std::size_t>(k)]);
+  for (int k = 0; k < spec.params; ++k) {
+    d.param_names.emplace_back(spec.param_names[static_cast<std::size_t>(k)]);
+    d.param_init.push_back(spec.param_init[static_cast<std::size_t>(k)]);
+  }
   d.forget_gate = spec.forget_gate;
   d.kernel = &kernels::derived_cell_kernel<Cell>();
   d.composed = composed_cell_layer<Cell>;

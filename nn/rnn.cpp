@@ -107,6 +107,7 @@ std::vector<CellDefinition> builtin_definitions() {
   }
   cells.push_back(cell_definition<cells::PeepholeLSTM>());
   cells.push_back(cell_definition<cells::CIFGLSTM>());
+  cells.push_back(cell_definition<cells::LayerNormLSTM>());
   return cells;
 }
 
@@ -153,6 +154,11 @@ void register_cell(CellDefinition definition) {
     throw ValueError("register_cell: cell \"" + name +
                      "\" declares a different gate count, cell state or parameter count than "
                      "its kernel");
+  }
+  if (!definition.param_init.empty() && definition.param_init.size() != definition.param_names.size()) {
+    throw ValueError("register_cell: cell \"" + name + "\" gives " +
+                     std::to_string(definition.param_init.size()) + " initialisations for " +
+                     std::to_string(definition.param_names.size()) + " parameters");
   }
   std::lock_guard<std::mutex> lock(registry_mutex());
   std::deque<CellDefinition>& cells = registry();
@@ -224,6 +230,12 @@ RecurrentBase::RecurrentBase(const std::string& cell, const RecurrentOptions& o,
     throw ValueError(name_ + ": the " + cell_->name + " cell reads h_prev itself, so it cannot "
                      "take a projection (proj_size)");
   }
+  // A row_norm over one unit is 0 whatever the unit holds (finite, thanks to eps, but the cell
+  // would silently lose that path: ln_lstm's h would never see c).
+  if (cell_->kernel->row_stats > 0 && hidden_size_ < 2) {
+    throw ValueError(name_ + ": the " + cell_->name + " cell layer-normalises rows of hidden_size "
+                     "units, so hidden_size must be at least 2, got " + std::to_string(hidden_size_));
+  }
   const std::int64_t H = hidden_size_;
   const std::int64_t P = proj_size_ > 0 ? proj_size_ : H;
   const std::int64_t gates = cell_->gates;
@@ -246,9 +258,21 @@ RecurrentBase::RecurrentBase(const std::string& cell, const RecurrentOptions& o,
       if (proj_size_ > 0) {
         w.weight_hr = register_parameter("weight_hr" + suffix, uniform_parameter(name_.c_str(), {P, H}, H, generator));
       }
-      for (const std::string& param : cell_->param_names) {
-        w.cell_params.push_back(
-            register_parameter(param + suffix, uniform_parameter(name_.c_str(), {H}, H, generator)));
+      // LayerNorm gains and biases start at 1 and 0, as torch.nn.LayerNorm's (no draws).
+      if (cell_->kernel->norm_ih) {
+        w.layernorm_ih_weight = register_parameter("layernorm_ih_weight" + suffix, Tensor::ones({gates * H}));
+        w.layernorm_ih_bias = register_parameter("layernorm_ih_bias" + suffix, Tensor::zeros({gates * H}));
+      }
+      if (cell_->kernel->norm_hh) {
+        w.layernorm_hh_weight = register_parameter("layernorm_hh_weight" + suffix, Tensor::ones({gates * H}));
+        w.layernorm_hh_bias = register_parameter("layernorm_hh_bias" + suffix, Tensor::zeros({gates * H}));
+      }
+      for (std::size_t k = 0; k < cell_->param_names.size(); ++k) {
+        const cell::Init init = k < cell_->param_init.size() ? cell_->param_init[k] : cell::Init::Uniform;
+        Tensor value = init == cell::Init::One    ? Tensor::ones({H})
+                       : init == cell::Init::Zero ? Tensor::zeros({H})
+                                                  : uniform_parameter(name_.c_str(), {H}, H, generator);
+        w.cell_params.push_back(register_parameter(cell_->param_names[k] + suffix, value));
       }
       weights_.push_back(w);
     }

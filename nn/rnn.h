@@ -25,6 +25,7 @@
 
 #include "autograd/generator.h"
 #include "nn/module.h"
+#include "ops/cell_math.h"
 #include "ops/recurrent.h"
 
 namespace tapegrad::nn {
@@ -118,7 +119,7 @@ struct RNNOutput {
 // A cell the recurrent modules can run: its math's spec (gate count, cell state, parameters), the
 // fused step kernels for the layer driver, and the same layer composed from generic ops (the
 // reference behind set_fused(false)). Built-in: lstm, gru, rnn_tanh, rnn_relu, peephole_lstm,
-// cifg_lstm. A cell of one's own: nn/cell_registry.h (register_cell<MyCell>()).
+// cifg_lstm, ln_lstm. A cell of one's own: nn/cell_registry.h (register_cell<MyCell>()).
 using ComposedLayer = std::function<RecurrentResult(
     const Tensor& x, const Tensor& h0, const Tensor& c0, const RecurrentWeights& weights,
     const std::vector<std::int64_t>& lengths, bool reverse, const RecurrentMasks& masks)>;
@@ -127,6 +128,7 @@ struct CellDefinition {
   std::int64_t gates = 1;
   bool cell_state = false;
   std::vector<std::string> param_names;  // per-unit vectors [H]: "<name>_l{k}[_reverse]"
+  std::vector<cell::Init> param_init;    // one per name; empty: all Uniform
   std::int64_t forget_gate = -1;         // gate block forget_bias sets; -1: none
   const CellKernel* kernel = nullptr;
   ComposedLayer composed;
@@ -175,7 +177,10 @@ class RecurrentBase : public Module {
 };
 
 // The factory: any registered cell by name ("lstm", "gru", "rnn_tanh", "rnn_relu",
-// "peephole_lstm", "cifg_lstm", or one's own). "lstm", "gru" and "rnn_*" build exactly what
+// "peephole_lstm", "cifg_lstm", "ln_lstm", or one's own). A cell that layer-normalises its gate
+// rows (ln_lstm) also has layernorm_ih_weight/_bias and layernorm_hh_weight/_bias [G] per layer
+// and direction, initialised 1 and 0 (torch.nn.LayerNorm); a cell with a row_norm of its own
+// (ln_lstm's c) needs hidden_size >= 2, since one unit always normalises to 0. "lstm", "gru" and "rnn_*" build exactly what
 // nn::LSTM, nn::GRU and nn::RNN build (same parameters, names and initialisation).
 RecurrentBase make_recurrent(const std::string& cell, const RecurrentOptions& options,
                              Generator& generator);

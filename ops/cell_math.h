@@ -14,7 +14,27 @@
 // `in.gate[k]` is gate block k of x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh (or only the x part,
 // with `in.gate_h[k]` the h part, when spec.split_recurrent); `in.h_prev`, `in.c_prev` (cells with
 // a cell state) and `in.param[k]` (the spec.params per-unit vectors [H]) are the other inputs.
-// Allowed: + - * between values and floats, unary -, sigmoid, tanh, relu.
+// Allowed: + - * between values and floats, unary -, sigmoid, tanh, relu, and row_norm.
+//
+// Row-wise steps (layer normalisation, Ba, Kiros & Hinton 2016). Everything above is pointwise:
+// unit j of the output needs only unit j of the inputs, so the kernels run a row in SIMD blocks of
+// units. Normalising needs the whole row; a cell declares it in two ways:
+//  - `row_norm(v)`: (v - mean) / sqrt(var + eps) over the H units of the row (biased variance,
+//    eps 1e-5 as torch.nn.LayerNorm; row_norm(v, eps) for another). Its gain and bias are
+//    ordinary per-unit parameters, e.g. `in.param[0] * row_norm(c) + in.param[1]` with
+//    .param_init = {cell::Init::One, cell::Init::Zero} (LayerNorm's initial weight and bias).
+//    The kernels run in phases: phase 0 computes everything row_norm's operand needs over the
+//    whole row, the row's mean and 1/sqrt(var + eps) are reduced and saved, then phase 1 computes
+//    the rest (a row_norm of a row_norm's result adds a phase). Backward runs the phases in
+//    reverse, reducing mean(dy) and mean(dy * y) over the row between them, so the derived
+//    backward of a normalised cell is still written by no one.
+//  - spec.norm_ih / spec.norm_hh: the whole gate rows [G] of x_t W_ih^T and of h_{t-1} W_hh^T are
+//    each layer-normalised by the layer driver before b_ih / b_hh are added, with gains and biases
+//    [G] (parameters layernorm_ih_weight, layernorm_ih_bias, layernorm_hh_weight,
+//    layernorm_hh_bias; initialised 1 and 0), so `in.gate[k]` is block k of
+//    LN_ih(x W_ih^T) + b_ih + LN_hh(h W_hh^T) + b_hh (eps spec.norm_eps). The driver keeps the two
+//    products apart to normalise them, as it does for split_recurrent.
+// ops/cells.h's LayerNormLSTM uses both.
 //
 // The library runs step() three ways:
 //  - on cell::Sym at compile time, which records the math as a small graph (trace<Cell>());
@@ -31,6 +51,13 @@ namespace tapegrad::cell {
 
 inline constexpr int kMaxGates = 8;
 inline constexpr int kMaxParams = 8;
+inline constexpr int kMaxRowNorms = 4;  // row_norm calls in one step
+// torch.nn.LayerNorm's default eps: row_norm's and the gate rows' unless the cell says otherwise.
+inline constexpr float kNormEps = 1e-5f;
+
+// Initial values of a cell's per-unit parameter: U(-1/sqrt(H), 1/sqrt(H)) like every recurrent
+// weight in PyTorch, or the ones and zeros of a LayerNorm gain and bias.
+enum class Init : std::uint8_t { Uniform, One, Zero };
 
 struct Spec {
   const char* name = "";
@@ -39,8 +66,13 @@ struct Spec {
   bool split_recurrent = false;   // in.gate_h apart from in.gate (GRU)
   int params = 0;                 // per-unit parameter vectors [H]
   std::array<const char*, kMaxParams> param_names{};  // PyTorch-style stems, e.g. "weight_pi"
+  std::array<Init, kMaxParams> param_init{};          // Uniform unless given
   // forget_gate: the gate block whose bias `forget_bias` sets (-1: none).
   int forget_gate = -1;
+  // Layer normalisation of the gate rows of x W_ih^T (norm_ih) and h W_hh^T (norm_hh): see above.
+  bool norm_ih = false;
+  bool norm_hh = false;
+  float norm_eps = kNormEps;
 };
 
 template <class V>
@@ -60,7 +92,8 @@ struct Out {
 
 // ---- the compile-time graph ----
 
-enum class Op : std::uint8_t { Input, Const, Add, Sub, Mul, Neg, Sigmoid, Tanh, Relu };
+// RowNorm: (a - mean) / sqrt(var + value) over the row; value is eps.
+enum class Op : std::uint8_t { Input, Const, Add, Sub, Mul, Neg, Sigmoid, Tanh, Relu, RowNorm };
 
 constexpr bool is_saved(Op op) { return op == Op::Sigmoid || op == Op::Tanh || op == Op::Relu; }
 
@@ -73,7 +106,7 @@ inline constexpr int kInputParam = 2 * kMaxGates + 2;
 struct Node {
   Op op = Op::Const;
   int a = -1, b = -1;   // operand node ids (Input: the input number)
-  float value = 0.0f;   // Const
+  float value = 0.0f;   // Const: the constant; RowNorm: eps
 };
 
 inline constexpr int kMaxNodes = 160;
@@ -116,6 +149,10 @@ constexpr Sym operator*(float v, Sym x) { return constant(x.graph, v) * x; }
 constexpr Sym sigmoid(Sym x) { return unary(Op::Sigmoid, x); }
 constexpr Sym tanh(Sym x) { return unary(Op::Tanh, x); }
 constexpr Sym relu(Sym x) { return unary(Op::Relu, x); }
+constexpr Sym row_norm(Sym x, float eps = kNormEps) {
+  if (!(eps > 0.0f)) throw "cell graph: row_norm needs eps > 0 (a constant row would divide by 0)";
+  return {x.graph, x.graph->add({Op::RowNorm, x.id, -1, eps})};
+}
 
 // Runs Cell::step on symbols: the cell's math as a graph, inputs first.
 template <class Cell>
@@ -123,6 +160,7 @@ constexpr Graph trace() {
   constexpr Spec spec = Cell::spec;
   static_assert(spec.gates >= 1 && spec.gates <= kMaxGates, "cell: gates must be in [1, 8]");
   static_assert(spec.params >= 0 && spec.params <= kMaxParams, "cell: params must be in [0, 8]");
+  static_assert(!(spec.norm_ih || spec.norm_hh) || spec.norm_eps > 0.0f, "cell: norm_eps must be > 0");
   Graph graph;
   In<Sym> in;
   const auto input = [&graph](int number) {

@@ -81,4 +81,29 @@ struct CIFGLSTM {
   }
 };
 
+// Layer-normalised LSTM (Ba, Kiros & Hinton 2016, eq. 20-22): the gate pre-activations are
+// LN_ih(x W_ih^T) + b_ih + LN_hh(h W_hh^T) + b_hh (each product normalised over its whole row of
+// 4H, by the driver: norm_ih, norm_hh), and h = o tanh(LN_c(c)) with c normalised over its H
+// units. LN_c's gain and bias are the cell's parameters (LayerNorm's names and initial 1 and 0).
+struct LayerNormLSTM {
+  static constexpr cell::Spec spec{.name = "ln_lstm",
+                                   .gates = 4,
+                                   .cell_state = true,
+                                   .params = 2,
+                                   .param_names = {"layernorm_c_weight", "layernorm_c_bias"},
+                                   .param_init = {cell::Init::One, cell::Init::Zero},
+                                   .forget_gate = 1,
+                                   .norm_ih = true,
+                                   .norm_hh = true};
+  template <class V>
+  static constexpr cell::Out<V> step(const cell::In<V>& in) {
+    const V i = sigmoid(in.gate[0]);
+    const V f = sigmoid(in.gate[1]);
+    const V g = tanh(in.gate[2]);
+    const V o = sigmoid(in.gate[3]);
+    const V c = f * in.c_prev + i * g;
+    return {.h = o * tanh(in.param[0] * row_norm(c) + in.param[1]), .c = c};
+  }
+};
+
 }  // namespace tapegrad::cells

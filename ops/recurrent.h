@@ -27,10 +27,13 @@ struct RecurrentResult {
 
 // The parameters of one layer and direction. weight_ih [G, I], weight_hh [G, P], bias_ih/bias_hh
 // [G] (undefined: bias=false), weight_hr [P, H] (undefined: no projection), cell_params: the
-// cell's own per-unit vectors, each [H] (CellKernel::params of them).
+// cell's own per-unit vectors, each [H] (CellKernel::params of them). Cells that layer-normalise
+// their gate rows (CellKernel::norm_ih / norm_hh) take the LayerNorm gain and bias [G] of
+// x W_ih^T and of h W_hh^T; other cells leave them undefined.
 struct RecurrentWeights {
   Tensor weight_ih, weight_hh, bias_ih, bias_hh, weight_hr;
   std::vector<Tensor> cell_params;
+  Tensor layernorm_ih_weight{}, layernorm_ih_bias{}, layernorm_hh_weight{}, layernorm_hh_bias{};
 };
 
 // Regularisers of one layer and direction, as constants (no gradient flows into them); each

@@ -20,6 +20,9 @@
 // (not adds) grad_pre, grad_pre_h (split cells), grad_h_prev (the direct path only, not through
 // W_hh; cells that read h_prev), grad_c_prev (cells with a state; may be null) and grad_params
 // [B, P*H] (per-row terms; the driver sums the rows of all steps).
+// Cells with row-wise steps (ops/cell_math.h: row_norm) also save per row `row_stats` floats (the
+// mean and rstd of each normalised row) in the forward's row_stats [B, row_stats], which backward
+// reads back. Gate-row normalisation (norm_ih, norm_hh) is the driver's: the kernels see its result.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -36,6 +39,7 @@ struct CellStepForward {
   float* c;
   float* kept_extra;
   std::int64_t B, H;
+  float* row_stats = nullptr;  // [B, CellKernel::row_stats]; cells with row_norm only
 };
 
 struct CellStepBackward {
@@ -52,6 +56,7 @@ struct CellStepBackward {
   const float* c_prev;
   const float* params;
   std::int64_t B, H;
+  const float* row_stats = nullptr;  // what the forward step saved there
 };
 
 struct CellKernel {
@@ -65,6 +70,12 @@ struct CellKernel {
   std::int64_t params = 0;       // per-unit parameter vectors [H] of the cell
   void (*forward)(const CellStepForward&) = nullptr;
   void (*backward)(const CellStepBackward&) = nullptr;
+  std::int64_t row_stats = 0;    // floats saved per row and step by the cell's row_norms
+  // Layer normalisation of the gate rows (ops/cell_math.h, Spec::norm_ih / norm_hh), done by the
+  // driver with gains and biases [G] (RecurrentWeights::layernorm_*), eps norm_eps.
+  bool norm_ih = false;
+  bool norm_hh = false;
+  float norm_eps = 1e-5f;
 };
 
 // "lstm", "gru", "rnn_tanh", "rnn_relu": the hand-written kernels of ops/kernels/*_gates.cpp.
@@ -72,7 +83,7 @@ struct CellKernel {
 const CellKernel& builtin_cell(const std::string& name);
 
 // The kernels derived from the cells' math in ops/cells.h (ops/kernels/cell_kernel.h): "lstm",
-// "gru", "rnn_tanh", "rnn_relu", "peephole_lstm", "cifg_lstm". The first four match the
+// "gru", "rnn_tanh", "rnn_relu", "peephole_lstm", "cifg_lstm", "ln_lstm". The first four match the
 // hand-written kernels (tests/kernels/test_cell_kernel.cpp) and are benched against them.
 const CellKernel& derived_cell(const std::string& name);
 

@@ -8,11 +8,16 @@
 // every weight gradient with one product over all T*B rows (dW = d pre^T [x | h_prev]).
 // Lengths: past its end a sequence keeps its state, its output is zero and its gradient passes
 // straight through (PyTorch's packed-sequence semantics).
+// Cells that layer-normalise their gate rows (norm_ih, norm_hh; Ba et al. 2016) get
+//   pre_t = LN_ih(x_t W_ih^T) + b_ih + LN_hh(h_{t-1} W_hh^T) + b_hh,  LN(v) = gain * xhat + bias
+// with each product normalised over its row of G (ops/kernels/row_norm.h); the xhat rows and their
+// rstd are saved, and backward takes d pre through LN's backward before the weight gradients.
 #include <algorithm>
 #include <utility>
 
 #include "autograd/node.h"
 #include "ops/kernels/matmul.h"
+#include "ops/kernels/row_norm.h"
 #include "ops/recurrent.h"
 #include "ops/recurrent_common.h"
 
@@ -42,6 +47,46 @@ void split_zoneout_grad(float* proposed, float* kept, const float* grad, const f
 
 void add_into(float* to, const float* values, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) to[i] += values[i];
+}
+
+// A cell's gate-row LayerNorm parameters: gain and bias [G] when it normalises that row, else
+// none may be given.
+void check_layer_norm(const std::string& name, const CellKernel& cell, bool normalised,
+                      const char* row, const Tensor& gain, const Tensor& bias, std::int64_t G) {
+  const std::string prefix = std::string("layernorm_") + row;
+  for (const auto& [what, value] : {std::pair<std::string, const Tensor&>{prefix + "_weight", gain},
+                                    {prefix + "_bias", bias}}) {
+    if (!normalised) {
+      if (value.defined()) {
+        throw ValueError(name + ": the " + cell.name + " cell does not layer-normalise its " + row +
+                         " gate rows, but " + what + " was given");
+      }
+      continue;
+    }
+    if (!value.defined()) {
+      throw ValueError(name + ": the " + cell.name + " cell layer-normalises its " + row +
+                       " gate rows, so " + what + " [" + std::to_string(G) + "] is needed");
+    }
+    check_same_shape(name.c_str(), what.c_str(), Shape{G}, value.shape());
+  }
+}
+
+// a + b + c elementwise over n, each optional (null: zero): one bias row.
+std::vector<float> summed_bias(std::int64_t n, const float* a, const float* b, const float* c) {
+  std::vector<float> sum(static_cast<std::size_t>(n), 0.0f);
+  for (const float* term : {a, b, c}) {
+    if (term == nullptr) continue;
+    for (std::int64_t j = 0; j < n; ++j) sum[static_cast<std::size_t>(j)] += term[j];
+  }
+  return sum;
+}
+
+std::vector<double> zeros_double(std::int64_t n) { return std::vector<double>(static_cast<std::size_t>(n), 0.0); }
+
+Tensor to_tensor(const std::vector<double>& values) {
+  Tensor out = Tensor::empty({static_cast<std::int64_t>(values.size())});
+  for (std::size_t j = 0; j < values.size(); ++j) out.data()[j] = static_cast<float>(values[j]);
+  return out;
 }
 
 void zero_finished_rows(float* values, std::int64_t B, std::int64_t width,
@@ -104,6 +149,9 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     if (!param.defined()) throw ValueError(name + ": a parameter of the " + cell.name + " cell is undefined");
     check_same_shape(op, "cell parameter", Shape{H}, param.shape());
   }
+  const bool norm_ih = cell.norm_ih, norm_hh = cell.norm_hh;
+  check_layer_norm(name, cell, norm_ih, "ih", w.layernorm_ih_weight, w.layernorm_ih_bias, G);
+  check_layer_norm(name, cell, norm_hh, "hh", w.layernorm_hh_weight, w.layernorm_hh_bias, G);
   const bool dropped = masks.recurrent.defined();
   const bool zone_h = masks.zoneout_h.defined();
   const bool zone_c = masks.zoneout_c.defined();
@@ -122,11 +170,32 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   // overwrites each step's block with its kept values (e.g. the activated gates), so at B=990,
   // H=100, T=10 no second [T, B, G] buffer and its memory traffic are needed.
   Tensor pre = Tensor::empty({T, B, G});
-  recurrent::fill_bias_rows(pre.data(), rows, G, b_ih, split ? nullptr : b_hh);
-  gemm(false, true, rows, G, I, x.data(), I, weight_ih.data(), I, pre.data(), G, true);
+  const float eps = cell.norm_eps;
+  // LayerNorm of the gate rows: the normalised rows and their rstd, for backward.
+  Tensor xhat_ih = norm_ih ? Tensor::empty({T, B, G}) : Tensor();
+  Tensor rstd_ih = norm_ih ? Tensor::empty({rows}) : Tensor();
+  Tensor xhat_hh = norm_hh ? Tensor::empty({T, B, G}) : Tensor();
+  Tensor rstd_hh = norm_hh ? Tensor::empty({rows}) : Tensor();
+  Tensor recurrent_product = norm_hh ? Tensor::empty({B, G}) : Tensor();
+  if (norm_ih) {
+    gemm(false, true, rows, G, I, x.data(), I, weight_ih.data(), I, pre.data(), G, false);
+    const std::vector<float> shift =
+        summed_bias(G, w.layernorm_ih_bias.data(), b_ih, split ? nullptr : b_hh);
+    kernels::row_norm_forward(pre.data(), xhat_ih.data(), rstd_ih.data(), pre.data(),
+                              w.layernorm_ih_weight.data(), shift.data(), rows, G, eps, false);
+  } else {
+    recurrent::fill_bias_rows(pre.data(), rows, G, b_ih, split ? nullptr : b_hh);
+    gemm(false, true, rows, G, I, x.data(), I, weight_ih.data(), I, pre.data(), G, true);
+  }
+  // The recurrent row's LayerNorm shift: its bias, and b_hh where pre does not hold it already.
+  const std::vector<float> shift_hh =
+      norm_hh ? summed_bias(G, w.layernorm_hh_bias.data(), split ? b_hh : nullptr, nullptr)
+              : std::vector<float>();
 
   const std::int64_t extra_width = std::max<std::int64_t>(0, cell.kept - gates) * H;
   Tensor kept_extra = extra_width > 0 ? Tensor::empty({T, B, extra_width}) : Tensor();
+  const std::int64_t stats_width = cell.row_stats;
+  Tensor row_stats = stats_width > 0 ? Tensor::empty({T, B, stats_width}) : Tensor();
   Tensor pre_h = split ? Tensor::empty({B, G}) : Tensor();
   std::vector<float> params(static_cast<std::size_t>(num_params * H));
   for (std::int64_t k = 0; k < num_params; ++k) {
@@ -164,7 +233,13 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
       for (std::int64_t i = 0; i < B * P; ++i) hd[i] = h_prev[i] * m[i];
       h_recurrent = hd;
     }
-    if (split) {
+    if (norm_hh) {
+      // LN_hh(h W_hh^T) + its shift, into pre_h (split cells) or added to pre_t
+      gemm(false, true, B, G, P, h_recurrent, P, weight_hh.data(), P, recurrent_product.data(), G, false);
+      kernels::row_norm_forward(split ? pre_h.data() : pre_t, xhat_hh.data() + t * B * G,
+                                rstd_hh.data() + t * B, recurrent_product.data(),
+                                w.layernorm_hh_weight.data(), shift_hh.data(), B, G, eps, !split);
+    } else if (split) {
       recurrent::fill_bias_rows(pre_h.data(), B, G, b_hh, nullptr);
       gemm(false, true, B, G, P, h_recurrent, P, weight_hh.data(), P, pre_h.data(), G, true);
     } else {
@@ -173,7 +248,7 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     float* h_cell = projected ? h_unprojected.data() + t * B * H : h_next;
     cell.forward({pre_t, split ? pre_h.data() : nullptr, h_prev, c_prev, params.data(), h_cell,
                   c_next, extra_width > 0 ? kept_extra.data() + t * B * extra_width : nullptr, B,
-                  H});
+                  H, stats_width > 0 ? row_stats.data() + t * B * stats_width : nullptr});
     if (projected) gemm(false, true, B, P, H, h_cell, H, weight_hr.data(), H, h_next, P, false);
     // zoneout: the previous state's weight z, h_t = h~ + z (h_{t-1} - h~)
     if (zone_h) blend_previous(h_next, h_prev, zoneout_h.data() + t * B * P, B * P);
@@ -187,8 +262,13 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
                          recurrent::state_at(h_seq, last, B, P),
                          stateful ? recurrent::state_at(c_seq, last, B, H) : Tensor()};
 
-  std::vector<Tensor> inputs{x, h0, c0, weight_ih, weight_hh, w.bias_ih, w.bias_hh, weight_hr};
-  std::vector<Tensor> saved{x, weight_ih, weight_hh, weight_hr};
+  std::vector<Tensor> inputs{x,         h0,        c0,
+                             weight_ih, weight_hh, w.bias_ih,
+                             w.bias_hh, weight_hr, w.layernorm_ih_weight,
+                             w.layernorm_ih_bias,  w.layernorm_hh_weight, w.layernorm_hh_bias};
+  constexpr std::size_t kFirstCellParam = 12;  // inputs before the cell's own parameters
+  std::vector<Tensor> saved{x, weight_ih, weight_hh, weight_hr, w.layernorm_ih_weight,
+                            w.layernorm_hh_weight};
   for (const Tensor& param : w.cell_params) {
     inputs.push_back(param);
     saved.push_back(param);  // for the in-place version check only; the data is in `params`
@@ -203,6 +283,8 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     const Tensor& w_ih = ctx.saved(1);
     const Tensor& w_hh = ctx.saved(2);
     const Tensor& w_hr = ctx.saved(3);
+    const Tensor& gain_ih = ctx.saved(4);
+    const Tensor& gain_hh = ctx.saved(5);
     const float* grad_out = ctx.grad_output(0).data();
     Tensor dh = ctx.grad_output(1).clone();
     Tensor dc = stateful ? ctx.grad_output(2).clone() : Tensor();
@@ -219,6 +301,9 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     Tensor dh_kept = zone_h ? Tensor::empty({B, P}) : Tensor();  // z * dh: straight to h_{t-1}
     Tensor dc_kept = zone_c ? Tensor::empty({B, H}) : Tensor();
     Tensor dh_all = projected ? Tensor::zeros({T, B, P}) : Tensor();
+    // norm_hh: d (h W_hh^T) of every step, through LN_hh's backward, and its gain's gradient
+    Tensor drecurrent = norm_hh ? Tensor::empty({T, B, G}) : Tensor();
+    std::vector<double> dgain_hh = zeros_double(norm_hh ? G : 0);
     for (std::int64_t step = T - 1; step >= 0; --step) {
       const std::int64_t t = recurrent::time_at(step, T, reverse);
       const std::int64_t prev = recurrent::slot_before(t, reverse);
@@ -255,7 +340,8 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
                      stateful ? dc_proposed.data() : nullptr, pre.data() + t * B * G,
                      extra_width > 0 ? kept_extra.data() + t * B * extra_width : nullptr,
                      h_seq.data() + prev * B * P,
-                     stateful ? c_seq.data() + prev * B * H : nullptr, params.data(), B, H});
+                     stateful ? c_seq.data() + prev * B * H : nullptr, params.data(), B, H,
+                     stats_width > 0 ? row_stats.data() + t * B * stats_width : nullptr});
       zero_finished_rows(dpre_t, B, G, lengths, t);
       zero_finished_rows(dpre_h_t, B, G, lengths, t);
       zero_finished_rows(dparams_t, B, num_params * H, lengths, t);
@@ -265,6 +351,13 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
       // d h_{t-1}: the path through W_hh (times the dropout mask), the cell's direct term when it
       // reads h_prev, and zoneout's. Rows that have ended take d h_t unchanged (their d pre is 0).
       const float* dgates_recurrent = split ? dpre_h_t : dpre_t;
+      if (norm_hh) {
+        float* drecurrent_t = drecurrent.data() + t * B * G;
+        kernels::row_norm_backward(drecurrent_t, dgain_hh.data(), dgates_recurrent,
+                                   xhat_hh.data() + t * B * G, rstd_hh.data() + t * B,
+                                   gain_hh.data(), B, G);
+        dgates_recurrent = drecurrent_t;
+      }
       if (dropped) {
         gemm(false, false, B, P, G, dgates_recurrent, G, w_hh.data(), P, dh_through_mask.data(), P, false);
         float* through = dh_through_mask.data();
@@ -279,30 +372,54 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
       std::swap(dh, dh_prev);
       if (stateful) std::swap(dc, dc_prev);
     }
-    const float* dgates_recurrent_all = split ? dpre_h.data() : dpre.data();
-    if (ctx.needs_grad(0)) ctx.accumulate(0, recurrent::input_grad(dpre.data(), T, B, G, w_ih));
-    if (ctx.needs_grad(1)) ctx.accumulate(1, dh);
-    if (stateful && ctx.needs_grad(2)) ctx.accumulate(2, dc);
-    if (ctx.needs_grad(3)) {
-      ctx.accumulate(3, recurrent::weight_grad(dpre.data(), rows, G, x_saved.data(), I));
-    }
+    // The recurrent side first: the input side's LayerNorm backward (norm_ih) overwrites dpre.
+    const float* dgates_recurrent_all =
+        norm_hh ? drecurrent.data() : split ? dpre_h.data() : dpre.data();
     if (ctx.needs_grad(4)) {
       const float* h_prev_all = dropped ? h_dropped.data()
                                         : h_seq.data() + recurrent::slot_before(0, reverse) * B * P;
       ctx.accumulate(4, recurrent::weight_grad(dgates_recurrent_all, rows, G, h_prev_all, P));
     }
-    if (split) {
-      for (std::size_t input : {std::size_t{5}, std::size_t{6}}) {
-        if (!ctx.needs_grad(input)) continue;
-        Tensor db = Tensor::zeros({G});
-        recurrent::add_column_sums(db.data(), input == 5 ? dpre.data() : dpre_h.data(), rows, G);
-        ctx.accumulate(input, db);
+    // Bias gradients: column sums of d pre (and of d pre_h for split cells); a LayerNorm bias
+    // adds into the same rows, so it gets the same sums.
+    const auto column_sums = [&](const float* values) {
+      Tensor sums = Tensor::zeros({G});
+      recurrent::add_column_sums(sums.data(), values, rows, G);
+      return sums;
+    };
+    const bool any_ih_bias = ctx.needs_grad(5) || ctx.needs_grad(9) || (!split && ctx.needs_grad(6)) ||
+                             (!split && ctx.needs_grad(11));
+    if (any_ih_bias) {
+      const Tensor db = column_sums(dpre.data());
+      // the engine copies a gradient it receives twice
+      for (const std::size_t input : {std::size_t{5}, std::size_t{9}}) {
+        if (ctx.needs_grad(input)) ctx.accumulate(input, db);
       }
-    } else if (ctx.needs_grad(5) || ctx.needs_grad(6)) {
-      Tensor db = Tensor::zeros({G});
-      recurrent::add_column_sums(db.data(), dpre.data(), rows, G);
-      ctx.accumulate(5, db);  // the engine copies a gradient it receives twice
-      ctx.accumulate(6, db);
+      if (!split) {
+        for (const std::size_t input : {std::size_t{6}, std::size_t{11}}) {
+          if (ctx.needs_grad(input)) ctx.accumulate(input, db);
+        }
+      }
+    }
+    if (split && (ctx.needs_grad(6) || ctx.needs_grad(11))) {
+      const Tensor db = column_sums(dpre_h.data());
+      for (const std::size_t input : {std::size_t{6}, std::size_t{11}}) {
+        if (ctx.needs_grad(input)) ctx.accumulate(input, db);
+      }
+    }
+    if (norm_hh && ctx.needs_grad(10)) ctx.accumulate(10, to_tensor(dgain_hh));
+    // d (x W_ih^T): through LN_ih's backward, in place
+    if (norm_ih && (ctx.needs_grad(0) || ctx.needs_grad(3) || ctx.needs_grad(8))) {
+      std::vector<double> dgain_ih = zeros_double(G);
+      kernels::row_norm_backward(dpre.data(), dgain_ih.data(), dpre.data(), xhat_ih.data(),
+                                 rstd_ih.data(), gain_ih.data(), rows, G);
+      if (ctx.needs_grad(8)) ctx.accumulate(8, to_tensor(dgain_ih));
+    }
+    if (ctx.needs_grad(0)) ctx.accumulate(0, recurrent::input_grad(dpre.data(), T, B, G, w_ih));
+    if (ctx.needs_grad(1)) ctx.accumulate(1, dh);
+    if (stateful && ctx.needs_grad(2)) ctx.accumulate(2, dc);
+    if (ctx.needs_grad(3)) {
+      ctx.accumulate(3, recurrent::weight_grad(dpre.data(), rows, G, x_saved.data(), I));
     }
     if (ctx.needs_grad(7)) {
       Tensor dw_hr = Tensor::empty({P, H});
@@ -313,7 +430,7 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     if (num_params > 0) {
       const Tensor& sums = dparams_sum;
       for (std::int64_t k = 0; k < num_params; ++k) {
-        const std::size_t input = 8 + static_cast<std::size_t>(k);
+        const std::size_t input = kFirstCellParam + static_cast<std::size_t>(k);
         if (!ctx.needs_grad(input)) continue;
         Tensor grad = Tensor::empty({H});
         std::copy_n(sums.data() + k * H, H, grad.data());

@@ -10,6 +10,23 @@
 
 namespace tapegrad {
 
+// The cell vocabulary's row_norm on Tensor (sigmoid, tanh, relu are ops): (v - mean) /
+// sqrt(var + eps) over the last dim, biased variance, as torch.nn.functional.layer_norm without
+// its affine part.
+inline Tensor row_norm(const Tensor& v, float eps = cell::kNormEps) {
+  const Tensor centred = sub(v, mean(v, {-1}, true));
+  return div(centred, sqrt(add(mean(mul(centred, centred), {-1}, true), eps)));
+}
+
+namespace recurrent_reference_detail {
+// gain * row_norm(v) + bias, then the layer's own bias if it has one: a normalised gate row.
+inline Tensor normalised_gates(const Tensor& v, const Tensor& gain, const Tensor& bias,
+                               const Tensor& layer_bias, float eps) {
+  Tensor out = add(mul(row_norm(v, eps), gain), bias);
+  return layer_bias.defined() ? add(out, layer_bias) : out;
+}
+}  // namespace recurrent_reference_detail
+
 template <class Cell>
 RecurrentResult composed_cell_layer(const Tensor& x, const Tensor& h0, const Tensor& c0,
                                     const RecurrentWeights& w,
@@ -24,9 +41,15 @@ RecurrentResult composed_cell_layer(const Tensor& x, const Tensor& h0, const Ten
   std::vector<Tensor> outputs(static_cast<std::size_t>(T));
   for (std::int64_t s = 0; s < T; ++s) {
     const std::int64_t t = reverse ? T - 1 - s : s;
-    Tensor gates_x = linear(select(x, 0, t), w.weight_ih, w.bias_ih);
-    Tensor gates_h =
-        linear(masks.recurrent.defined() ? mul(h, masks.recurrent) : h, w.weight_hh, w.bias_hh);
+    using recurrent_reference_detail::normalised_gates;
+    const Tensor x_t = select(x, 0, t);
+    const Tensor h_in = masks.recurrent.defined() ? mul(h, masks.recurrent) : h;
+    Tensor gates_x = spec.norm_ih ? normalised_gates(linear(x_t, w.weight_ih, Tensor()), w.layernorm_ih_weight,
+                                                     w.layernorm_ih_bias, w.bias_ih, spec.norm_eps)
+                                  : linear(x_t, w.weight_ih, w.bias_ih);
+    Tensor gates_h = spec.norm_hh ? normalised_gates(linear(h_in, w.weight_hh, Tensor()), w.layernorm_hh_weight,
+                                                     w.layernorm_hh_bias, w.bias_hh, spec.norm_eps)
+                                  : linear(h_in, w.weight_hh, w.bias_hh);
     cell::In<Tensor> in;
     const std::vector<Tensor> blocks = chunk(spec.split_recurrent ? gates_x : add(gates_x, gates_h),
                                              spec.gates, 1);

@@ -13,12 +13,13 @@ const CellKernel& derived_cell(const std::string& name) {
         &kernels::derived_cell_kernel<cells::RNNTanh>(),
         &kernels::derived_cell_kernel<cells::RNNReLU>(),
         &kernels::derived_cell_kernel<cells::PeepholeLSTM>(),
-        &kernels::derived_cell_kernel<cells::CIFGLSTM>()}) {
+        &kernels::derived_cell_kernel<cells::CIFGLSTM>(),
+        &kernels::derived_cell_kernel<cells::LayerNormLSTM>()}) {
     if (cell->name == name) return *cell;
   }
   throw ValueError("derived_cell: unknown cell \"" + name +
                    "\"; the derived cells are lstm, gru, rnn_tanh, rnn_relu, peephole_lstm, "
-                   "cifg_lstm");
+                   "cifg_lstm, ln_lstm");
 }
 
 }  // namespace tapegrad

@@ -297,7 +297,7 @@ TEST_CASE("rnn_vs_lstm: a non-finite loss stops the run, naming the step", "[exa
 TEST_CASE("rnn_vs_lstm: any registered cell runs, and its step-by-step run matches the layer",
           "[examples][rnn_vs_lstm]") {
   const lag::TaskSpec spec = small_spec(lag::Task::Adding);
-  for (const char* cell : {"peephole_lstm", "cifg_lstm", "rnn_relu"}) {
+  for (const char* cell : {"peephole_lstm", "cifg_lstm", "ln_lstm", "rnn_relu"}) {
     INFO(cell);
     Generator gen(12);
     lag::LagModel model(cell, spec.input_size(), 6, spec.output_size(), spec.per_step_output(), gen);

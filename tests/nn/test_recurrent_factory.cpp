@@ -3,8 +3,11 @@
 // batch 2, seq 3, 2 layers), forget_bias, and errors that name the module.
 #include <algorithm>
 
+#include "autograd/grad_mode.h"
 #include "nn/rnn.h"
 #include "nn/rnn_variant_reference.h"
+#include "nn/safetensors_test_util.h"
+#include "nn/serialize.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -12,8 +15,15 @@ using namespace tapegrad;
 
 namespace {
 
-nn::RecurrentOptions tiny_options() {
-  return {.input_size = 2, .hidden_size = 2, .num_layers = 2, .bidirectional = true};
+nn::RecurrentOptions tiny_options(std::int64_t hidden_size = 2) {
+  return {.input_size = 2, .hidden_size = hidden_size, .num_layers = 2, .bidirectional = true};
+}
+
+// Cells that layer-normalise something: over 2 units LN is nearly a sign function, whose kink
+// finite differences cannot cross, so they are checked at 4 units, with the 4-point difference.
+bool normalises(const std::string& cell) {
+  const CellKernel& kernel = *nn::find_cell(cell).kernel;
+  return kernel.norm_ih || kernel.norm_hh || kernel.row_stats > 0;
 }
 
 // Every output of a forward flattened, so one weighted sum sees all of them.
@@ -27,7 +37,7 @@ Tensor flatten(const nn::RecurrentOutput& out) {
 
 TEST_CASE("registered_cells lists the built-in cells", "[recurrent_factory]") {
   const std::vector<std::string> names = nn::registered_cells();
-  for (const char* name : {"lstm", "gru", "rnn_tanh", "rnn_relu", "peephole_lstm", "cifg_lstm"}) {
+  for (const char* name : {"lstm", "gru", "rnn_tanh", "rnn_relu", "peephole_lstm", "cifg_lstm", "ln_lstm"}) {
     INFO(name);
     REQUIRE(std::find(names.begin(), names.end(), name) != names.end());
   }
@@ -40,15 +50,16 @@ TEST_CASE("every cell: common output, fused equals composed, gradcheck", "[recur
   for (const std::string& name : nn::registered_cells()) {
     INFO(name);
     Generator gen(5);
-    nn::RecurrentBase rnn = nn::make_recurrent(name, tiny_options(), gen);
+    const std::int64_t H = normalises(name) ? 4 : 2;
+    nn::RecurrentBase rnn = nn::make_recurrent(name, tiny_options(H), gen);
     const bool stateful = rnn.has_cell_state();
     Tensor x = Tensor::uniform({3, 2, 2}, name == "rnn_relu" ? 0.1f : -1.0f, 1, gen);
-    nn::RecurrentState state{Tensor::uniform({4, 2, 2}, -1, 1, gen),
-                             stateful ? Tensor::uniform({4, 2, 2}, -1, 1, gen) : Tensor()};
+    nn::RecurrentState state{Tensor::uniform({4, 2, H}, -1, 1, gen),
+                             stateful ? Tensor::uniform({4, 2, H}, -1, 1, gen) : Tensor()};
     const std::vector<std::int64_t> lengths{3, 2};
     nn::RecurrentOutput out = rnn.forward(x, state, lengths);
-    REQUIRE(out.output.shape() == Shape{3, 2, 4});
-    REQUIRE(out.h_n.shape() == Shape{4, 2, 2});
+    REQUIRE(out.output.shape() == Shape{3, 2, 2 * H});
+    REQUIRE(out.h_n.shape() == Shape{4, 2, H});
     REQUIRE(out.c_n.defined() == stateful);
     REQUIRE(out.state().detach().h.grad_fn() == nullptr);
 
@@ -79,6 +90,7 @@ TEST_CASE("every cell: common output, fused equals composed, gradcheck", "[recur
     options.eps = 1e-2;
     options.atol = 3e-3;
     options.rtol = 3e-2;
+    options.four_point = normalises(name);
     REQUIRE_GRADCHECK(
         [&](const std::vector<Tensor>& in) {
           return flatten(rnn.forward(in[0], {in[1], in[2]}, lengths));
@@ -111,7 +123,7 @@ TEST_CASE("make_recurrent(\"lstm\") is nn::LSTM: same parameters and outputs", "
 
 TEST_CASE("forget_bias sets the forget block of bias_ih and zeroes bias_hh's", "[recurrent_factory]") {
   for (const auto& [name, block] : std::vector<std::pair<std::string, std::int64_t>>{
-           {"lstm", 1}, {"peephole_lstm", 1}, {"cifg_lstm", 0}}) {
+           {"lstm", 1}, {"peephole_lstm", 1}, {"cifg_lstm", 0}, {"ln_lstm", 1}}) {
     INFO(name);
     Generator gen(6);
     nn::RecurrentBase rnn = nn::make_recurrent(
@@ -173,7 +185,7 @@ TEST_CASE("variational dropout and zoneout: train only, seeded, exact in eval", 
   plain.input_dropout = plain.recurrent_dropout = plain.zoneout_h = plain.zoneout_c = 0.0f;
   Generator data(12);
   Tensor x = Tensor::uniform({5, 2, 3}, -1, 1, data);
-  for (const std::string name : {"lstm", "peephole_lstm", "cifg_lstm", "gru"}) {
+  for (const std::string name : {"lstm", "peephole_lstm", "cifg_lstm", "ln_lstm", "gru"}) {
     INFO(name);
     nn::RecurrentOptions options = regularised;
     if (name == "gru") options.zoneout_c = 0.0f;
@@ -197,9 +209,12 @@ TEST_CASE("variational dropout and zoneout: train only, seeded, exact in eval", 
     sum(mul(fused_out, fused_out)).backward();
     sum(mul(composed_out, composed_out)).backward();
     const std::vector<Tensor> pa = fused.parameters(), pb = composed.parameters();
+    // LayerNorm's rstd (up to 1/sqrt(eps) where dropout zeroes a row) scales ln_lstm's gradients
+    // to tens here, and the same relative rounding of two summation orders with them.
+    const double atol = normalises(name) ? 1e-4 : 1e-5;
     for (std::size_t k = 0; k < pa.size(); ++k) {
       INFO("parameter " << k);
-      REQUIRE_ALL_CLOSE(pa[k].grad(), pb[k].grad(), 1e-4, 1e-5);
+      REQUIRE_ALL_CLOSE(pa[k].grad(), pb[k].grad(), 1e-4, atol);
     }
 
     // Evaluation: no dropout, and zoneout's expectation: deterministic, fused == composed, and
@@ -226,14 +241,15 @@ TEST_CASE("variational dropout and zoneout: train only, seeded, exact in eval", 
                       Catch::StartsWith("LSTM: recurrent_dropout must be in [0, 1)"));
 }
 
-TEST_CASE("fused peephole and CIFG layers equal the independent variant references, with masks",
+TEST_CASE("fused peephole, CIFG and LN layers equal the independent variant references, with masks",
           "[recurrent_factory]") {
   // nn/rnn_variant_reference.h was written separately from the same agreed semantics and is
   // checked against PyTorch; here the fused layers must match it on every output and gradient.
   const std::int64_t T = 4, B = 3, I = 2, H = 5;
   const std::vector<std::int64_t> lengths{4, 2, 3};
   for (const auto& pair : std::vector<std::pair<nn::LSTMVariant, std::string>>{
-           {nn::LSTMVariant::Peephole, "peephole_lstm"}, {nn::LSTMVariant::CIFG, "cifg_lstm"}}) {
+           {nn::LSTMVariant::Peephole, "peephole_lstm"}, {nn::LSTMVariant::CIFG, "cifg_lstm"},
+           {nn::LSTMVariant::LayerNorm, "ln_lstm"}}) {
     const nn::LSTMVariant variant = pair.first;  // plain variables: lambdas capture them (clang 14)
     const std::string name = pair.second;
     for (const bool reverse : {false, true}) {
@@ -247,6 +263,16 @@ TEST_CASE("fused peephole and CIFG layers equal the independent variant referenc
           w.weight_pi = param({H});
           w.weight_pf = param({H});
           w.weight_po = param({H});
+        }
+        const bool layer_norm = variant == nn::LSTMVariant::LayerNorm;
+        if (layer_norm) {  // gains away from 1 and biases away from 0, so a missing one shows
+          const auto gain = [&](std::int64_t size) { return Tensor::uniform({size}, 0.5f, 1.5f, gen, true); };
+          w.layernorm_ih_weight = gain(G);
+          w.layernorm_ih_bias = param({G});
+          w.layernorm_hh_weight = gain(G);
+          w.layernorm_hh_bias = param({G});
+          w.layernorm_c_weight = gain(H);
+          w.layernorm_c_bias = param({H});
         }
         Tensor x = param({T, B, I}), h0 = param({B, H}), c0 = param({B, H});
         nn::VariantMasks masks;
@@ -271,10 +297,23 @@ TEST_CASE("fused peephole and CIFG layers equal the independent variant referenc
         if (variant == nn::LSTMVariant::Peephole) {
           for (const Tensor& p : {w.weight_pi, w.weight_pf, w.weight_po}) leaves.push_back(p);
         }
+        if (layer_norm) {
+          for (const Tensor& p : {w.layernorm_ih_weight, w.layernorm_ih_bias, w.layernorm_hh_weight,
+                                  w.layernorm_hh_bias, w.layernorm_c_weight, w.layernorm_c_bias}) {
+            leaves.push_back(p);
+          }
+        }
         const auto run = [&](bool fused) {
           for (Tensor& leaf : leaves) leaf.zero_grad();
           RecurrentWeights fw{w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh, Tensor(), {}};
           if (variant == nn::LSTMVariant::Peephole) fw.cell_params = {w.weight_pi, w.weight_pf, w.weight_po};
+          if (layer_norm) {
+            fw.cell_params = {w.layernorm_c_weight, w.layernorm_c_bias};
+            fw.layernorm_ih_weight = w.layernorm_ih_weight;
+            fw.layernorm_ih_bias = w.layernorm_ih_bias;
+            fw.layernorm_hh_weight = w.layernorm_hh_weight;
+            fw.layernorm_hh_bias = w.layernorm_hh_bias;
+          }
           const RecurrentResult r =
               fused ? recurrent_layer("test", derived_cell(name), mul(x, masks.input_mask), h0, c0, fw,
                                       lengths, reverse, fused_masks)
@@ -288,10 +327,75 @@ TEST_CASE("fused peephole and CIFG layers equal the independent variant referenc
         };
         const std::vector<Tensor> fused = run(true), reference = run(false);
         for (std::size_t k = 0; k < fused.size(); ++k) {
-          INFO("value " << k << " (0: outputs, then gradients of x, h0, c0, weights, peepholes)");
+          INFO("value " << k << " (0: outputs, then gradients of x, h0, c0, weights, biases, "
+                               "peepholes or LayerNorm gains and biases)");
           REQUIRE_ALL_CLOSE(fused[k], reference[k], 1e-4, 1e-5);
         }
       }
     }
   }
+}
+
+TEST_CASE("ln_lstm parameters: LayerNorm names, shapes and initial values, saved and loaded by name",
+          "[recurrent_factory]") {
+  Generator gen(13), plain_gen(13);
+  nn::RecurrentBase rnn = nn::make_recurrent("ln_lstm", tiny_options(3), gen);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : rnn.named_parameters()) {
+    names.push_back(name);
+    INFO(name);
+    const bool gate_row = name.starts_with("layernorm_ih") || name.starts_with("layernorm_hh");
+    if (name.starts_with("layernorm_")) {
+      REQUIRE(value.shape() == Shape{gate_row ? 12 : 3});
+      // torch.nn.LayerNorm's initial weight 1 and bias 0
+      const float expected = name.find("_weight") != std::string::npos ? 1.0f : 0.0f;
+      REQUIRE(value.to_vector() == std::vector<float>(static_cast<std::size_t>(value.numel()), expected));
+    }
+  }
+  // One layer and direction in the order of tests/fixtures/rnn_variants.json (PyTorch's
+  // registration order, the LayerNorm parameters after the LSTM's).
+  const std::vector<std::string> first(names.begin(), names.begin() + 10);
+  REQUIRE(first == std::vector<std::string>{"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+                                            "layernorm_ih_weight_l0", "layernorm_ih_bias_l0",
+                                            "layernorm_hh_weight_l0", "layernorm_hh_bias_l0",
+                                            "layernorm_c_weight_l0", "layernorm_c_bias_l0"});
+  REQUIRE(std::find(names.begin(), names.end(), "layernorm_c_bias_l1_reverse") != names.end());
+  // The LayerNorm parameters draw nothing: the weights are an LSTM's from the same seed.
+  nn::RecurrentBase lstm = nn::make_recurrent("lstm", tiny_options(3), plain_gen);
+  REQUIRE_ALL_CLOSE(rnn.named_parameters()[1].second, lstm.named_parameters()[1].second, 0.0, 0.0);
+
+  // saved and loaded by name: a fresh module with other weights computes the same afterwards
+  {
+    NoGradGuard no_grad;
+    for (Tensor& p : rnn.parameters()) p.copy_(Tensor::uniform(p.shape(), 0.5f, 1.5f, gen));
+  }
+  testing::ScratchDir dir;
+  nn::save(rnn, dir.file("ln_lstm.safetensors"));
+  Generator other(99);
+  nn::RecurrentBase loaded = nn::make_recurrent("ln_lstm", tiny_options(3), other);
+  Tensor x = Tensor::uniform({4, 2, 2}, -1, 1, gen);
+  REQUIRE_FALSE(testing::all_close(loaded.forward(x).output, rnn.forward(x).output));
+  nn::load(loaded, dir.file("ln_lstm.safetensors"));
+  REQUIRE_ALL_CLOSE(loaded.forward(x).output, rnn.forward(x).output, 0.0, 0.0);
+}
+
+TEST_CASE("ln_lstm refuses bad input naming the module", "[recurrent_factory]") {
+  Generator gen(14);
+  // One unit normalises to 0 whatever c holds: finite, but h would never see c.
+  REQUIRE_THROWS_WITH(nn::make_recurrent("ln_lstm", {.input_size = 3, .hidden_size = 1}, gen),
+                      Catch::StartsWith("ln_lstm: the ln_lstm cell layer-normalises rows") &&
+                          Catch::Contains("at least 2, got 1"));
+  nn::RecurrentBase rnn = nn::make_recurrent("ln_lstm", {.input_size = 3, .hidden_size = 4}, gen);
+  REQUIRE_THROWS_WITH(rnn.forward(Tensor::zeros({5, 2, 4})),
+                      Catch::StartsWith("ln_lstm: expected input with 3 features"));
+  REQUIRE_THROWS_WITH(rnn.forward(Tensor::zeros({5, 2, 3}), {Tensor::zeros({1, 2, 5}), Tensor::zeros({1, 2, 4})}),
+                      Catch::StartsWith("ln_lstm: expected h0 of shape [1, 2, 4]") && Catch::Contains("[1, 2, 5]"));
+  REQUIRE_THROWS_WITH(rnn.forward(Tensor::zeros({5, 2, 3}), {}, {5, 6}),
+                      Catch::StartsWith("ln_lstm: length 6"));
+  // a zero input makes x W_ih^T a constant row (variance 0): finite, not NaN
+  Tensor x = Tensor::zeros({5, 2, 3}).requires_grad_(true);
+  nn::RecurrentOutput out = rnn.forward(x);
+  sum(mul(out.output, out.output)).backward();
+  REQUIRE(testing::all_finite(out.output));
+  REQUIRE(testing::all_finite(x.grad()));
 }

@@ -2,8 +2,10 @@
 // cells (tests/fixtures/rnn_variants.json, made by tests/fixtures/make_rnn_variant_fixtures.py),
 // finite differences, the existing LSTM layers, and bad input.
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "autograd/grad_mode.h"
 #include "nn/rnn.h"
 #include "nn/rnn_variant_reference.h"
 #include "ops/ops.h"
@@ -141,6 +143,106 @@ TEST_CASE("LSTM variant references match PyTorch: outputs, states and every grad
       for (const auto& [name, p] : named_parameters) {
         INFO(name);
         REQUIRE_ALL_CLOSE(p.grad(), from_json(c.at("grad_parameters").at(name)), kRtol, kAtol);
+      }
+    }
+  }
+}
+
+TEST_CASE("fused variant layers match PyTorch too: outputs, states and every gradient",
+          "[rnn_variant][parity]") {
+  // The layers the modules run (nn::find_cell(name).kernel on the layer driver), on the same
+  // cases and at the same tolerance as the references above; the masks go in as the driver takes
+  // them (the input mask multiplied into x; zoneout probabilities as constant masks).
+  for (const json& c : variant_fixtures().at("cases")) {
+    DYNAMIC_SECTION(c.at("name").get<std::string>()) {
+      const std::string variant = c.at("variant");
+      const nn::CellDefinition& cell = nn::find_cell(variant);
+      const json& options = c.at("options");
+      const auto L = options.at("num_layers").get<std::size_t>();
+      std::vector<std::map<std::string, Tensor>> layer_parameters(L);
+      std::vector<std::map<std::string, Tensor>> layer_masks(L);
+      std::vector<std::pair<std::string, Tensor>> named_parameters;
+      for (const json& entry : c.at("parameter_order")) {
+        const std::string name = entry.get<std::string>();
+        const auto [base, layer] = split_layer_suffix(name);
+        Tensor p = from_json(c.at("parameters").at(name), true);
+        layer_parameters.at(layer)[base] = p;
+        named_parameters.emplace_back(name, p);
+      }
+      for (const auto& [name, entry] : c.at("masks").items()) {
+        const auto [base, layer] = split_layer_suffix(name);
+        layer_masks.at(layer)[base] = from_json(entry);
+      }
+      Tensor x = from_json(c.at("input"), true);
+      Tensor h0 = c.contains("h0") ? from_json(c.at("h0"), true) : Tensor();
+      Tensor c0 = c.contains("c0") ? from_json(c.at("c0"), true) : Tensor();
+      std::vector<std::int64_t> lengths;
+      if (!c.at("lengths").is_null()) lengths = c.at("lengths").get<std::vector<std::int64_t>>();
+      const float zoneout_h = c.at("zoneout_h").get<float>(), zoneout_c = c.at("zoneout_c").get<float>();
+
+      Tensor layer_input = x;
+      std::vector<Tensor> h_finals, c_finals;
+      for (std::size_t k = 0; k < L; ++k) {
+        std::map<std::string, Tensor>& p = layer_parameters[k];
+        std::map<std::string, Tensor>& m = layer_masks[k];
+        RecurrentWeights w{p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"], Tensor(), {}};
+        for (const std::string& name : cell.param_names) w.cell_params.push_back(p.at(name));
+        w.layernorm_ih_weight = p["layernorm_ih_weight"];
+        w.layernorm_ih_bias = p["layernorm_ih_bias"];
+        w.layernorm_hh_weight = p["layernorm_hh_weight"];
+        w.layernorm_hh_bias = p["layernorm_hh_bias"];
+        const std::int64_t T = layer_input.size(0), B = layer_input.size(1), H = w.weight_hh.size(1);
+        RecurrentMasks masks{m["recurrent_mask"], m["zoneout_h_mask"], m["zoneout_c_mask"]};
+        if (zoneout_h != 0.0f) masks.zoneout_h = Tensor::full({T, B, H}, zoneout_h);
+        if (zoneout_c != 0.0f) masks.zoneout_c = Tensor::full({T, B, H}, zoneout_c);
+        const auto layer = static_cast<std::int64_t>(k);
+        RecurrentResult r = recurrent_layer(
+            variant, *cell.kernel, m["input_mask"].defined() ? mul(layer_input, m["input_mask"]) : layer_input,
+            h0.defined() ? select(h0, 0, layer) : Tensor(), c0.defined() ? select(c0, 0, layer) : Tensor(), w,
+            lengths, options.at("reverse").get<bool>(), masks);
+        layer_input = r.output;
+        h_finals.push_back(r.h_n);
+        c_finals.push_back(r.c_n);
+      }
+      const Tensor output = layer_input, h_n = stack(h_finals, 0), c_n = stack(c_finals, 0);
+      add(add(projection(output, c.at("w_output")), projection(h_n, c.at("w_h"))),
+          projection(c_n, c.at("w_c")))
+          .backward();
+
+      REQUIRE_ALL_CLOSE(output, from_json(c.at("output")), kRtol, kAtol);
+      REQUIRE_ALL_CLOSE(h_n, from_json(c.at("h_n")), kRtol, kAtol);
+      REQUIRE_ALL_CLOSE(c_n, from_json(c.at("c_n")), kRtol, kAtol);
+      REQUIRE_ALL_CLOSE(x.grad(), from_json(c.at("grad_input")), kRtol, kAtol);
+      if (h0.defined()) {
+        REQUIRE_ALL_CLOSE(h0.grad(), from_json(c.at("grad_h0")), kRtol, kAtol);
+        REQUIRE_ALL_CLOSE(c0.grad(), from_json(c.at("grad_c0")), kRtol, kAtol);
+      }
+      for (const auto& [name, p] : named_parameters) {
+        INFO(name);
+        REQUIRE_ALL_CLOSE(p.grad(), from_json(c.at("grad_parameters").at(name)), kRtol, kAtol);
+      }
+
+      // Without masks, the module itself, its parameters loaded by the fixture's names.
+      if (c.at("masks").empty() && zoneout_h == 0.0f && zoneout_c == 0.0f && lengths.empty()) {
+        Generator gen(0);
+        nn::RecurrentBase module = nn::make_recurrent(
+            variant,
+            {.input_size = options.at("input_size"), .hidden_size = options.at("hidden_size"),
+             .num_layers = options.at("num_layers"), .bias = options.at("bias")},
+            gen);
+        const auto parameters = module.named_parameters();
+        REQUIRE(parameters.size() == named_parameters.size());
+        {
+          NoGradGuard no_grad;
+          for (std::size_t k = 0; k < parameters.size(); ++k) {
+            REQUIRE(parameters[k].first == named_parameters[k].first);
+            Tensor(parameters[k].second).copy_(named_parameters[k].second);
+          }
+        }
+        const nn::RecurrentOutput out = module.forward(x.detach(), {h0.defined() ? h0.detach() : Tensor(),
+                                                                    c0.defined() ? c0.detach() : Tensor()});
+        REQUIRE_ALL_CLOSE(out.output, from_json(c.at("output")), kRtol, kAtol);
+        REQUIRE_ALL_CLOSE(out.c_n, from_json(c.at("c_n")), kRtol, kAtol);
       }
     }
   }

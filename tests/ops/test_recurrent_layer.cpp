@@ -16,7 +16,8 @@ using testing::recurrent_tolerances;
 
 namespace {
 
-// Inputs of one layer: x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, params...
+// Inputs of one layer: x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, the gate
+// rows' LayerNorm gains and biases (undefined unless the cell normalises them), params...
 template <class Cell>
 std::vector<Tensor> layer_inputs(std::int64_t T, std::int64_t B, std::int64_t I, std::int64_t H,
                                  std::int64_t P, Generator& gen, float low = -1.0f) {
@@ -30,13 +31,32 @@ std::vector<Tensor> layer_inputs(std::int64_t T, std::int64_t B, std::int64_t I,
                          Tensor::uniform({G}, low, 1, gen, true),
                          Tensor::uniform({G}, low, 1, gen, true),
                          P != H ? Tensor::uniform({P, H}, -1, 1, gen, true) : Tensor()};
-  for (int k = 0; k < spec.params; ++k) in.push_back(Tensor::uniform({H}, -1, 1, gen, true));
+  // gains away from 1 and biases away from 0, so a missing one shows
+  for (const bool normalised : {spec.norm_ih, spec.norm_hh}) {
+    in.push_back(normalised ? Tensor::uniform({G}, 0.5f, 1.5f, gen, true) : Tensor());
+    in.push_back(normalised ? Tensor::uniform({G}, -0.3f, 0.3f, gen, true) : Tensor());
+  }
+  for (int k = 0; k < spec.params; ++k) {
+    const bool gain = spec.param_init[static_cast<std::size_t>(k)] == cell::Init::One;
+    in.push_back(Tensor::uniform({H}, gain ? 0.5f : -1.0f, gain ? 1.5f : 1.0f, gen, true));
+  }
   return in;
 }
 
+constexpr std::size_t kFirstCellParam = 12;
+
+// A layer-normalised row is steep where its variance is small (rstd up to 1/sqrt(eps)), so its
+// second differences spoil a 2-point difference at eps 1e-2: normalised cells take the 4-point one.
+template <class Cell>
+GradcheckOptions tolerances_for() {
+  GradcheckOptions options = recurrent_tolerances();
+  options.four_point = Cell::spec.norm_ih || Cell::spec.norm_hh;
+  return options;
+}  // the inputs of layer_inputs before the cell's own
+
 RecurrentWeights weights_of(const std::vector<Tensor>& in) {
-  RecurrentWeights w{in[3], in[4], in[5], in[6], in[7], {}};
-  for (std::size_t k = 8; k < in.size(); ++k) w.cell_params.push_back(in[k]);
+  RecurrentWeights w{in[3], in[4], in[5], in[6], in[7], {}, in[8], in[9], in[10], in[11]};
+  for (std::size_t k = kFirstCellParam; k < in.size(); ++k) w.cell_params.push_back(in[k]);
   return w;
 }
 
@@ -46,13 +66,16 @@ struct Case {
 };
 const Case kCases[] = {{false, {}}, {true, {}}, {false, {3, 1}}, {true, {2, 3}}};
 
+// flashlight's AutogradRnnTest sizes: hidden 2, batch 2, seq 3 (two layers: tests/nn). A cell
+// that normalises over its H units takes 4: over 2 units LN is nearly a sign function, whose kink
+// finite differences cannot cross, and 3 units often lie close enough for rstd to reach 30.
 template <class Cell>
-void check_cell(std::uint64_t seed, bool projection) {
+void check_cell(std::uint64_t seed, bool projection, std::int64_t H = 2) {
   constexpr cell::Spec spec = Cell::spec;
   const CellKernel& kernel = derived_cell(spec.name);
-  // flashlight's AutogradRnnTest sizes: hidden 2, batch 2, seq 3 (two layers: tests/nn)
-  const std::int64_t T = 3, B = 2, I = 2, H = 2;
-  const std::int64_t P = projection ? 1 : H;
+  const std::int64_t T = 3, B = 2, I = 2;
+  // LN of h W_hh^T with h of one unit would be sign(h) LN(w): a step finite differences cannot cross
+  const std::int64_t P = projection ? (spec.norm_hh ? 2 : 1) : H;
   Generator gen(seed);
   // ReLU: keep pre-activations positive, away from the kink finite differences cannot cross.
   const float low = std::string(spec.name) == "rnn_relu" ? 0.1f : -1.0f;
@@ -65,7 +88,7 @@ void check_cell(std::uint64_t seed, bool projection) {
                              c.reverse);
     };
     REQUIRE_GRADCHECK([&](const std::vector<Tensor>& in) { return flatten_result(fused(in)); },
-                      inputs, recurrent_tolerances());
+                      inputs, tolerances_for<Cell>());
 
     // fused vs composed: outputs and the gradient of every input
     const auto grads_of = [&](bool use_fused) {
@@ -102,6 +125,8 @@ TEST_CASE("derived cells on the driver: gradcheck and fused vs composed", "[recu
   check_cell<cells::PeepholeLSTM>(36, false);
   check_cell<cells::PeepholeLSTM>(37, true);
   check_cell<cells::CIFGLSTM>(38, false);
+  check_cell<cells::LayerNormLSTM>(39, false, 4);
+  check_cell<cells::LayerNormLSTM>(42, true, 4);
 }
 
 TEST_CASE("derived and hand-written kernels give the same layer", "[recurrent_layer]") {
@@ -160,7 +185,7 @@ TEST_CASE("the driver's errors name what the user called", "[recurrent_layer]") 
 }
 
 TEST_CASE("regulariser masks: gradcheck and fused vs composed", "[recurrent_layer]") {
-  const std::int64_t T = 3, B = 2, I = 2, H = 3;
+  const std::int64_t T = 3, B = 2, I = 2, H = 4;
   Generator gen(50);
   const auto masks_for = [&](bool stateful, bool fractional) {
     RecurrentMasks m;
@@ -190,7 +215,7 @@ TEST_CASE("regulariser masks: gradcheck and fused vs composed", "[recurrent_laye
                                  c.reverse, masks);
         };
         REQUIRE_GRADCHECK([&](const std::vector<Tensor>& in) { return flatten_result(fused(in)); },
-                          inputs, recurrent_tolerances());
+                          inputs, tolerances_for<Cell>());
         const RecurrentResult a = fused(inputs);
         const RecurrentResult b = composed_cell_layer<Cell>(inputs[0], inputs[1], inputs[2],
                                                             weights_of(inputs), c.lengths,
@@ -203,6 +228,7 @@ TEST_CASE("regulariser masks: gradcheck and fused vs composed", "[recurrent_laye
   check.operator()<cells::GRU>(builtin_cell("gru"));    // reads h_prev itself
   check.operator()<cells::PeepholeLSTM>(derived_cell("peephole_lstm"));
   check.operator()<cells::RNNTanh>(derived_cell("rnn_tanh"));
+  check.operator()<cells::LayerNormLSTM>(derived_cell("ln_lstm"));
 }
 
 TEST_CASE("regulariser masks are checked", "[recurrent_layer]") {
@@ -218,4 +244,62 @@ TEST_CASE("regulariser masks are checked", "[recurrent_layer]") {
   REQUIRE_THROWS_WITH(recurrent_layer("RNN", builtin_cell("rnn_tanh"), x, {}, {}, rnn, {}, false,
                                       {Tensor(), Tensor(), Tensor::zeros({4, 2, 2})}),
                       Catch::StartsWith("RNN: zoneout_c needs a cell with a cell state"));
+}
+
+TEST_CASE("gate-row LayerNorm parameters are checked, naming the caller", "[recurrent_layer]") {
+  Tensor x = Tensor::zeros({4, 2, 3});
+  const CellKernel& ln_lstm = derived_cell("ln_lstm");
+  // H = 2: gate rows of 8
+  RecurrentWeights w{Tensor::zeros({8, 3}), Tensor::zeros({8, 2}), Tensor(), Tensor(), Tensor(),
+                     {Tensor::ones({2}), Tensor::zeros({2})}, Tensor::ones({8}), Tensor::zeros({8}),
+                     Tensor::ones({8}), Tensor::zeros({8})};
+  REQUIRE_NOTHROW(recurrent_layer("LN", ln_lstm, x, {}, {}, w));
+  RecurrentWeights missing = w;
+  missing.layernorm_ih_weight = Tensor();
+  REQUIRE_THROWS_WITH(recurrent_layer("LN", ln_lstm, x, {}, {}, missing),
+                      Catch::StartsWith("LN: the ln_lstm cell layer-normalises its ih gate rows") &&
+                          Catch::Contains("layernorm_ih_weight [8]"));
+  RecurrentWeights wrong = w;
+  wrong.layernorm_hh_bias = Tensor::zeros({7});
+  REQUIRE_THROWS_WITH(recurrent_layer("LN", ln_lstm, x, {}, {}, wrong),
+                      Catch::StartsWith("LN") && Catch::Contains("layernorm_hh_bias") &&
+                          Catch::Contains("[8]") && Catch::Contains("[7]"));
+  RecurrentWeights plain{Tensor::zeros({8, 3}), Tensor::zeros({8, 2}), Tensor(), Tensor(), Tensor(), {}};
+  plain.layernorm_hh_weight = Tensor::ones({8});
+  REQUIRE_THROWS_WITH(recurrent_layer("LSTM", builtin_cell("lstm"), x, {}, {}, plain),
+                      Catch::StartsWith("LSTM: the lstm cell does not layer-normalise its hh gate "
+                                        "rows, but layernorm_hh_weight was given"));
+}
+
+TEST_CASE("ln_lstm over one unit: finite, as torch's LayerNorm, and equal to the composed cell",
+          "[recurrent_layer]") {
+  // A row of one unit has variance 0: (c - mean) = 0 exactly, so LN(c) is its bias, and eps keeps
+  // rstd finite. Nothing may turn into NaN, forward or backward, and c no longer reaches h.
+  const std::int64_t T = 3, B = 2, I = 2, H = 1;
+  Generator gen(60);
+  const std::vector<Tensor> inputs = layer_inputs<cells::LayerNormLSTM>(T, B, I, H, H, gen);
+  const auto run = [&](bool fused, const Tensor& c0) {
+    std::vector<Tensor> in;
+    for (const Tensor& t : inputs) in.push_back(t.defined() ? t.detach().clone().requires_grad_(true) : t);
+    in[2] = c0.detach().clone().requires_grad_(true);
+    const RecurrentResult r =
+        fused ? recurrent_layer("test", derived_cell("ln_lstm"), in[0], in[1], in[2], weights_of(in))
+              : composed_cell_layer<cells::LayerNormLSTM>(in[0], in[1], in[2], weights_of(in));
+    sum(mul(r.output, r.output)).backward();
+    std::vector<Tensor> out{r.output, r.c_n};
+    for (const Tensor& t : in) {
+      if (t.defined()) out.push_back(t.grad());
+    }
+    return out;
+  };
+  const std::vector<Tensor> fused = run(true, inputs[2]), composed = run(false, inputs[2]);
+  for (std::size_t k = 0; k < fused.size(); ++k) {
+    INFO("value " << k);
+    REQUIRE(testing::all_finite(fused[k]));
+    REQUIRE_ALL_CLOSE(fused[k], composed[k], 1e-4, 1e-5);
+  }
+  // h does not see c (the outputs are those of any other c0), while c itself does
+  const std::vector<Tensor> other = run(true, add(inputs[2], 0.5f));
+  REQUIRE_ALL_CLOSE(other[0], fused[0], 1e-6, 1e-7);
+  REQUIRE_FALSE(testing::all_close(other[1], fused[1]));
 }

@@ -1,0 +1,121 @@
+// Layer normalisation of whole rows; the math is in row_norm.h. Two passes per row (mean, then
+// the variance of the centred values), which stays accurate when |mean| >> std, unlike
+// E[v^2] - mean^2.
+#include "ops/kernels/row_norm.h"
+
+#include <cmath>
+
+#include "ops/kernels/pointwise_simd.h"
+
+namespace tapegrad::kernels {
+
+namespace {
+
+using detail::FloatBatch;
+using detail::kLanes;
+
+// sum over j of term(j): lane-parallel partial sums, then the tail, in a fixed order.
+template <class BatchTerm, class ScalarTerm>
+float row_sum(std::int64_t n, BatchTerm&& batch_term, ScalarTerm&& scalar_term) {
+  FloatBatch sum(0.0f);
+  std::int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) sum += batch_term(j);
+  float total = xsimd::hadd(sum);
+  for (; j < n; ++j) total += scalar_term(j);
+  return total;
+}
+
+}  // namespace
+
+RowStats row_stats(const float* v, std::int64_t n, float eps) {
+  const float inv_n = 1.0f / static_cast<float>(n);
+  const float mean = inv_n * row_sum(
+                                 n, [&](std::int64_t j) { return xsimd::load_unaligned(v + j); },
+                                 [&](std::int64_t j) { return v[j]; });
+  const FloatBatch mean_batch(mean);
+  const float var = inv_n * row_sum(
+                                n,
+                                [&](std::int64_t j) {
+                                  const FloatBatch d = xsimd::load_unaligned(v + j) - mean_batch;
+                                  return d * d;
+                                },
+                                [&](std::int64_t j) { return (v[j] - mean) * (v[j] - mean); });
+  return {mean, 1.0f / std::sqrt(var + eps)};
+}
+
+RowGradMeans row_norm_grad_means(const float* grad_y, const float* x, RowStats stats,
+                                 std::int64_t n) {
+  const float inv_n = 1.0f / static_cast<float>(n);
+  const FloatBatch mean(stats.mean), rstd(stats.rstd);
+  const float grad = row_sum(
+      n, [&](std::int64_t j) { return xsimd::load_unaligned(grad_y + j); },
+      [&](std::int64_t j) { return grad_y[j]; });
+  const float grad_y_dot = row_sum(
+      n,
+      [&](std::int64_t j) {
+        return xsimd::load_unaligned(grad_y + j) * ((xsimd::load_unaligned(x + j) - mean) * rstd);
+      },
+      [&](std::int64_t j) { return grad_y[j] * ((x[j] - stats.mean) * stats.rstd); });
+  return {grad * inv_n, grad_y_dot * inv_n};
+}
+
+void row_norm_forward(float* out, float* xhat, float* rstd, const float* v, const float* gain,
+                      const float* shift, std::int64_t R, std::int64_t W, float eps,
+                      bool accumulate) {
+  detail::for_rows(R, W, [&](std::int64_t row_begin, std::int64_t row_end) {
+    for (std::int64_t r = row_begin; r < row_end; ++r) {
+      const float* v_row = v + r * W;
+      const RowStats stats = row_stats(v_row, W, eps);
+      rstd[r] = stats.rstd;
+      float* xhat_row = xhat + r * W;
+      float* out_row = out + r * W;  // may be v_row: each element is read before it is written
+      for (std::int64_t j = 0; j < W; ++j) {
+        const float normalised = (v_row[j] - stats.mean) * stats.rstd;
+        xhat_row[j] = normalised;
+        const float affine = gain[j] * normalised + (shift ? shift[j] : 0.0f);
+        out_row[j] = accumulate ? out_row[j] + affine : affine;
+      }
+    }
+  });
+}
+
+void row_norm_backward(float* grad_v, double* grad_gain, const float* grad_out, const float* xhat,
+                       const float* rstd, const float* gain, std::int64_t R, std::int64_t W) {
+  // The gain's gradient first: grad_v may overwrite grad_out.
+  if (grad_gain != nullptr) {
+    for (std::int64_t r = 0; r < R; ++r) {
+      const float* g = grad_out + r * W;
+      const float* x = xhat + r * W;
+      for (std::int64_t j = 0; j < W; ++j) grad_gain[j] += static_cast<double>(g[j] * x[j]);
+    }
+  }
+  const float inv_w = 1.0f / static_cast<float>(W);
+  detail::for_rows(R, W, [&](std::int64_t row_begin, std::int64_t row_end) {
+    for (std::int64_t r = row_begin; r < row_end; ++r) {
+      const float* dy = grad_out + r * W;
+      const float* x = xhat + r * W;
+      const float mean_g = inv_w * row_sum(
+                                       W,
+                                       [&](std::int64_t j) {
+                                         return xsimd::load_unaligned(dy + j) *
+                                                xsimd::load_unaligned(gain + j);
+                                       },
+                                       [&](std::int64_t j) { return dy[j] * gain[j]; });
+      const float mean_gx = inv_w * row_sum(
+                                        W,
+                                        [&](std::int64_t j) {
+                                          return xsimd::load_unaligned(dy + j) *
+                                                 xsimd::load_unaligned(gain + j) *
+                                                 xsimd::load_unaligned(x + j);
+                                        },
+                                        [&](std::int64_t j) { return dy[j] * gain[j] * x[j]; });
+      const float s = rstd[r];
+      float* out = grad_v + r * W;
+      for (std::int64_t j = 0; j < W; ++j) {
+        out[j] = s * (dy[j] * gain[j] - mean_g - x[j] * mean_gx);
+      }
+    }
+  });
+}
+
+}  // namespace tapegrad::kernels
