@@ -64,7 +64,7 @@ TEST_CASE("set_num_threads refuses a count outside [1, 1024], naming it, and kee
   CHECK(num_threads() == 1);
 }
 
-TEST_CASE("TAPEGRAD_NUM_THREADS: a whole number in [1, 1024]; anything else is named and refused",
+TEST_CASE("TAPEGRAD_NUM_THREADS: a whole number in [1, 1024], anything else is named and refused",
           "[threads]") {
   CHECK(detail::threads_from_environment(nullptr) == 0);
   CHECK(detail::threads_from_environment("") == 0);
