@@ -218,7 +218,8 @@ struct Derived {
   static ForwardPointers forward_pointers(const CellStepForward& s, std::int64_t row) {
     const std::int64_t H = s.H;
     ForwardPointers pointers{};
-    auto& [in, out] = pointers;
+    auto& in = pointers.first;  // not a structured binding: clang 14 cannot capture those
+    auto& out = pointers.second;
     float* pre = s.pre + row * gates * H;
     unroll(std::make_integer_sequence<int, gates>{}, [&](auto k) {
       constexpr int K = decltype(k)::value;
@@ -433,7 +434,8 @@ struct Derived {
   static BackwardPointers backward_pointers(const CellStepBackward& s, std::int64_t row, float* scratch) {
     const std::int64_t H = s.H;
     BackwardPointers pointers{};
-    auto& [in, out] = pointers;
+    auto& in = pointers.first;  // not a structured binding: clang 14 cannot capture those
+    auto& out = pointers.second;
     unroll(std::make_integer_sequence<int, kept>{}, [&](auto k) {
       constexpr int K = decltype(k)::value;
       if constexpr (backward_reads_slot(Ph, K)) in[K] = slot_row(s, row, K);
