@@ -13,6 +13,9 @@
 // so the step counts are fixed. Phases, all on the same model:
 //   local: --steps steps under no_sync() (no communication): the compute alone;
 //   ddp:   --steps synchronised steps;
+//   sync:  --steps gradient syncs alone (a barrier, then finish_gradient_sync() on the gradients
+//          the last step left): every rank starts together, so this is the communication of the
+//          bucket layout without the wait for a slower partner that a training step includes.
 // and prints one JSON line from rank 0 with the medians over steps (rank 0's clock; the sync
 // keeps the ranks within one step of each other) and DistributedDataParallel's own accounting:
 // time inside MPI calls per step, of which blocked in the final wait.
@@ -20,7 +23,9 @@
 //   mpirun -np 2 build/bench/bench_ddp --allreduce
 // times the bare collective DistributedDataParallel uses (MPI_Iallreduce + MPI_Wait, in place,
 // float sum) on messages of 4 B to 16 MiB, for the cost model of bench/README.md: one JSON line
-// per size with the median over repetitions (a barrier before each, so no rank starts late).
+// per size with the median and the minimum over repetitions (a barrier before each, so no rank
+// starts late). On a loaded machine the minimum is the cost of an undisturbed transfer; the median
+// includes the time slices a descheduled partner costs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -120,6 +125,13 @@ int run(const Config& c, int steps, int warmup, double bucket_cap_mb) {
     communication.push_back(t.communication);
     wait.push_back(t.wait);
   }
+  std::vector<double> syncs;
+  for (int i = 0; i < steps; ++i) {
+    dist::barrier();
+    const Clock::time_point start = Clock::now();
+    ddp.finish_gradient_sync();
+    syncs.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
   if (rank == 0) {
     const double step_ms = 1e3 * median(ddp_steps);
     nlohmann::json result = {
@@ -129,6 +141,9 @@ int run(const Config& c, int steps, int warmup, double bucket_cap_mb) {
         {"bytes_per_step", (ddp.stats().bytes - bytes_before) / steps},
         {"local_step_ms", 1e3 * median(local_steps)}, {"ddp_step_ms", step_ms},
         {"communication_ms", 1e3 * median(communication)}, {"wait_ms", 1e3 * median(wait)},
+        {"communication_min_ms", 1e3 * *std::min_element(communication.begin(), communication.end())},
+        {"sync_only_ms", 1e3 * median(syncs)},
+        {"sync_only_min_ms", 1e3 * *std::min_element(syncs.begin(), syncs.end())},
         {"samples_per_s", static_cast<double>(ranks * c.B) / (step_ms / 1e3)},
         {"buckets_launched_in_backward_per_step",
          static_cast<double>(ddp.stats().buckets_launched_in_backward) / (warmup + steps)}};
@@ -154,7 +169,9 @@ int time_allreduce(int repetitions) {
     }
     if (rank == 0) {
       std::cout << nlohmann::json{{"allreduce_bytes", count * 4}, {"ranks", ranks},
-                                  {"median_us", 1e6 * median(seconds)}}.dump()
+                                  {"median_us", 1e6 * median(seconds)},
+                                  {"min_us", 1e6 * *std::min_element(seconds.begin(), seconds.end())}}
+                       .dump()
                 << std::endl;
     }
   }

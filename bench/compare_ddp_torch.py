@@ -10,7 +10,8 @@ gradient sync, Adam), weak scaling (every process takes B rows per step), the sa
 with the same protocol: warm-up steps, then --steps steps under no_sync() ("local": the compute
 alone), then --steps synchronised steps ("ddp"); medians. For each config the four runs alternate
 (tapegrad 1, torch 1, tapegrad 2, torch 2) so that load on the machine hits both alike. Processes
-talk over loopback only. PyTorch's OpenBLAS runs its AVX-512 kernel with one thread.
+talk over shared memory and loopback only (Open MPI with its zero-copy mechanism off, see
+MPIRUN). PyTorch's OpenBLAS runs its AVX-512 kernel with one thread.
 
 Needs python3-torch (Debian 12: 1.13.1) and tapegrad built with MPI (bench_ddp).
 """
@@ -24,8 +25,12 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# btl_vader_single_copy_mechanism none: on these VMs Open MPI's default zero-copy transfer between
+# processes (CMA) made a 4 MiB all-reduce 50-100x slower than its copy-in/copy-out path
+# (bench/README.md), which would be measured as tapegrad's communication cost.
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp",
-          "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"]
+          "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
+          "--mca", "btl_vader_single_copy_mechanism", "none"]
 
 
 def run_tapegrad(binary, config_id, ranks, steps, warmup, bucket_cap_mb):
@@ -131,8 +136,8 @@ def main():
           f"{args.bucket_cap_mb} MiB, 1 thread per process; medians; load average before: "
           f"{os.getloadavg()[0]:.1f}\n")
     print("| config | ranks | samples/step | tapegrad local ms | tapegrad ddp ms | tapegrad samples/s "
-          "| scaling | MPI time / step | torch local ms | torch ddp ms | torch samples/s | scaling |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| scaling | MPI time / step (min) | sync alone (min) | torch local ms | torch ddp ms | torch samples/s | scaling |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for config_id in args.only.split(","):
         config = configs[config_id]
         base = {}
@@ -145,7 +150,9 @@ def main():
                   f"{ours['ddp_step_ms']:.1f} | {ours['samples_per_s']:.1f} | "
                   f"{ours['samples_per_s'] / base['ours']:.2f}x | "
                   f"{100 * ours['communication_ms'] / ours['ddp_step_ms']:.1f}% "
-                  f"({ours['communication_ms']:.1f} ms, wait {ours['wait_ms']:.1f}) | "
+                  f"({ours['communication_ms']:.1f} ms ({ours['communication_min_ms']:.1f}), "
+                  f"wait {ours['wait_ms']:.1f}) | "
+                  f"{ours['sync_only_ms']:.2f} ({ours['sync_only_min_ms']:.2f}) ms | "
                   f"{theirs['local_step_ms']:.1f} | {theirs['ddp_step_ms']:.1f} | "
                   f"{theirs['samples_per_s']:.1f} | {theirs['samples_per_s'] / base['theirs']:.2f}x |",
                   flush=True)

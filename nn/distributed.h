@@ -15,8 +15,8 @@
 //   }
 //
 // The process group is process-wide state, like MPI itself (and like grad mode and the thread
-// settings, the other two documented globals). Every function below except is_initialized()
-// and run() throws tapegrad::Error when called before init_process_group() or after
+// settings, the other two documented globals). Every function below except is_initialized(),
+// run() and abort_job() throws tapegrad::Error when called before init_process_group() or after
 // destroy_process_group(), naming the function. MPI is called only from the thread that calls
 // these functions (MPI_THREAD_SERIALIZED); tapegrad's own worker threads never call MPI.
 //

@@ -95,9 +95,13 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
   }
   dist::detail::check_root(options.broadcast_root, function);
 
-  // 1. Same parameters everywhere: the root's description against each rank's own.
+  // 1. Same options and parameters everywhere: the root's description against each rank's own.
+  // Line 0 holds the options that shape the buckets (a rank with other buckets would issue other
+  // collectives); line k + 1 describes parameter k.
   const auto named = module.named_parameters();
-  std::string own;
+  std::string own = "bucket_cap_mb " + std::to_string(options.bucket_cap_mb) + ", reduction_order " +
+                    (options.reduction_order == ReductionOrder::rank_order ? "rank_order" : "mpi") +
+                    "\n";
   for (const auto& [name, tensor] : named) own += describe_parameter(name, tensor) + "\n";
   const int root = options.broadcast_root;
   const std::vector<std::string> root_lines =
@@ -115,14 +119,16 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
   if (bad != differences.end()) {
     const int bad_rank = static_cast<int>(bad - differences.begin());
     const auto k = static_cast<std::size_t>(*bad);
-    const std::string theirs = dist::detail::broadcast_text(
-        k < own_lines.size() ? own_lines[k] : std::string("no such parameter"), bad_rank, function);
+    auto line = [k](const std::vector<std::string>& lines) {
+      return k < lines.size() ? lines[k] : std::string("no such parameter");
+    };
+    const std::string theirs = dist::detail::broadcast_text(line(own_lines), bad_rank, function);
     std::vector<int> same(differences.size());
     for (std::size_t r = 0; r < same.size(); ++r) same[r] = differences[r] < 0;
-    throw ValueError(std::string(function) + ": the ranks' parameters differ: parameter " +
-                     std::to_string(k) + " is " +
-                     (k < root_lines.size() ? root_lines[k] : std::string("no such parameter")) +
-                     " on rank " + std::to_string(root) + " (root) but " + theirs + " on rank " +
+    const std::string what = k == 0 ? "the options differ: " : "the ranks' parameters differ: parameter " +
+                                                                   std::to_string(k - 1) + " is ";
+    throw ValueError(std::string(function) + ": " + what + line(root_lines) + " on rank " +
+                     std::to_string(root) + " (root) but " + theirs + " on rank " +
                      std::to_string(bad_rank) + " (ranks differing from the root: " +
                      dist::detail::failing_ranks(same) + ")");
   }

@@ -88,10 +88,11 @@ struct DistributedDataParallelOptions {
 
 class DistributedDataParallel {
  public:
-  // Collective: every rank must construct it with the same module structure. Checks that every
-  // rank has the same parameter names, shapes and requires_grad flags in the same order; a
-  // mismatch throws ValueError on every rank naming the first differing parameter and the ranks
-  // (no rank is left waiting). Then copies the root's parameter values to every rank.
+  // Collective: every rank must construct it with the same module structure and options. Checks
+  // that every rank has the same bucket_cap_mb and reduction_order and the same parameter names,
+  // shapes and requires_grad flags in the same order; a mismatch throws ValueError on every rank
+  // naming the first difference and the ranks (no rank is left waiting). Then copies the root's
+  // parameter values to every rank. (broadcast_root itself cannot be checked: it says whom to ask.)
   explicit DistributedDataParallel(Module& module, DistributedDataParallelOptions options = {});
   ~DistributedDataParallel();
   DistributedDataParallel(const DistributedDataParallel&) = delete;

@@ -170,6 +170,13 @@ TEST_CASE("DistributedDataParallel refuses different models on every rank, namin
                           Contains("ranks differing from the root: 1"));
   REQUIRE_THROWS_WITH(nn::DistributedDataParallel(model, {.bucket_cap_mb = 0}),
                       Contains("bucket_cap_mb must be finite and > 0, got 0"));
+  // Options that shape the buckets must agree too, or the ranks would issue other collectives.
+  Generator same_gen(0);
+  TinyModel same(same_gen);
+  REQUIRE_THROWS_WITH(
+      nn::DistributedDataParallel(same, {.bucket_cap_mb = dist::get_rank() == 1 ? 2.0 : 4.0}),
+      Contains("the options differ: bucket_cap_mb 4.000000, reduction_order mpi on rank 0 (root) "
+               "but bucket_cap_mb 2.000000, reduction_order mpi on rank 1"));
   dist::barrier();
 }
 
