@@ -10,8 +10,9 @@ gradient sync, Adam), weak scaling (every process takes B rows per step), the sa
 with the same protocol: warm-up steps, then --steps steps under no_sync() ("local": the compute
 alone), then --steps synchronised steps ("ddp"); medians. For each config the four runs alternate
 (tapegrad 1, torch 1, tapegrad 2, torch 2) so that load on the machine hits both alike. Processes
-talk over shared memory and loopback only (Open MPI with its zero-copy mechanism off, see
-MPIRUN). PyTorch's OpenBLAS runs its AVX-512 kernel with one thread.
+talk over shared memory and loopback only (--no-single-copy: Open MPI copies through shared
+memory instead of its default zero-copy path). PyTorch's OpenBLAS runs its AVX-512 kernel with one
+thread.
 
 Needs python3-torch (Debian 12: 1.13.1) and tapegrad built with MPI (bench_ddp).
 """
@@ -25,16 +26,15 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# btl_vader_single_copy_mechanism none: on these VMs Open MPI's default zero-copy transfer between
-# processes (CMA) made a 4 MiB all-reduce 50-100x slower than its copy-in/copy-out path
-# (bench/README.md), which would be measured as tapegrad's communication cost.
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp",
-          "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo",
-          "--mca", "btl_vader_single_copy_mechanism", "none"]
+          "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"]
+# --no-single-copy: Open MPI's copy-in/copy-out shared-memory path instead of its default zero-copy
+# one (CMA). Which is faster here depends on the load (bench/README.md).
+NO_SINGLE_COPY = ["--mca", "btl_vader_single_copy_mechanism", "none"]
 
 
-def run_tapegrad(binary, config_id, ranks, steps, warmup, bucket_cap_mb):
-    out = subprocess.run(MPIRUN + ["-np", str(ranks), binary, "--config", config_id,
+def run_tapegrad(binary, config_id, ranks, steps, warmup, bucket_cap_mb, no_single_copy):
+    out = subprocess.run(MPIRUN + (NO_SINGLE_COPY if no_single_copy else []) + ["-np", str(ranks), binary, "--config", config_id,
                                    "--steps", str(steps), "--warmup", str(warmup),
                                    "--bucket-cap-mb", str(bucket_cap_mb)],
                          check=True, capture_output=True, text=True).stdout
@@ -123,6 +123,8 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--bucket-cap-mb", type=float, default=4.0)
+    p.add_argument("--no-single-copy", action="store_true",
+                   help="Open MPI: btl_vader_single_copy_mechanism none (copy through shared memory)")
     p.add_argument("--torch-worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.torch_worker:
@@ -133,7 +135,8 @@ def main():
         configs = {c["id"]: c for c in json.load(f)["configs"]}
     rank_counts = [int(r) for r in args.ranks.split(",")]
     print(f"{args.steps} steps per phase after {args.warmup} warm-up steps, bucket cap "
-          f"{args.bucket_cap_mb} MiB, 1 thread per process; medians; load average before: "
+          f"{args.bucket_cap_mb} MiB, 1 thread per process, Open MPI single copy "
+          f"{'off' if args.no_single_copy else 'default'}; medians; load average before: "
           f"{os.getloadavg()[0]:.1f}\n")
     print("| config | ranks | samples/step | tapegrad local ms | tapegrad ddp ms | tapegrad samples/s "
           "| scaling | MPI time / step (min) | sync alone (min) | torch local ms | torch ddp ms | torch samples/s | scaling |")
@@ -142,7 +145,8 @@ def main():
         config = configs[config_id]
         base = {}
         for ranks in rank_counts:
-            ours = run_tapegrad(binary, config_id, ranks, args.steps, args.warmup, args.bucket_cap_mb)
+            ours = run_tapegrad(binary, config_id, ranks, args.steps, args.warmup, args.bucket_cap_mb,
+                                args.no_single_copy)
             theirs = run_torch(config, ranks, args.steps, args.warmup, args.bucket_cap_mb)
             base.setdefault("ours", ours["samples_per_s"])
             base.setdefault("theirs", theirs["samples_per_s"])
