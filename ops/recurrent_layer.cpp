@@ -262,10 +262,9 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
                          recurrent::state_at(h_seq, last, B, P),
                          stateful ? recurrent::state_at(c_seq, last, B, H) : Tensor()};
 
-  std::vector<Tensor> inputs{x,         h0,        c0,
-                             weight_ih, weight_hh, w.bias_ih,
-                             w.bias_hh, weight_hr, w.layernorm_ih_weight,
-                             w.layernorm_ih_bias,  w.layernorm_hh_weight, w.layernorm_hh_bias};
+  std::vector<Tensor> inputs{x, h0, c0, weight_ih, weight_hh, w.bias_ih, w.bias_hh, weight_hr,
+                             w.layernorm_ih_weight, w.layernorm_ih_bias, w.layernorm_hh_weight,
+                             w.layernorm_hh_bias};
   constexpr std::size_t kFirstCellParam = 12;  // inputs before the cell's own parameters
   std::vector<Tensor> saved{x, weight_ih, weight_hh, weight_hr, w.layernorm_ih_weight,
                             w.layernorm_hh_weight};

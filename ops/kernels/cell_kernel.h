@@ -20,8 +20,8 @@
 // Row-wise steps (row_norm) split both into phases over the whole row, with per-row reductions
 // between them: forward saves each normalised operand in a kept slot and its row's mean and rstd;
 // backward runs the phases in reverse, passing the adjoints that cross a phase (and each
-// row_norm's dy) through per-row scratch rows. A cell without row_norm has one phase and compiles
-// to exactly the lane-block loop it had before.
+// row_norm's dy) through per-row scratch rows. A cell without row_norm has one phase: one
+// lane-block loop per row, no scratch, no statistics.
 // Tails of H that are not a multiple of the SIMD width run the same code on zero-padded copies
 // (detail::for_each_lane_offset: full blocks get the row pointers and an offset, no pointer rebuild).
 // B batch, H hidden, G = gates * H.

@@ -94,26 +94,23 @@ void row_norm_backward(float* grad_v, double* grad_gain, const float* grad_out, 
     for (std::int64_t r = row_begin; r < row_end; ++r) {
       const float* dy = grad_out + r * W;
       const float* x = xhat + r * W;
-      const float mean_g = inv_w * row_sum(
-                                       W,
-                                       [&](std::int64_t j) {
-                                         return xsimd::load_unaligned(dy + j) *
-                                                xsimd::load_unaligned(gain + j);
-                                       },
-                                       [&](std::int64_t j) { return dy[j] * gain[j]; });
-      const float mean_gx = inv_w * row_sum(
-                                        W,
-                                        [&](std::int64_t j) {
-                                          return xsimd::load_unaligned(dy + j) *
-                                                 xsimd::load_unaligned(gain + j) *
-                                                 xsimd::load_unaligned(x + j);
-                                        },
-                                        [&](std::int64_t j) { return dy[j] * gain[j] * x[j]; });
+      // mean(g) and mean(g * xhat) in one pass over the row
+      FloatBatch sum_g(0.0f), sum_gx(0.0f);
+      std::int64_t j = 0;
+      for (; j + kLanes <= W; j += kLanes) {
+        const FloatBatch g = xsimd::load_unaligned(dy + j) * xsimd::load_unaligned(gain + j);
+        sum_g += g;
+        sum_gx = xsimd::fma(g, xsimd::load_unaligned(x + j), sum_gx);
+      }
+      float total_g = xsimd::hadd(sum_g), total_gx = xsimd::hadd(sum_gx);
+      for (; j < W; ++j) {
+        total_g += dy[j] * gain[j];
+        total_gx += dy[j] * gain[j] * x[j];
+      }
+      const float mean_g = inv_w * total_g, mean_gx = inv_w * total_gx;
       const float s = rstd[r];
       float* out = grad_v + r * W;
-      for (std::int64_t j = 0; j < W; ++j) {
-        out[j] = s * (dy[j] * gain[j] - mean_g - x[j] * mean_gx);
-      }
+      for (std::int64_t k = 0; k < W; ++k) out[k] = s * (dy[k] * gain[k] - mean_g - x[k] * mean_gx);
     }
   });
 }
