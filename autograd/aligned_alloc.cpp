@@ -9,12 +9,11 @@
 // warm in cache, is handed out first, and threads freeing different sizes never contend. A
 // request takes a block of its own class only; no splitting or merging, so a block's size is a
 // pure function of the requested size and aligned_free needs nothing but that size.
-// The gauges are relaxed atomics: counts, not synchronisation.
+// The byte gauges are per-thread running counts published now and then (UnpublishedGauges).
 #include "autograd/aligned_alloc.h"
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
