@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <variant>
 
 namespace tapegrad {
@@ -43,6 +44,17 @@ class Generator {
     }
   }
   bool is_torch_stream() const { return std::holds_alternative<TorchEngine>(engine_); }
+
+  // The generator's whole state as text: its stream, the child-seed count and the engine's state
+  // in the standard library's text form (the same on every machine built with the same one).
+  // load_state() of it makes a generator continue exactly where this one stands, as
+  // torch.Generator's get_state/set_state do, so a resumed training run draws the same dropout
+  // masks and shuffles as an uninterrupted one.
+  std::string state() const;
+  // Throws ValueError naming what is wrong (unknown stream, truncated or malformed engine state)
+  // and leaves the generator unchanged. A state of the other stream is accepted: the generator
+  // takes that stream, as it would by copy-assignment.
+  void load_state(const std::string& state);
 
   // Uniform in [low, high). Own stream: from 24 random bits so the float result is exact and
   // identical on every platform (std::uniform_real_distribution is implementation-defined).

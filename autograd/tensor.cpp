@@ -14,14 +14,6 @@ namespace tapegrad {
 
 std::int64_t numel_of(const Shape& shape) { return checked_numel("numel_of", shape); }
 
-float Generator::normal(float mean, float stddev) {
-  // Box-Muller; u1 in (0, 1] so log(u1) is finite.
-  const double u1 = (static_cast<double>(next_u64() >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-  const double u2 = static_cast<double>(next_u64() >> 11) * (1.0 / 9007199254740992.0);
-  const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-  return mean + stddev * static_cast<float>(z);
-}
-
 // ---------------------------------------------------------------- factories
 
 // Each factory checks the shape under its own name ("zeros: shape [..] is too large").

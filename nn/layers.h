@@ -61,6 +61,11 @@ class Dropout : public UnaryModule {
   Dropout(float p, Generator& generator);
   Tensor forward(const Tensor& x) const override;
 
+ protected:
+  std::vector<std::pair<std::string, Generator*>> own_generators() override {
+    return {{"generator", &generator_}};
+  }
+
  private:
   float p_;
   mutable Generator generator_;

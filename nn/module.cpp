@@ -61,6 +61,16 @@ std::vector<std::pair<std::string, Module*>> Module::named_children() const {
   return out;
 }
 
+std::vector<std::pair<std::string, Generator*>> Module::named_generators() {
+  std::vector<std::pair<std::string, Generator*>> out = own_generators();
+  for (auto& [name, child] : children_) {
+    for (auto& [child_name, generator] : child->named_generators()) {
+      out.emplace_back(name + "." + child_name, generator);
+    }
+  }
+  return out;
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);

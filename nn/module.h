@@ -48,7 +48,16 @@ class Module {
   void zero_grad();  // sets every parameter's grad to none
   std::int64_t num_parameters() const;  // total element count
 
+  // Every random generator this module and its submodules draw from while they train (dropout,
+  // zoneout masks), recursively, named as parameters are ("lstm.dropout_generator"). A training
+  // checkpoint (optim/training_checkpoint.h) saves them so that a resumed run draws the same masks.
+  std::vector<std::pair<std::string, Generator*>> named_generators();
+
  protected:
+  // The generators this module itself owns (not its submodules'). Pointers into *this, so they
+  // are asked for when needed, never stored: a moved module's generators move with it.
+  virtual std::vector<std::pair<std::string, Generator*>> own_generators() { return {}; }
+
   // Registers a parameter (a leaf that requires grad) and returns its handle.
   Tensor register_parameter(std::string name, Tensor value, bool requires_grad = true);
   // Takes ownership of a submodule and returns a reference that stays valid while this module

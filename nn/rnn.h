@@ -165,6 +165,11 @@ class RecurrentBase : public Module {
   void set_forget_gate_bias(float value);
 
  protected:
+  // Dropout between layers, input/recurrent dropout and zoneout all draw from it.
+  std::vector<std::pair<std::string, Generator*>> own_generators() override {
+    return {{"dropout_generator", &dropout_generator_}};
+  }
+
   const CellDefinition* cell_;
   std::string name_;
   std::int64_t input_size_, hidden_size_, num_layers_, proj_size_;

@@ -114,3 +114,47 @@ TEST_CASE("requires_grad_ only on leaves", "[tensor]") {
   REQUIRE_THROWS_AS(y.requires_grad_(false), AutogradError);
   REQUIRE_THROWS_WITH(y.requires_grad_(false), Catch::Contains("clone"));
 }
+
+TEST_CASE("Generator state round-trips: a restored generator continues the same stream",
+          "[tensor][generator]") {
+  for (const bool torch_stream : {false, true}) {
+    Generator original = torch_stream ? Generator::torch(11) : Generator(11);
+    for (int i = 0; i < 700; ++i) original.uniform();  // past one mt19937 block (624 words)
+    original.child_seed();
+    const std::string saved = original.state();
+    std::vector<float> expected;
+    for (int i = 0; i < 50; ++i) expected.push_back(original.normal());
+    const std::uint64_t expected_child = original.child_seed();
+
+    Generator restored(999);  // another seed and, for the torch case, another stream
+    restored.load_state(saved);
+    REQUIRE(restored.is_torch_stream() == torch_stream);
+    std::vector<float> actual;
+    for (int i = 0; i < 50; ++i) actual.push_back(restored.normal());
+    REQUIRE(actual == expected);
+    // The child-seed count is part of the state: PyTorch-stream child seeds depend on it.
+    REQUIRE(restored.child_seed() == expected_child);
+  }
+}
+
+TEST_CASE("Generator::load_state rejects a bad state and leaves the generator unchanged",
+          "[tensor][generator][errors]") {
+  Generator generator(5);
+  const std::string before = generator.state();
+  const std::string good = Generator(6).state();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "expected a state starting with"},
+      {"pcg64 0 1 2 3", "expected a state starting with \"tapegrad-mt19937_64\""},
+      {"tapegrad-mt19937_64 x", "expected the child-seed count"},
+      {good.substr(0, good.size() / 2), "truncated or malformed"},
+      {good + " 17", "unexpected text after the tapegrad-mt19937_64 engine state"},
+      {"torch-mt19937 0 1 2 3", "torch-mt19937 engine state is truncated or malformed"},
+  };
+  for (const auto& [state, message] : cases) {
+    CAPTURE(state.substr(0, 60));
+    REQUIRE_THROWS_WITH(generator.load_state(state),
+                        Catch::Matchers::Contains("Generator::load_state") &&
+                            Catch::Matchers::Contains(message));
+    REQUIRE(generator.state() == before);
+  }
+}
