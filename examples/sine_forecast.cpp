@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
       ->check(cli::existing_regular_file());
   program.add_output_file("--save", save_path,
                           "optional path to save the trained parameters (safetensors)");
+  program.add_resume_options(config.resume);
   app.callback([&] {
     if (config.seq_length >= config.points) {
       throw CLI::ValidationError("--seq-length", "expected fewer than --points (" +
@@ -61,6 +62,7 @@ int main(int argc, char** argv) {
               << config.layers << ", " << config.points - config.seq_length << " windows of "
               << config.seq_length << ", Adam lr " << config.lr << ", " << config.epochs
               << " epochs" << std::endl;
+    if (config.resume.resume) std::cout << "resuming from " << config.resume.checkpoint << std::endl;
     const examples::SineResult result = examples::train_sine(
         config,
         [&](std::int64_t epoch, float loss, double seconds) {
@@ -72,6 +74,15 @@ int main(int argc, char** argv) {
           }
         },
         save_path);
+    if (result.stopped) {
+      std::cout << "stopped after epoch " << result.losses.size() << " (--max-steps)";
+      if (!config.resume.checkpoint.empty()) {
+        std::cout << "; training state saved in " << config.resume.checkpoint
+                  << ": run again with --resume to continue";
+      }
+      std::cout << "\n";
+      return 0;
+    }
     std::cout << "final training loss " << std::scientific << std::setprecision(3)
               << result.losses.back() << ", eval MSE " << result.eval_mse << std::defaultfloat
               << ", " << result.num_parameters << " parameters, trained in " << std::fixed

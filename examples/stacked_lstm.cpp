@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
       ->check(cli::positive_real());
   program.add_seed(config.seed, "seed of the noise, the initialisation and the dropout masks");
   program.add_threads();
+  program.add_resume_options(config.resume);
   program.add_out_dir(out_dir, "where tail_predictions.csv and .png go (created if missing)",
                       [] { return std::vector<std::string>{"tail_predictions.csv", "tail_predictions.png",
                                                            "tail_predictions.gnuplot"}; });
@@ -59,6 +60,15 @@ int main(int argc, char** argv) {
               << config.chunk_length << " steps, " << config.streams << " streams\n";
     examples::Stopwatch clock;
     const examples::StackedLSTMResult result = examples::train_stacked_lstm(config);
+    if (result.stopped) {
+      std::cout << "stopped after step " << result.steps << " (--max-steps)";
+      if (!config.resume.checkpoint.empty()) {
+        std::cout << "; training state saved in " << config.resume.checkpoint
+                  << ": run again with --resume to continue";
+      }
+      std::cout << "\n";
+      return 0;
+    }
     std::cout << result.num_parameters << " parameters, trained and evaluated in " << std::fixed
               << std::setprecision(1) << clock.seconds() << " s\n"
               << std::scientific << std::setprecision(3) << "held-out tail ("

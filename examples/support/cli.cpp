@@ -259,6 +259,24 @@ CLI::Option* Program::add_output_file(const std::string& name, std::string& path
   return app_.add_option(name, path, help)->check(non_empty())->check(replaceable);
 }
 
+void Program::add_resume_options(ResumeOptions& options) {
+  CLI::Option* checkpoint = add_output_file(
+      "--checkpoint", options.checkpoint,
+      "training-state file (model, optimizer, generators, loop position), saved atomically at "
+      "--checkpoint-every and --max-steps, read by --resume");
+  app_.add_option("--checkpoint-every", options.every, "save the training state every N steps")
+      ->check(integer_in(1, 1'000'000'000))
+      ->needs(checkpoint);
+  app_.add_option("--max-steps", options.max_steps,
+                  "stop after N training steps in all (a resumed run counts the earlier ones), "
+                  "saving the training state if --checkpoint is given")
+      ->check(integer_in(1, 1'000'000'000));
+  app_.add_flag("--resume", options.resume,
+                "continue the run saved in --checkpoint: same flags, same results as a run "
+                "that never stopped")
+      ->needs(checkpoint);
+}
+
 void Program::add_combination_check(std::string flags, std::function<void()> check) {
   combination_checks_.emplace_back(std::move(flags), std::move(check));
 }

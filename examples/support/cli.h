@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "resume.h"
+
 namespace examples::cli {
 
 // ---- checks of one flag's text, run by CLI11 before it converts the text ----
@@ -95,6 +97,9 @@ class Program {
   // An optional output file (not written unless given; "" is refused). An existing path that is
   // not a regular file is refused, a symlink included; run() checks its directory is writable.
   CLI::Option* add_output_file(const std::string& name, std::string& path, const std::string& help);
+  // --checkpoint, --checkpoint-every, --max-steps and --resume into `options` (resumable
+  // training, support/resume.h); --resume and --checkpoint-every require --checkpoint.
+  void add_resume_options(ResumeOptions& options);
 
   // A check of several flags together, run after parsing: when it throws (the library's own
   // refusal, e.g. std::invalid_argument or tapegrad::ValueError),

@@ -11,6 +11,7 @@
 #include "nn/serialize.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
+#include "optim/training_checkpoint.h"
 #include "loss_guard.h"
 
 namespace examples {
@@ -62,6 +63,7 @@ void check_config(const SineConfig& c) {
   if (!(std::isfinite(c.lr) && c.lr > 0.0f)) {
     throw std::invalid_argument("train_sine: lr must be finite and > 0, got " + std::to_string(c.lr));
   }
+  check_resume_options(c.resume, "train_sine");
 }
 
 }  // namespace
@@ -91,8 +93,25 @@ SineResult train_sine(const SineConfig& config,
   auto seconds = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  std::int64_t epochs_done = 0;
+  Tensor losses_entry;  // result.losses, for the checkpoint
+  optim::TrainingCheckpoint checkpoint;
+  checkpoint.add_module("model", model)
+      .add_optimizer("adam", adam)
+      .add_integer("epochs_done", epochs_done)
+      .add_tensor("losses", losses_entry);
+  if (config.resume.resume) {
+    checkpoint.load(config.resume.checkpoint);
+    result.losses = from_entry(losses_entry);
+    if (epochs_done < 0 || static_cast<std::int64_t>(result.losses.size()) != epochs_done) {
+      throw std::invalid_argument("train_sine: checkpoint " + config.resume.checkpoint +
+                                  " holds " + std::to_string(result.losses.size()) +
+                                  " losses for " + std::to_string(epochs_done) + " epochs");
+    }
+    result.resumed_at_epoch = epochs_done;
+  }
   model.train();
-  for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
+  for (std::int64_t epoch = epochs_done + 1; epoch <= config.epochs; ++epoch) {
     adam.zero_grad();
     Tensor loss = mse_loss(model.forward(inputs), targets);
     const float loss_value = loss.item();
@@ -100,7 +119,18 @@ SineResult train_sine(const SineConfig& config,
     loss.backward();
     adam.step();
     result.losses.push_back(loss_value);
+    epochs_done = epoch;
     if (on_epoch) on_epoch(epoch, result.losses.back(), seconds());
+    const AfterStep action = after_step(config.resume, epoch);
+    if (action.save) {
+      losses_entry = to_entry(result.losses);
+      checkpoint.save(config.resume.checkpoint);
+    }
+    if (action.stop) {
+      result.stopped = true;
+      result.train_seconds = seconds();
+      return result;
+    }
   }
   result.train_seconds = seconds();
 

@@ -11,6 +11,7 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/rnn.h"
+#include "resume.h"
 
 namespace examples {
 
@@ -25,6 +26,9 @@ struct SineConfig {
   std::uint64_t seed = 0;
   bool torch_rng = true;           // initial weights from Generator::torch(seed), as PyTorch's
   std::string init_path = "";      // optional safetensors with starting parameters
+  // Resumable training (support/resume.h): one step per epoch (full batch); the model, Adam and
+  // the epoch's losses so far are saved and restored, so a resumed run ends bit-identical.
+  ResumeOptions resume;
 };
 
 // The recurrent layer of the chosen cell ("rnn" or any registered name) and a Linear head on its
@@ -47,6 +51,8 @@ struct SineResult {
   std::vector<float> truth, predictions;
   double train_seconds = 0.0;
   std::int64_t num_parameters = 0;
+  std::int64_t resumed_at_epoch = 0;  // epochs the checkpoint held (0: a fresh run)
+  bool stopped = false;  // max_steps ended the run: no evaluation, nothing saved to save_path
 };
 
 // on_epoch(epoch, loss, seconds) is called after every epoch (progress output). Throws

@@ -13,6 +13,7 @@
 #include "ops/ops.h"
 #include "optim/adam.h"
 #include "optim/clip.h"
+#include "optim/training_checkpoint.h"
 #include "loss_guard.h"
 
 namespace examples {
@@ -92,6 +93,7 @@ void check_config(const StackedLSTMConfig& c) {
     throw std::invalid_argument("noise_std must be finite and >= 0, got " +
                                 std::to_string(c.noise_std));
   }
+  check_resume_options(c.resume, "stacked_lstm");
   if (!(c.max_grad_norm > 0.0f)) {
     throw std::invalid_argument("max_grad_norm must be > 0, got " + std::to_string(c.max_grad_norm));
   }
@@ -141,12 +143,40 @@ StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config) {
   const std::vector<Tensor> parameters = model.parameters();
   optim::Adam adam(parameters, {.lr = config.lr});
 
-  for (std::int64_t epoch = 1; epoch <= config.epochs; ++epoch) {
+  // The loop's position and carried values, all in the training checkpoint: a run stopped after
+  // any chunk continues from exactly here.
+  std::int64_t epoch = 1, next_start = 0, step = 0;
+  double loss_sum = 0.0;
+  nn::LSTMState state;     // every epoch starts each stream from zeros
+  Tensor finished_losses;  // result.epoch_losses so far, [epochs done]
+  optim::TrainingCheckpoint checkpoint;
+  checkpoint.add_module("model", model)
+      .add_optimizer("adam", adam)
+      .add_integer("epoch", epoch)
+      .add_integer("next_start", next_start)
+      .add_integer("step", step)
+      .add_real("loss_sum", loss_sum)
+      .add_tensor("h", state.h)
+      .add_tensor("c", state.c)
+      .add_tensor("epoch_losses", finished_losses);
+  if (config.resume.resume) {
+    checkpoint.load(config.resume.checkpoint);
+    result.epoch_losses = from_entry(finished_losses);
+    if (epoch < 1 || next_start < 0 || next_start > stream_length || step < 0 ||
+        static_cast<std::int64_t>(result.epoch_losses.size()) != epoch - 1) {
+      throw std::invalid_argument("checkpoint " + config.resume.checkpoint +
+                                  " holds a loop position this run cannot continue from");
+    }
+    result.resumed_at_step = step;
+    if (config.log) {
+      *config.log << "resumed from " << config.resume.checkpoint << " at epoch " << epoch
+                  << ", step " << step << std::endl;
+    }
+  }
+
+  for (; epoch <= config.epochs; ++epoch, next_start = 0, loss_sum = 0.0, state = {}) {
     model.train();
-    nn::LSTMState state;  // every epoch starts each stream from zeros
-    double loss_sum = 0.0;
-    std::int64_t chunk = 0;
-    for (std::int64_t start = 0; start < stream_length; start += config.chunk_length) {
+    for (std::int64_t start = next_start; start < stream_length; start += config.chunk_length) {
       const std::int64_t end = std::min(start + config.chunk_length, stream_length);
       // Truncated BPTT: keep the state's values but cut its history. Without detach() this
       // chunk's backward would run back through every earlier chunk of the epoch, so memory and
@@ -159,12 +189,27 @@ StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config) {
       state = out.state;
       Tensor loss = mse_loss(out.prediction, slice(stream_targets, 1, start, end));
       const float loss_value = loss.item();
-      require_finite_loss(loss_value, {.epoch = epoch, .step = ++chunk});
+      require_finite_loss(loss_value,
+                          {.epoch = epoch, .step = start / config.chunk_length + 1});
       adam.zero_grad();
       loss.backward();
       optim::clip_grad_norm_(parameters, config.max_grad_norm);
       adam.step();
       loss_sum += static_cast<double>(loss_value) * static_cast<double>(end - start);
+      next_start = end;
+      ++step;
+      const AfterStep action = after_step(config.resume, step);
+      if (action.save) {
+        // The next chunk detaches the state first; detached now, the saved values are the same.
+        state = state.detach();
+        finished_losses = to_entry(result.epoch_losses);
+        checkpoint.save(config.resume.checkpoint);
+      }
+      if (action.stop) {
+        result.steps = step;
+        result.stopped = true;
+        return result;
+      }
     }
     result.epoch_losses.push_back(static_cast<float>(loss_sum / static_cast<double>(stream_length)));
     if (config.log) {
@@ -173,6 +218,7 @@ StackedLSTMResult train_stacked_lstm(const StackedLSTMConfig& config) {
                   << std::defaultfloat << std::endl;
     }
   }
+  result.steps = step;
 
   // The whole series, so the state has seen everything before the tail when the tail starts.
   const std::vector<float> predictions = predict_next_values(model, series, config.chunk_length);

@@ -11,6 +11,7 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/rnn.h"
+#include "resume.h"
 
 namespace examples {
 
@@ -65,6 +66,10 @@ struct StackedLSTMConfig {
   float max_grad_norm = 1.0f;  // clip_grad_norm_ before every step
   std::uint64_t seed = 0;      // series noise, initialisation and dropout
   std::ostream* log = nullptr;  // per-epoch lines go here when set
+  // Resumable training (support/resume.h): the whole training state (parameters, Adam, the
+  // dropout generator, epoch, chunk, the carried (h, c), the epoch's running loss) is saved and
+  // restored, so a resumed run ends bit-identical to one that never stopped.
+  ResumeOptions resume;
 };
 
 struct StackedLSTMResult {
@@ -75,6 +80,9 @@ struct StackedLSTMResult {
   std::vector<float> series;        // the whole series
   std::vector<float> tail_prediction;  // predictions of series[test_start..], in order
   std::int64_t num_parameters = 0;
+  std::int64_t steps = 0;             // training steps (chunks) taken, counting resumed ones
+  std::int64_t resumed_at_step = -1;  // the step the checkpoint held, or -1 without resume
+  bool stopped = false;  // max_steps ended the run: no evaluation (test_mse etc. are unset)
 };
 
 // Throws std::invalid_argument for a bad config (e.g. a training part too short for the streams)

@@ -506,3 +506,67 @@ TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, a
     CHECK(std::filesystem::exists(base / ("lag " + hostile) / "grad_norms_adding_lag5.png"));
   }
 }
+
+TEST_CASE("--max-steps, --checkpoint and --resume: a stopped program resumed ends where an "
+          "uninterrupted one does",
+          "[examples][cli][resume]") {
+  // sine_forecast takes one step per epoch; stacked_lstm's tiny run 5 chunks per epoch (47 steps
+  // per stream in chunks of 10), so its stop at step 4 is mid-epoch. The bit-for-bit comparisons
+  // are in test_sine_forecast.cpp and test_stacked_lstm.cpp; here the printed results agree.
+  struct Case {
+    std::string program;
+    std::vector<std::string> arguments;
+    std::string stop_at;
+    std::string final_line;  // the line that sums the run up, printed with full precision below
+  };
+  ScratchDir dir;
+  const std::vector<Case> cases = {
+      {sine_forecast, with(tiny_sine(dir.path()), {{"--epochs", "5"}}), "2",
+       "final training loss"},
+      {stacked_lstm, with(tiny_stacked(dir.path()), {{"--epochs", "3"}, {"--dropout", "0.3"}}),
+       "4", "held-out tail"},
+  };
+  for (const Case& c : cases) {
+    INFO(program_name(c.program));
+    const std::string checkpoint = (dir.path() / (program_name(c.program) + ".state")).string();
+    const auto summary = [&](const ProgramRun& run) {
+      const std::size_t at = run.out.find(c.final_line);
+      REQUIRE(at != std::string::npos);
+      return run.out.substr(at, run.out.find('\n', at) - at);
+    };
+    const ProgramRun whole = run_example(c.program, c.arguments);
+    INFO(whole.describe());
+    REQUIRE(whole.exit_code == 0);
+
+    const ProgramRun stopped = run_example(
+        c.program, with(c.arguments, {{"--max-steps", c.stop_at}, {"--checkpoint", checkpoint}}));
+    INFO(stopped.describe());
+    REQUIRE(stopped.exit_code == 0);
+    REQUIRE(stopped.out.find("stopped after") != std::string::npos);
+    REQUIRE(stopped.out.find(c.final_line) == std::string::npos);  // no evaluation yet
+
+    std::vector<std::string> resume_arguments = with(c.arguments, {{"--checkpoint", checkpoint}});
+    resume_arguments.push_back("--resume");
+    const ProgramRun resumed = run_example(c.program, resume_arguments);
+    INFO(resumed.describe());
+    REQUIRE(resumed.exit_code == 0);
+    // Timings aside, the summary lines (losses, MSEs) are the same text.
+    const std::regex timing(" (trained|evaluated)[^,]* in [0-9.]+ s");
+    REQUIRE(std::regex_replace(summary(resumed), timing, "") ==
+            std::regex_replace(summary(whole), timing, ""));
+
+    // --resume without --checkpoint is refused at parse time; a checkpoint of another model
+    // fails the run (exit 1) with the mismatch named.
+    std::vector<std::string> no_checkpoint = c.arguments;
+    no_checkpoint.push_back("--resume");
+    const ProgramRun refused = run_example(c.program, no_checkpoint);
+    INFO(refused.describe());
+    REQUIRE(refused.exit_code == 2);
+    REQUIRE(refused.err.find("--checkpoint") != std::string::npos);
+    resume_arguments = with(resume_arguments, {{"--hidden", "5"}});
+    const ProgramRun mismatched = run_example(c.program, resume_arguments);
+    INFO(mismatched.describe());
+    REQUIRE(mismatched.exit_code == 1);
+    REQUIRE(mismatched.err.find("shape mismatches") != std::string::npos);
+  }
+}

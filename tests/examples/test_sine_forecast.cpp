@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "example_process.h"
 #include "support/loss_guard.h"
 #include "support/sine_forecast.h"
 #include "test_util.h"
@@ -88,4 +89,34 @@ TEST_CASE("train_sine stops at the first non-finite loss and names its epoch", "
     for (float loss : seen) REQUIRE(std::isfinite(loss));  // every reported epoch was finite
     REQUIRE_THAT(error.what(), Catch::Contains("at epoch " + std::to_string(seen.size() + 1) + ";"));
   }
+}
+
+TEST_CASE("train_sine stopped at chosen epochs and resumed ends bit-identical", "[examples][resume]") {
+  const examples::testing::ScratchDir scratch;
+  examples::SineConfig config;
+  config.points = 60;
+  config.hidden = 6;
+  config.epochs = 7;
+  const examples::SineResult whole = examples::train_sine(config);
+
+  config.resume.checkpoint = (scratch.path() / "sine.state").string();
+  config.resume.max_steps = 3;
+  const examples::SineResult first = examples::train_sine(config);
+  REQUIRE(first.stopped);
+  REQUIRE(first.losses.size() == 3);
+  config.resume.resume = true;
+  config.resume.max_steps = 5;
+  REQUIRE(examples::train_sine(config).resumed_at_epoch == 3);
+  config.resume.max_steps = 0;
+  const examples::SineResult resumed = examples::train_sine(config);
+  REQUIRE(resumed.resumed_at_epoch == 5);
+  REQUIRE(!resumed.stopped);
+  REQUIRE(resumed.losses == whole.losses);
+  REQUIRE(resumed.predictions == whole.predictions);
+  REQUIRE(resumed.eval_mse == whole.eval_mse);
+
+  config.resume.checkpoint.clear();
+  REQUIRE_THROWS_WITH(examples::train_sine(config),
+                      Catch::Contains("train_sine: resume and a checkpoint schedule need a "
+                                      "checkpoint path"));
 }
