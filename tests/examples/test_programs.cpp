@@ -507,8 +507,8 @@ TEST_CASE("plots: --out-dir never reaches a shell or gnuplot's command syntax, a
   }
 }
 
-TEST_CASE("--max-steps, --checkpoint and --resume: a stopped program resumed ends where an "
-          "uninterrupted one does",
+TEST_CASE("resume: a program stopped by --max-steps and resumed from its --checkpoint ends where "
+          "an uninterrupted one does",
           "[examples][cli][resume]") {
   // sine_forecast takes one step per epoch; stacked_lstm's tiny run 5 chunks per epoch (47 steps
   // per stream in chunks of 10), so its stop at step 4 is mid-epoch. The bit-for-bit comparisons
