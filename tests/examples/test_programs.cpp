@@ -28,8 +28,9 @@ const std::string rnn_vs_lstm = TAPEGRAD_EXAMPLE_RNN_VS_LSTM;
 const std::string sentiment = TAPEGRAD_EXAMPLE_SENTIMENT;
 const std::string custom_op = TAPEGRAD_EXAMPLE_CUSTOM_OP;
 const std::string custom_cell = TAPEGRAD_EXAMPLE_CUSTOM_CELL;
+const std::string forecast = TAPEGRAD_EXAMPLE_FORECAST;
 const std::vector<std::string> all_programs = {sine_forecast, stacked_lstm, rnn_vs_lstm, sentiment,
-                                               custom_op, custom_cell};
+                                               custom_op, custom_cell, forecast};
 
 // Small runs of each program that train in well under a second.
 std::vector<std::string> tiny_sine(const std::filesystem::path& out_dir) {
@@ -90,6 +91,10 @@ TEST_CASE("every example refuses a bad flag: exit 2, the flag and the value on s
       {sine_forecast, {"--out-dir", ""}, "--out-dir", "\"\""},
       {sine_forecast, {"--init", "/nonexistent/init.safetensors"}, "--init", "/nonexistent/init"},
       {sine_forecast, {"--epoch", "3"}, "--epoch", "3"},
+      {sine_forecast, {"--max-steps", "0"}, "--max-steps", "\"0\""},
+      {sine_forecast, {"--checkpoint", ""}, "--checkpoint", "\"\""},
+      {stacked_lstm, {"--checkpoint-every", "3"}, "--checkpoint-every", "--checkpoint"},
+      {stacked_lstm, {"--resume"}, "--resume", "--checkpoint"},
       {rnn_vs_lstm, {"--task", ""}, "--task", "\"\""},
       {rnn_vs_lstm, {"--task", "adding,,copy"}, "--task", "adding,,copy"},
       {rnn_vs_lstm, {"--steps", "0"}, "--steps", "\"0\""},
