@@ -120,6 +120,10 @@ void register_all() {
   all.push_back({64, 512, 2048, false, true});
   all.push_back({64, 512, 2048, true, false});
   all.push_back({2048, 64, 512, true, false});
+  // A batch-1 LSTM step (online, H = 128): backward dgates.W_hh (1 x 512 x 128) and forward
+  // h.W_hh^T (1 x 128 x 512), at every time step.
+  all.push_back({1, 512, 128, false, false});
+  all.push_back({1, 128, 512, false, true});
   for (const Shape& s : all) {
     const std::string form = s.transpose_b ? "sgemm_nt/" : s.transpose_a ? "sgemm_tn/" : "sgemm/";
     benchmark::RegisterBenchmark((form + shape_name(s)).c_str(), bench_tapegrad, s)

@@ -524,7 +524,8 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
       for (Index m = 0; m < M; ++m) std::fill(c + m * ldc, c + m * ldc + N, 0.0f);
     return;
   }
-  if (detail::gemm_thin(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate)) {
+  if (detail::gemm_thin(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate,
+                        KC)) {
     return;
   }
   const Problem p{transpose_a, transpose_b, accumulate, M, N, K, lda, ldb, ldc, a, b, c};

@@ -63,10 +63,65 @@ void for_row_blocks(Index rows, Index work_per_row, Body&& body, Index min_rows 
                     [&](const tbb::blocked_range<Index>& r) { body(r.begin(), r.end()); });
 }
 
+// C[0, :] (+)= a . B for one row a and a row-major B: B's rows streamed once, each scaled by its
+// a[k] into accumulators along n (a matrix-vector product; the register-tiled kernels would
+// run one row of a wide tile and re-enter per call). Per element the chain is the packed
+// kernels' own, a fresh float32 fma chain per kc_block of k added to C at the block's end, so a
+// batch-1 product equals the same row of a batched one bit for bit. Columns are split over
+// threads in whole chunks, so the thread count changes nothing either.
+void gemv_row(Index N, Index K, const float* a, const float* b, Index ldb, float* c,
+              bool accumulate, Index kc_block) {
+  constexpr Index kChunkBatches = 16;  // 16 accumulators of the 32 vector registers
+  constexpr Index kChunk = kChunkBatches * kLanes;
+  const auto chunk_product = [&](Index n0, Index n1) {
+    for (; n0 < n1; n0 += kChunk) {
+      const Index width = std::min(kChunk, n1 - n0), batches = width / kLanes;
+      for (Index k0 = 0; k0 < K; k0 += kc_block) {
+        const Index k1 = std::min(K, k0 + kc_block);
+        Batch acc[kChunkBatches];
+        for (Index j = 0; j < kChunkBatches; ++j) acc[j] = Batch(0.0f);
+        float tail[kLanes] = {};
+        for (Index k = k0; k < k1; ++k) {
+          const Batch scale(a[k]);
+          const float* row = b + k * ldb + n0;
+#pragma GCC unroll 16
+          for (Index j = 0; j < kChunkBatches; ++j) {
+            if (j < batches) acc[j] = xsimd::fma(scale, Batch::load_unaligned(row + j * kLanes), acc[j]);
+          }
+          for (Index t = batches * kLanes; t < width; ++t) {
+            tail[t - batches * kLanes] = std::fma(a[k], row[t], tail[t - batches * kLanes]);
+          }
+        }
+        const bool add = accumulate || k0 > 0;
+        float* out = c + n0;
+        for (Index j = 0; j < batches; ++j) {
+          Batch sum = acc[j];
+          if (add) sum += Batch::load_unaligned(out + j * kLanes);
+          sum.store_unaligned(out + j * kLanes);
+        }
+        for (Index t = batches * kLanes; t < width; ++t) {
+          const float sum = tail[t - batches * kLanes];
+          out[t] = add ? out[t] + sum : sum;
+        }
+      }
+    }
+  };
+  const Index chunks = (N + kChunk - 1) / kChunk;
+  if (chunks < 2 || N * K < kGrainWork * 4) {
+    chunk_product(0, N);
+    return;
+  }
+  tapegrad::detail::apply_thread_settings();
+  tbb::parallel_for(tbb::blocked_range<Index>(0, chunks, 1), [&](const tbb::blocked_range<Index>& r) {
+    chunk_product(r.begin() * kChunk, std::min(N, r.end() * kChunk));
+  });
+}
+
 }  // namespace
 
 bool gemm_thin(bool transpose_a, bool transpose_b, Index M, Index N, Index K, const float* a,
-               Index lda, const float* b, Index ldb, float* c, Index ldc, bool accumulate) {
+               Index lda, const float* b, Index ldb, float* c, Index ldc, bool accumulate,
+               Index kc_block) {
   auto b_at = [&](Index k, Index n) { return transpose_b ? b[n * ldb + k] : b[k * ldb + n]; };
   auto a_at = [&](Index m, Index k) { return transpose_a ? a[k * lda + m] : a[m * lda + k]; };
 
@@ -81,6 +136,10 @@ bool gemm_thin(bool transpose_a, bool transpose_b, Index M, Index N, Index K, co
         axpy(row, a_at(m, 0), b_row.data(), N);
       }
     });
+    return true;
+  }
+  if (M == 1 && !transpose_a && !transpose_b && N > kMaxThinColumns) {
+    gemv_row(N, K, a, b, ldb, c, accumulate, kc_block);
     return true;
   }
   if (N > kMaxThinColumns) return false;

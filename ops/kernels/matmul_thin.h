@@ -7,9 +7,11 @@ namespace tapegrad::kernels::detail {
 
 // Handles the product and returns true when N or K is tiny (N <= 4 columns: matrix-vector
 // products such as the weight gradient of a 1-feature input; K == 1: an outer product such as
-// that input's projection); returns false, touching nothing, otherwise.
+// that input's projection) or when one row of A meets a row-major B (A . B with M == 1: a
+// batch-1 recurrent step's backward); returns false, touching nothing, otherwise. kc_block is
+// the packed kernels' depth block (KC), whose chains the one-row product reproduces.
 bool gemm_thin(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
-               std::int64_t ldc, bool accumulate);
+               std::int64_t ldc, bool accumulate, std::int64_t kc_block);
 
 }  // namespace tapegrad::kernels::detail

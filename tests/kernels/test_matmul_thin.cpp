@@ -84,3 +84,30 @@ TEST_CASE("thin products give the same bits on one thread and on two",
     }
   }
 }
+
+TEST_CASE("a one-row A.B gives the bits of the same row in a batched product, on 1 and 2 threads",
+          "[kernels][matmul][two_threads]") {
+  // The batch-1 path (one row of A against a row-major B) reproduces the packed kernels' chain per
+  // KC block of k: K = 1100 crosses two block edges, N = 4100 leaves a partial chunk and a tail.
+  Generator gen(19);
+  for (const bool accumulate : {false, true}) {
+    const Index N = 4100, K = 1100, rows = 9;
+    const Product batched(false, false, rows, N, K, /*pad=*/0, gen);
+    const std::vector<float> all_rows = batched.run(false, accumulate);
+    for (const Index row : {Index{0}, Index{5}}) {
+      std::vector<float> one_row(batched.c.begin() + row * N, batched.c.begin() + (row + 1) * N);
+      const auto run = [&] {
+        std::vector<float> out = one_row;
+        tapegrad::kernels::gemm(false, false, 1, N, K, batched.a.data() + row * K, K,
+                                batched.b.data(), N, out.data(), N, accumulate);
+        return out;
+      };
+      std::vector<float> one_thread, two_threads;
+      tbb::task_arena(1).execute([&] { one_thread = run(); });
+      INFO("row " << row << " accumulate " << accumulate);
+      REQUIRE(std::equal(one_thread.begin(), one_thread.end(), all_rows.begin() + row * N));
+      if (!tapegrad::testing::run_on_two_threads([&] { two_threads = run(); })) continue;
+      REQUIRE(two_threads == one_thread);
+    }
+  }
+}
