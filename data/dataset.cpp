@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "data/collate.h"
+
 namespace tapegrad::data {
 
 namespace {
@@ -19,6 +21,13 @@ void check_index(const char* function, std::int64_t index, std::int64_t size) {
 }
 
 }  // namespace
+
+Batch Dataset::gather(const std::vector<std::int64_t>& indices) const {
+  std::vector<Sample> samples;
+  samples.reserve(indices.size());
+  for (std::int64_t index : indices) samples.push_back(get(index));
+  return default_collate(samples);
+}
 
 TensorDataset::TensorDataset(std::vector<Tensor> tensors) : tensors_(std::move(tensors)) {
   if (tensors_.empty()) throw ValueError("TensorDataset: empty dataset (no tensors given)");
@@ -43,7 +52,7 @@ TensorDataset::TensorDataset(std::vector<Tensor> tensors) : tensors_(std::move(t
   }
 }
 
-std::vector<Tensor> TensorDataset::get(std::int64_t index) const {
+Sample TensorDataset::get(std::int64_t index) const {
   check_index("TensorDataset.get", index, size_);
   std::vector<Tensor> sample;
   sample.reserve(tensors_.size());
