@@ -1,19 +1,31 @@
 #pragma once
-// tapegrad::data::DataLoader: mini-batches over a TensorDataset, iterated with range-for, like
-// torch.utils.data.DataLoader with the default collate (https://pytorch.org/docs/stable/data.html):
+// tapegrad::data::DataLoader: mini-batches over a Dataset, iterated with range-for, like
+// torch.utils.data.DataLoader (https://pytorch.org/docs/stable/data.html):
 //
 //   data::DataLoader loader(dataset, {.batch_size = 32, .shuffle = true, .seed = 42});
 //   for (int epoch = 0; epoch < 10; ++epoch)
 //     for (const std::vector<Tensor>& batch : loader) { /* batch[0]: [b, ...], batch[1]: ... */ }
 //
+// Any Dataset (data/dataset.h) works, held by shared_ptr; a TensorDataset is also taken by value.
+// A batch is the dataset's gather() of its indices (default_collate: each field stacked), or, with
+// options.collate_fn, that function of the samples get() returns (data/collate.h; pad_collate pads
+// variable-length sequences per batch and adds their lengths).
+//
 // Shuffling draws a fresh permutation at each begin() (each epoch) from a tapegrad::Generator
 // seeded with options.seed at construction, by Fisher-Yates on Generator::next_u64. The epoch
 // orders are therefore reproducible across runs and platforms for a given seed, but they are NOT
 // the orders torch.randperm gives for the same seed. Epoch k's order depends on how many epochs
-// (begin() calls) came before it on this loader.
+// (begin() calls) came before it on this loader; state()/load_state() save and restore that.
 //
 // With a sampler (data/sampler.h, e.g. DistributedSampler for data-parallel training) the loader
 // batches the rows the sampler lists, in its order, asking it once per epoch (at begin()).
+//
+// With options.prefetch_batches = k > 0, each epoch has a background thread that loads batches in
+// order, up to k ahead of the one the loop is on, while the loop trains. The batches are the same
+// bits in the same order as without it; an exception thrown while loading a batch is rethrown when
+// that batch is dereferenced. An epoch's thread stops and is joined when its last iterator goes
+// (the loop ends, breaks or throws). Iterators keep what their epoch needs (dataset, order,
+// collate_fn), so they stay valid even if the loader is destroyed first.
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -21,6 +33,7 @@
 #include <vector>
 
 #include "autograd/generator.h"
+#include "data/collate.h"
 #include "data/dataset.h"
 #include "data/sampler.h"
 
@@ -31,9 +44,28 @@ struct LoaderOptions {
   bool shuffle = false;
   bool drop_last = false;  // drop the final batch when it is smaller than batch_size
   std::uint64_t seed = 0;
+  // Turns the samples of a batch into the batch; empty: the dataset's gather (default_collate).
+  // Every tensor it returns must hold the batch along its first dim. The loader calls its own
+  // copy, shared by all epochs.
+  CollateFn collate_fn = nullptr;
+  // 0: load each batch on the loop's thread when it is dereferenced. k > 0: a background thread
+  // keeps up to k batches ready ahead (PyTorch's num_workers=1 with prefetch_factor=k). The
+  // dataset's get/gather and collate_fn then run on that thread, concurrently with the loop.
+  std::int64_t prefetch_batches = 0;
+};
+
+// What a resumed run needs to continue a loader's sequence of epoch orders: a copy of the
+// shuffle generator as it is now (it draws the next epoch's permutation) and the epochs begun.
+// In memory, like optim's scheduler.state(); writing it to a file needs a serialised Generator
+// state, which tapegrad does not have yet.
+struct LoaderState {
+  Generator generator{};
+  std::int64_t epochs_begun = 0;  // begin() calls so far
 };
 
 class DataLoader {
+  struct Epoch;  // one begin()'s order, collate and (with prefetch) background thread
+
  public:
   // Keeps a copy of the dataset handle (sharing its tensors), so a temporary dataset is safe.
   explicit DataLoader(const TensorDataset& dataset, LoaderOptions options = {});
@@ -41,6 +73,10 @@ class DataLoader {
   // caller can still set_epoch() it. Throws ValueError for a null sampler or options.shuffle (the
   // sampler decides the order; PyTorch refuses the pair too).
   DataLoader(const TensorDataset& dataset, std::shared_ptr<const Sampler> sampler,
+             LoaderOptions options = {});
+  // Any dataset, shared (ValueError if null).
+  explicit DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options = {});
+  DataLoader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Sampler> sampler,
              LoaderOptions options = {});
 
   class Iterator {
@@ -52,7 +88,8 @@ class DataLoader {
     using iterator_category = std::input_iterator_tag;
 
     Iterator() = default;
-    // The batch is gathered on first access and cached until the iterator moves on.
+    // The batch is loaded (or taken from the prefetch queue) on first access and cached until the
+    // iterator moves on. IndexError past the last batch.
     const Batch& operator*() const;
     const Batch* operator->() const { return &**this; }
     Iterator& operator++();
@@ -61,36 +98,43 @@ class DataLoader {
 
    private:
     friend class DataLoader;
-    Iterator(const DataLoader* loader, std::shared_ptr<const std::vector<std::int64_t>> order,
-             std::int64_t batch_index)
-        : loader_(loader), order_(std::move(order)), batch_index_(batch_index) {}
+    Iterator(std::shared_ptr<Epoch> epoch, std::int64_t batch_index)
+        : epoch_(std::move(epoch)), batch_index_(batch_index) {}
 
-    const DataLoader* loader_ = nullptr;
-    // This epoch's sample order; null means 0, 1, ..., N-1 (no shuffle).
-    std::shared_ptr<const std::vector<std::int64_t>> order_;
+    std::shared_ptr<Epoch> epoch_;  // shared by copies; null for end()
     std::int64_t batch_index_ = 0;
     mutable Batch batch_;
     mutable bool has_batch_ = false;
   };
 
   // Starts an epoch: with shuffle, draws the next permutation (so it advances the generator);
-  // with a sampler, takes its indices (IndexError if one is outside the dataset).
+  // with a sampler, takes its indices (IndexError if one is outside the dataset); with prefetch,
+  // starts the epoch's loading thread.
   Iterator begin();
   Iterator end() const;
 
   std::int64_t size() const;  // the number of batches per epoch
   // The rows one epoch visits: the dataset's size, or the sampler's.
   std::int64_t num_samples() const;
-  const TensorDataset& dataset() const { return dataset_; }
+  const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return options_; }
 
- private:
-  Batch load_batch(const std::vector<std::int64_t>* order, std::int64_t batch_index) const;
+  // The generator's state and the epochs begun. A loader over the same data and options that
+  // load_state()s it gives the same next epoch orders as this one. Taken mid-epoch, it resumes
+  // at the next epoch. (With a sampler the order is the sampler's: restore its epoch with it.)
+  LoaderState state() const;
+  // ValueError naming DataLoader.load_state for negative epochs_begun or a generator on
+  // PyTorch's stream (a loader shuffles with tapegrad's own); the loader is then unchanged.
+  void load_state(const LoaderState& state);
+  std::int64_t epochs_begun() const { return epochs_begun_; }
 
-  TensorDataset dataset_;
+ private:
+  std::shared_ptr<const Dataset> dataset_;
   LoaderOptions options_;
+  std::shared_ptr<const CollateFn> collate_;  // null: dataset_->gather
   Generator generator_;
   std::shared_ptr<const Sampler> sampler_;
+  std::int64_t epochs_begun_ = 0;
 };
 
 }  // namespace tapegrad::data

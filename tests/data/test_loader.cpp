@@ -1,14 +1,23 @@
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "data/loader.h"
+#include "data/text.h"
+#include "nn/rnn.h"
+#include "ops/ops.h"
 #include "test_util.h"
 
 using namespace tapegrad;
 using tapegrad::data::DataLoader;
 using tapegrad::data::TensorDataset;
+using Catch::Contains;
 
 namespace {
 
@@ -169,4 +178,375 @@ TEST_CASE("DataLoader takes a batch_size near INT64_MAX as one batch", "[loader]
   REQUIRE(shapes == std::vector<Shape>{{5, 2}});
   DataLoader dropping(numbered_dataset(5), {.batch_size = huge, .drop_last = true});
   REQUIRE(dropping.size() == 0);
+}
+
+// ---- any Dataset, collate_fn, prefetching, resumable state ----
+
+namespace {
+
+// Variable-length samples {ids [L_i], label []}: ids 100 * i + 1, ..., label i. get() of
+// `faulty_index` throws, like a corrupt record.
+class Sentences : public data::Dataset {
+ public:
+  explicit Sentences(std::vector<std::int64_t> lengths, std::int64_t faulty_index = -1)
+      : lengths_(std::move(lengths)), faulty_index_(faulty_index) {}
+  std::int64_t size() const override { return static_cast<std::int64_t>(lengths_.size()); }
+  data::Sample get(std::int64_t index) const override {
+    if (index < 0 || index >= size()) throw IndexError("Sentences.get: index out of range");
+    if (index == faulty_index_) {
+      throw ValueError("Sentences.get: sample " + std::to_string(index) + " is corrupt");
+    }
+    std::vector<float> ids;
+    for (std::int64_t t = 0; t < lengths_[static_cast<std::size_t>(index)]; ++t) {
+      ids.push_back(static_cast<float>(100 * index + 1 + t));
+    }
+    return {Tensor::from_vector(ids, {static_cast<std::int64_t>(ids.size())}),
+            Tensor::scalar(static_cast<float>(index))};
+  }
+
+ private:
+  std::vector<std::int64_t> lengths_;
+  std::int64_t faulty_index_;
+};
+
+std::vector<std::int64_t> sentence_lengths(std::int64_t count) {
+  std::vector<std::int64_t> lengths;
+  for (std::int64_t i = 0; i < count; ++i) lengths.push_back(1 + (i * 7) % 5);
+  return lengths;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) == 0;
+}
+
+bool same_batches(const std::vector<data::Batch>& a, const std::vector<data::Batch>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    if (a[k].size() != b[k].size()) return false;
+    for (std::size_t f = 0; f < a[k].size(); ++f) {
+      if (!same_bits(a[k][f], b[k][f])) return false;
+    }
+  }
+  return true;
+}
+
+std::vector<data::Batch> epoch_batches(DataLoader& loader) {
+  std::vector<data::Batch> batches;
+  for (const data::Batch& batch : loader) batches.push_back(batch);
+  return batches;
+}
+
+// Each batch's outcome, in order: its label ids, or the message of what loading it threw.
+std::vector<std::string> epoch_outcomes(DataLoader& loader) {
+  std::vector<std::string> outcomes;
+  for (auto it = loader.begin(); it != loader.end(); ++it) {
+    try {
+      std::string labels = "labels";
+      for (float label : it->back().to_vector()) {
+        labels += ' ';
+        labels += std::to_string(static_cast<int>(label));
+      }
+      outcomes.push_back(labels);
+    } catch (const ValueError& error) {
+      outcomes.push_back(std::string("error: ") + error.what());
+    }
+  }
+  return outcomes;
+}
+
+// A collate_fn that records every call and the thread it ran on, then pads.
+struct RecordingCollate {
+  std::mutex mutex;
+  std::vector<std::thread::id> threads;
+  std::atomic<int> calls{0};
+
+  data::CollateFn collate() {
+    return [this, pad = data::pad_collate()](const std::vector<data::Sample>& samples) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        threads.push_back(std::this_thread::get_id());
+      }
+      data::Batch batch = pad(samples);
+      ++calls;
+      return batch;
+    };
+  }
+  // Waits (at most 20 s: a hang fails instead of stalling CI) until `count` calls have finished.
+  bool wait_for_calls(int count) {
+    for (int k = 0; k < 20000 && calls.load() < count; ++k) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return calls.load() >= count;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("DataLoader over a custom Dataset pads each batch to its own longest sequence",
+          "[loader][collate]") {
+  auto sentences = std::make_shared<Sentences>(std::vector<std::int64_t>{3, 1, 4, 1, 5, 2, 2});
+  DataLoader loader(sentences, {.batch_size = 3, .collate_fn = data::pad_collate()});
+  REQUIRE(loader.size() == 3);
+  REQUIRE(loader.dataset().size() == 7);
+  const std::vector<data::Batch> batches = epoch_batches(loader);
+  REQUIRE(batches.size() == 3);
+  // samples 0, 1, 2: lengths 3, 1, 4, padded to 4 with 0
+  REQUIRE(batches[0][0].shape() == Shape{3, 4});
+  REQUIRE(batches[0][0].to_vector() ==
+          std::vector<float>{1, 2, 3, 0, 101, 0, 0, 0, 201, 202, 203, 204});
+  REQUIRE(batches[0][1].to_vector() == std::vector<float>{3, 1, 4});
+  REQUIRE(batches[0][2].to_vector() == std::vector<float>{0, 1, 2});
+  // samples 3, 4, 5 padded to 5; the last batch (sample 6, length 2) is not padded at all
+  REQUIRE(batches[1][0].shape() == Shape{3, 5});
+  REQUIRE(batches[1][1].to_vector() == std::vector<float>{1, 5, 2});
+  REQUIRE(batches[2][0].to_vector() == std::vector<float>{601, 602});
+  REQUIRE(batches[2][1].to_vector() == std::vector<float>{2});
+}
+
+TEST_CASE("A padded batch and its lengths give each sequence's own final state in a GRU",
+          "[loader][collate]") {
+  Generator generator(4);
+  nn::GRU gru({.input_size = 1, .hidden_size = 3, .batch_first = true}, generator);
+  auto sentences = std::make_shared<Sentences>(std::vector<std::int64_t>{2, 5, 3});
+  DataLoader loader(sentences, {.batch_size = 3, .collate_fn = data::pad_collate()});
+  const data::Batch batch = *loader.begin();
+  // Ids scaled into a sane input range; padding stays 0.
+  const Tensor inputs = reshape(batch[0], {3, 5, 1}) * 0.01f;
+  const Tensor h_n = gru.forward(inputs, {}, data::tensor_to_ids(batch[1])).h_n;  // [1, 3, 3]
+  for (std::int64_t s = 0; s < 3; ++s) {
+    const Tensor alone = sentences->get(s)[0];  // [L]
+    const Tensor alone_h = gru.forward(reshape(alone, {1, alone.size(0), 1}) * 0.01f).h_n;
+    for (std::int64_t j = 0; j < 3; ++j) {
+      REQUIRE(h_n.at({0, s, j}) == Approx(alone_h.at({0, 0, j})).margin(1e-6));
+    }
+  }
+}
+
+TEST_CASE("Prefetching gives the plain loader's batches bit for bit, epoch after epoch",
+          "[loader][prefetch]") {
+  Generator generator(9);
+  const TensorDataset tensors({Tensor::normal({23, 3}, 0.0f, 1.0f, generator),
+                               Tensor::arange(0.0f, 23.0f)});
+  const auto sentences = std::make_shared<Sentences>(sentence_lengths(19));
+  for (std::int64_t prefetch : {1, 3}) {
+    for (bool drop_last : {false, true}) {
+      INFO("prefetch_batches " << prefetch << ", drop_last " << drop_last);
+      const data::LoaderOptions plain_options{.batch_size = 4, .shuffle = true,
+                                              .drop_last = drop_last, .seed = 3};
+      data::LoaderOptions prefetch_options = plain_options;
+      prefetch_options.prefetch_batches = prefetch;
+      DataLoader plain(tensors, plain_options), prefetching(tensors, prefetch_options);
+      data::LoaderOptions padded_options = plain_options;
+      padded_options.collate_fn = data::pad_collate();
+      DataLoader plain_padded(sentences, padded_options);
+      padded_options.prefetch_batches = prefetch;
+      DataLoader prefetching_padded(sentences, padded_options);
+      for (int epoch = 0; epoch < 3; ++epoch) {
+        const auto expected = epoch_batches(plain);
+        REQUIRE(expected.size() == static_cast<std::size_t>(plain.size()));
+        REQUIRE(same_batches(epoch_batches(prefetching), expected));
+        REQUIRE(same_batches(epoch_batches(prefetching_padded), epoch_batches(plain_padded)));
+      }
+    }
+  }
+  // With a sampler (a data-parallel rank's shard), too.
+  const auto sampler = std::make_shared<data::DistributedSampler>(
+      23, data::DistributedSamplerOptions{.num_replicas = 2, .rank = 1, .seed = 5});
+  DataLoader plain(tensors, sampler, {.batch_size = 5});
+  DataLoader prefetching(tensors, sampler, {.batch_size = 5, .prefetch_batches = 2});
+  for (std::int64_t epoch = 0; epoch < 2; ++epoch) {
+    sampler->set_epoch(epoch);
+    REQUIRE(same_batches(epoch_batches(prefetching), epoch_batches(plain)));
+  }
+}
+
+TEST_CASE("Prefetching loads on another thread, at most prefetch_batches ahead",
+          "[loader][prefetch]") {
+  // Needs a second thread, not a second core: the OS runs the loading thread while this one
+  // sleeps, so it holds on one core too.
+  if (std::thread::hardware_concurrency() < 2) WARN("one core: the loading thread time-shares");
+  auto sentences = std::make_shared<Sentences>(sentence_lengths(12));
+  RecordingCollate plain_record, prefetch_record;
+  DataLoader plain(sentences, {.batch_size = 2, .collate_fn = plain_record.collate()});
+  epoch_batches(plain);
+  REQUIRE(plain_record.threads.size() == 6);
+  for (std::thread::id id : plain_record.threads) REQUIRE(id == std::this_thread::get_id());
+
+  DataLoader prefetching(sentences, {.batch_size = 2, .collate_fn = prefetch_record.collate(),
+                                     .prefetch_batches = 2});
+  auto it = prefetching.begin();
+  // Before the loop asks for anything, batches 0 and 1 are loaded, and no more.
+  REQUIRE(prefetch_record.wait_for_calls(2));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  REQUIRE(prefetch_record.calls.load() == 2);
+  REQUIRE((*it)[2].to_vector() == std::vector<float>{0, 1});
+  // Taking batch 0 made room for batch 2, loaded while the loop "trains" on batch 0.
+  REQUIRE(prefetch_record.wait_for_calls(3));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  REQUIRE(prefetch_record.calls.load() == 3);
+  for (++it; it != prefetching.end(); ++it) REQUIRE(it->size() == 3);
+  std::lock_guard<std::mutex> lock(prefetch_record.mutex);
+  REQUIRE(prefetch_record.threads.size() == 6);
+  for (std::thread::id id : prefetch_record.threads) REQUIRE(id != std::this_thread::get_id());
+}
+
+TEST_CASE("An exception while loading reaches the loop at that batch, with or without prefetch",
+          "[loader][prefetch][errors]") {
+  // Sample 7 is corrupt: batch 3 (samples 6, 7) throws; the batches after it still load.
+  auto faulty = std::make_shared<Sentences>(sentence_lengths(12), 7);
+  DataLoader plain(faulty, {.batch_size = 2, .collate_fn = data::pad_collate()});
+  DataLoader prefetching(faulty, {.batch_size = 2, .collate_fn = data::pad_collate(),
+                                  .prefetch_batches = 2});
+  const std::vector<std::string> expected = epoch_outcomes(plain);
+  REQUIRE(expected.size() == 6);
+  REQUIRE(expected[2] == "labels 4 5");
+  REQUIRE(expected[3] == "error: Sentences.get: sample 7 is corrupt");
+  REQUIRE(expected[4] == "labels 8 9");
+  REQUIRE(epoch_outcomes(prefetching) == expected);
+
+  // An exception ends a range-for; the epoch's thread is joined as the iterators go.
+  DataLoader prefetching_loop(faulty, {.batch_size = 2, .collate_fn = data::pad_collate(),
+                                          .prefetch_batches = 3});
+  std::int64_t seen = 0;
+  REQUIRE_THROWS_WITH(
+      [&] {
+        for (const data::Batch& batch : prefetching_loop) seen += batch[0].size(0);
+      }(),
+      Contains("sample 7 is corrupt"));
+  REQUIRE(seen == 6);
+}
+
+TEST_CASE("Breaking early or destroying the loader mid-epoch stops the prefetch thread cleanly",
+          "[loader][prefetch]") {
+  auto sentences = std::make_shared<Sentences>(sentence_lengths(60));
+  SECTION("break out of the loop") {
+    RecordingCollate record;
+    DataLoader loader(sentences, {.batch_size = 2, .collate_fn = record.collate(),
+                                  .prefetch_batches = 2});
+    int taken = 0;
+    for (const data::Batch& batch : loader) {
+      REQUIRE(batch.size() == 3);
+      if (++taken == 2) break;
+    }
+    // The thread was joined as the loop's iterator went: no call is running or still to come.
+    const int calls = record.calls.load();
+    REQUIRE(calls >= 2);
+    REQUIRE(calls <= 5);  // the 2 taken, at most 2 ready ahead, and the one being loaded
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    REQUIRE(record.calls.load() == calls);
+    REQUIRE(record.threads.size() == static_cast<std::size_t>(calls));
+  }
+  SECTION("the loader goes first; its iterators finish the epoch") {
+    const data::LoaderOptions options{.batch_size = 4, .shuffle = true, .seed = 8,
+                                      .collate_fn = data::pad_collate(), .prefetch_batches = 3};
+    DataLoader reference_loader(sentences, {.batch_size = 4, .shuffle = true, .seed = 8,
+                                            .collate_fn = data::pad_collate()});
+    const auto expected = epoch_batches(reference_loader);
+    auto loader = std::make_unique<DataLoader>(sentences, options);
+    auto it = loader->begin();
+    const auto end = loader->end();
+    std::vector<data::Batch> batches{*it};
+    loader.reset();
+    for (++it; it != end; ++it) batches.push_back(*it);
+    REQUIRE(same_batches(batches, expected));
+  }
+  SECTION("loader and a started epoch destroyed before any batch is taken") {
+    for (int repeat = 0; repeat < 20; ++repeat) {
+      DataLoader loader(sentences, {.batch_size = 2, .prefetch_batches = 4});
+      auto it = loader.begin();
+      auto copy = it;  // copies share the epoch; its thread ends with the last of them
+    }
+  }
+}
+
+TEST_CASE("A loader restored from state() gives the original's next epoch orders",
+          "[loader][state]") {
+  const TensorDataset dataset = numbered_dataset(17);
+  for (std::int64_t prefetch : {0, 2}) {
+    DataLoader original(dataset, {.batch_size = 4, .shuffle = true, .seed = 21,
+                                  .prefetch_batches = prefetch});
+    REQUIRE(original.state().epochs_begun == 0);
+    epoch_order(original);
+    epoch_order(original);
+    const data::LoaderState saved = original.state();
+    REQUIRE(saved.epochs_begun == 2);
+    const auto third = epoch_order(original);
+    const auto fourth = epoch_order(original);
+
+    DataLoader resumed(dataset, {.batch_size = 4, .shuffle = true, .seed = 999,
+                                 .prefetch_batches = prefetch});
+    resumed.load_state(saved);
+    REQUIRE(resumed.epochs_begun() == 2);
+    REQUIRE(epoch_order(resumed) == third);
+    REQUIRE(epoch_order(resumed) == fourth);
+    // The restored generator is the original's: both draw the same from here on.
+    Generator resumed_generator = resumed.state().generator;
+    Generator original_generator = original.state().generator;
+    REQUIRE(resumed_generator.next_u64() == original_generator.next_u64());
+    REQUIRE(resumed.epochs_begun() == 4);
+  }
+}
+
+TEST_CASE("DataLoader rejects bad options, datasets, collate results and states",
+          "[loader][errors]") {
+  auto sentences = std::make_shared<Sentences>(sentence_lengths(6));
+  REQUIRE_THROWS_WITH(DataLoader(sentences, {.prefetch_batches = -1}),
+                      Contains("DataLoader: prefetch_batches must be >= 0") && Contains("-1"));
+  REQUIRE_THROWS_WITH(DataLoader(std::shared_ptr<const data::Dataset>(), data::LoaderOptions{}),
+                      Contains("DataLoader: the dataset is null"));
+
+  struct NegativeSize : data::Dataset {
+    std::int64_t size() const override { return -3; }
+    data::Sample get(std::int64_t) const override { return {}; }
+  };
+  DataLoader negative(std::make_shared<NegativeSize>(), {.batch_size = 2});
+  REQUIRE(negative.size() == 0);
+  REQUIRE_THROWS_WITH(negative.begin(),
+                      Contains("DataLoader: the dataset's size() is -3, expected >= 0"));
+
+  // A collate_fn that loses a sample: a ShapeError at that batch, prefetched or not.
+  const data::CollateFn drops_one = [](const std::vector<data::Sample>& samples) {
+    data::Batch batch = data::pad_collate()(samples);
+    batch.push_back(Tensor::zeros({static_cast<std::int64_t>(samples.size()) - 1}));
+    return batch;
+  };
+  for (std::int64_t prefetch : {0, 2}) {
+    DataLoader loader(sentences, {.batch_size = 4, .collate_fn = drops_one,
+                                  .prefetch_batches = prefetch});
+    auto it = loader.begin();
+    REQUIRE_THROWS_AS(*it, ShapeError);
+    REQUIRE_THROWS_WITH(*it, Contains("DataLoader: collate_fn returned tensor 3 with shape [3] "
+                                      "for batch 0 of 4 samples") &&
+                                 Contains("batch size 4 as its first dim"));
+  }
+  DataLoader empty_collate(sentences, {.collate_fn = [](const std::vector<data::Sample>&) {
+                                         return data::Batch{};
+                                       }});
+  REQUIRE_THROWS_WITH(*empty_collate.begin(),
+                      Contains("DataLoader: collate_fn returned no tensors for batch 0"));
+  DataLoader undefined_collate(sentences, {.collate_fn = [](const std::vector<data::Sample>&) {
+                                             return data::Batch{Tensor()};
+                                           }});
+  REQUIRE_THROWS_WITH(*undefined_collate.begin(),
+                      Contains("DataLoader: collate_fn returned an undefined tensor 0"));
+  // Without a collate_fn, unequal lengths cannot be stacked: the error says what to use.
+  DataLoader stacking(sentences, {.batch_size = 2});
+  REQUIRE_THROWS_WITH(*stacking.begin(), Contains("default_collate: field 0 of sample 1") &&
+                                             Contains("pad_collate"));
+
+  // load_state: nothing changes on a bad state.
+  DataLoader loader(sentences, {.batch_size = 2, .shuffle = true, .seed = 1,
+                                .collate_fn = data::pad_collate()});
+  epoch_batches(loader);
+  const data::LoaderState before = loader.state();
+  DataLoader twin(sentences, {.batch_size = 2, .shuffle = true, .seed = 1,
+                              .collate_fn = data::pad_collate()});
+  twin.load_state(before);
+  REQUIRE_THROWS_WITH(loader.load_state({before.generator, -1}),
+                      Contains("DataLoader.load_state: epochs_begun must be >= 0, got -1"));
+  REQUIRE_THROWS_WITH(loader.load_state({Generator::torch(1), 3}),
+                      Contains("DataLoader.load_state: the generator is on PyTorch's stream"));
+  REQUIRE(loader.epochs_begun() == 1);
+  REQUIRE(same_batches(epoch_batches(loader), epoch_batches(twin)));
 }
