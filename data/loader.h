@@ -56,8 +56,9 @@ struct LoaderOptions {
 
 // What a resumed run needs to continue a loader's sequence of epoch orders: a copy of the
 // shuffle generator as it is now (it draws the next epoch's permutation) and the epochs begun.
-// In memory, like optim's scheduler.state(); writing it to a file needs a serialised Generator
-// state, which tapegrad does not have yet.
+// In memory, like a scheduler's state(); to a file, with the rest of a run, through
+// optim::TrainingCheckpoint's add_generator(.., state.generator) and add_integer(..,
+// state.epochs_begun) (the generator serialises with Generator::state()).
 struct LoaderState {
   Generator generator{};
   std::int64_t epochs_begun = 0;  // begin() calls so far

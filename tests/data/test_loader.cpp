@@ -485,6 +485,14 @@ TEST_CASE("A loader restored from state() gives the original's next epoch orders
     Generator original_generator = original.state().generator;
     REQUIRE(resumed_generator.next_u64() == original_generator.next_u64());
     REQUIRE(resumed.epochs_begun() == 4);
+
+    // Through text, as a checkpoint file stores it (Generator::state()).
+    Generator from_text;
+    from_text.load_state(saved.generator.state());
+    DataLoader from_file(dataset, {.batch_size = 4, .shuffle = true,
+                                   .prefetch_batches = prefetch});
+    from_file.load_state({from_text, saved.epochs_begun});
+    REQUIRE(epoch_order(from_file) == third);
   }
 }
 
