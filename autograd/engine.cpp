@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "autograd/tensor_impl.h"
@@ -37,12 +38,46 @@ void accumulate_leaf(TensorImpl& leaf, Tensor&& gradient) {
   if (!had_grad) leaf.grad = slot.impl_ptr();
 }
 
-// The leaf's post-accumulate-grad hooks, on a copy of the list: a hook may remove itself.
-void run_post_accumulate_grad_hooks(const std::shared_ptr<TensorImpl>& leaf) {
-  if (!leaf->post_accumulate_grad_hooks) return;  // removed by a hook earlier in this pass
-  const auto hooks = leaf->post_accumulate_grad_hooks->hooks;
+// A leaf the engine follows through a pass: one with gradient hooks (register_hook) or
+// post-accumulate-grad hooks. It gets its gradient hooks once per pass, on the sum over its uses,
+// as PyTorch's AccumulateGrad node does, and its post-accumulate-grad hooks after that sum is in
+// .grad; so the engine counts the uses still to deliver.
+bool has_gradient_hooks(const TensorImpl& leaf) { return leaf.hooks && !leaf.hooks->hooks.empty(); }
+bool is_hooked_leaf(const TensorImpl& leaf) {
+  return leaf.hooks && !(leaf.hooks->hooks.empty() && leaf.hooks->post_accumulate.empty());
+}
+
+struct HookedLeaf {
+  int pending_uses = 0;
+  // With gradient hooks the uses' gradients are summed here first; without, each goes straight
+  // into .grad (the order of additions a leaf without hooks gets).
+  bool buffered = false;
+  Tensor grad;
+};
+
+std::string describe_leaf(const TensorImpl& leaf) {
+  return "leaf tensor" + (leaf.name.empty() ? std::string() : " '" + leaf.name + "'") + " of shape " +
+         format_shape(leaf.shape);
+}
+
+std::string describe_output(const Node& node, std::size_t k) {
+  return "the tensor of shape " + format_shape(node.output_shapes()[k]) + " (output " +
+         std::to_string(k) + " of '" + node.name() + "')";
+}
+
+// After the leaf's last use in the pass: its gradient hooks on the sum, the sum into .grad, then
+// its post-accumulate-grad hooks (also when the pass gave it no gradient), each list on a copy: a
+// hook may remove hooks.
+void finish_hooked_leaf(const std::shared_ptr<TensorImpl>& leaf, HookedLeaf& state, bool anomaly) {
+  if (state.grad.defined()) {
+    Tensor grad = run_gradient_hooks(*leaf->hooks, std::move(state.grad),
+                                     [&leaf] { return describe_leaf(*leaf); }, anomaly);
+    accumulate_leaf(*leaf, std::move(grad));
+  }
+  if (leaf->hooks->post_accumulate.empty()) return;  // none, or removed earlier in this pass
+  const auto post_accumulate = leaf->hooks->post_accumulate;
   Tensor tensor(leaf);
-  for (const auto& entry : hooks) entry.second(tensor);
+  for (const auto& entry : post_accumulate) entry.second(tensor);
 }
 
 }  // namespace
@@ -62,17 +97,23 @@ class Engine {
     }
     // Backward computes plain values: nothing it does is recorded.
     NoGradGuard no_grad;
+    // Read once: while anomaly mode is off the walk pays one branch per node for it.
+    const bool anomaly = is_anomaly_enabled();
+    if (anomaly) check_backward_seed(seed);
     Tensor seed_copy = seed.detach();
     if (!root.grad_fn()) {
-      accumulate_leaf(*root.impl(), std::move(seed_copy));
-      if (root.impl()->post_accumulate_grad_hooks) run_post_accumulate_grad_hooks(root.impl_ptr());
+      if (is_hooked_leaf(*root.impl())) {
+        HookedLeaf state{.grad = std::move(seed_copy)};
+        finish_hooked_leaf(root.impl_ptr(), state, anomaly);
+      } else {
+        accumulate_leaf(*root.impl(), std::move(seed_copy));
+      }
       return;
     }
 
     // 1. Reachable nodes and their consumer counts, with an explicit stack.
     std::unordered_map<Node*, NodeState> states;
-    // Leaves with post-accumulate-grad hooks: how many edges into each are still to deliver.
-    std::unordered_map<TensorImpl*, int> hooked_leaf_uses;
+    std::unordered_map<TensorImpl*, HookedLeaf> hooked_leaves;
     std::vector<Node*> stack;
     Node* root_node = root.grad_fn().get();
     states[root_node].node = root.grad_fn();
@@ -87,7 +128,11 @@ class Engine {
                             "first backward");
       }
       for (const Edge& edge : node->next_edges()) {
-        if (edge.leaf && edge.leaf->post_accumulate_grad_hooks) ++hooked_leaf_uses[edge.leaf.get()];
+        if (edge.leaf && is_hooked_leaf(*edge.leaf)) {
+          HookedLeaf& hooked = hooked_leaves[edge.leaf.get()];
+          ++hooked.pending_uses;
+          hooked.buffered = has_gradient_hooks(*edge.leaf);
+        }
         if (!edge.node) continue;
         auto [it, inserted] = states.try_emplace(edge.node.get());
         it->second.pending_consumers += 1;
@@ -111,21 +156,33 @@ class Engine {
       ready.pop_back();
       NodeState& state = states[node];
       state.grad_outputs.resize(node->output_shapes().size());
+      // The gradient of each output is complete now: its tensor's hooks may see and replace it.
+      if (!node->output_hooks_.empty()) run_output_hooks(*node, state.grad_outputs, anomaly);
       check_saved_versions(*node);
       std::vector<Tensor> grad_inputs(node->num_inputs());
       {
         BackwardContext ctx(*node, state.grad_outputs, grad_inputs);
         node->backward_(ctx);
       }
+      if (anomaly) check_backward_result(*node, state.grad_outputs, grad_inputs);
       state.grad_outputs.clear();
       for (std::size_t i = 0; i < grad_inputs.size(); ++i) {
         const Edge& edge = node->next_edges()[i];
         if (edge.leaf) {
-          if (grad_inputs[i].defined()) accumulate_leaf(*edge.leaf, std::move(grad_inputs[i]));
-          if (!hooked_leaf_uses.empty()) {
-            const auto uses = hooked_leaf_uses.find(edge.leaf.get());
-            if (uses != hooked_leaf_uses.end() && --uses->second == 0) {
-              run_post_accumulate_grad_hooks(edge.leaf);
+          const auto hooked = hooked_leaves.empty() ? hooked_leaves.end()
+                                                    : hooked_leaves.find(edge.leaf.get());
+          if (hooked == hooked_leaves.end()) {
+            if (grad_inputs[i].defined()) accumulate_leaf(*edge.leaf, std::move(grad_inputs[i]));
+          } else {
+            if (grad_inputs[i].defined()) {
+              if (hooked->second.buffered) {
+                accumulate_into(hooked->second.grad, std::move(grad_inputs[i]));
+              } else {
+                accumulate_leaf(*edge.leaf, std::move(grad_inputs[i]));
+              }
+            }
+            if (--hooked->second.pending_uses == 0) {
+              finish_hooked_leaf(edge.leaf, hooked->second, anomaly);
             }
           }
         } else if (edge.node) {
@@ -143,6 +200,17 @@ class Engine {
   }
 
  private:
+  // Tensor hooks of the node's outputs, then retain_grad (which sees the final gradient).
+  static void run_output_hooks(const Node& node, std::vector<Tensor>& grad_outputs, bool anomaly) {
+    for (std::size_t k = 0; k < node.output_hooks_.size(); ++k) {
+      const TensorHooks* hooks = node.output_hooks_[k].get();
+      if (!hooks || !grad_outputs[k].defined()) continue;
+      grad_outputs[k] = run_gradient_hooks(*hooks, std::move(grad_outputs[k]),
+                                           [&node, k] { return describe_output(node, k); }, anomaly);
+      if (hooks->retains_grad) retain_gradient(*hooks, grad_outputs[k]);
+    }
+  }
+
   static void check_saved_versions(const Node& node) {
     for (std::size_t k = 0; k < node.saved_.size(); ++k) {
       const SavedTensor& saved = node.saved_[k];

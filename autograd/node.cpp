@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "autograd/anomaly.h"
 #include "autograd/grad_mode.h"
 #include "autograd/tensor_impl.h"
 
@@ -99,6 +100,11 @@ void record(const std::string& op, const std::vector<Tensor>& inputs,
             const std::vector<Tensor>& outputs, const std::vector<Tensor>& saved,
             BackwardFn backward) {
   if (!should_record(inputs)) return;
+  // Anomaly mode checks the outputs before anything is recorded (grad_mode.h).
+  std::unique_ptr<AnomalyMetadata> anomaly;
+  if (is_anomaly_enabled()) [[unlikely]] {
+    anomaly = check_recorded_op(op, inputs, outputs);
+  }
   std::vector<Edge> edges(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& input = inputs[i];
@@ -121,6 +127,7 @@ void record(const std::string& op, const std::vector<Tensor>& inputs,
   }
   auto node = std::make_shared<Node>(op, std::move(edges), std::move(output_shapes),
                                      std::move(saved_tensors), std::move(backward));
+  node->anomaly_ = std::move(anomaly);
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     TensorImpl* impl = outputs[k].impl();
     impl->grad_fn = node;

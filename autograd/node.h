@@ -27,6 +27,8 @@
 namespace tapegrad {
 
 class BackwardContext;
+struct TensorHooks;
+struct AnomalyMetadata;
 using BackwardFn = std::function<void(BackwardContext&)>;
 
 // Where the gradient of one input goes: into the producing node's output slot, or into a leaf's
@@ -58,10 +60,16 @@ class Node {
   const std::vector<Shape>& output_shapes() const { return output_shapes_; }
   std::size_t num_inputs() const { return next_edges_.size(); }
   bool released() const { return released_; }
+  // Where anomaly mode recorded this node (null when it was recorded with the mode off).
+  const AnomalyMetadata* anomaly_metadata() const { return anomaly_.get(); }
 
  private:
   friend class Engine;
   friend class BackwardContext;
+  friend struct TensorHooks;  // register_hook on an output stores the hooks here
+  friend void record(const std::string& op, const std::vector<Tensor>& inputs,
+                     const std::vector<Tensor>& outputs, const std::vector<Tensor>& saved,
+                     BackwardFn backward);
   void release();  // drops saved values, edges and the backward (after a non-retained backward)
 
   std::string name_;
@@ -70,6 +78,9 @@ class Node {
   std::vector<SavedTensor> saved_;
   BackwardFn backward_;
   bool released_ = false;
+  // Hooks of output k at [k]; empty unless some output has hooks (one branch per node otherwise).
+  std::vector<std::shared_ptr<TensorHooks>> output_hooks_;
+  std::unique_ptr<AnomalyMetadata> anomaly_;
 };
 
 // What a backward sees: the gradient of each output, the saved tensors, and a way to pass a

@@ -211,28 +211,6 @@ void Tensor::zero_grad() {
   impl_->grad.reset();
 }
 
-std::uint64_t Tensor::register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook) {
-  check_defined("register_post_accumulate_grad_hook");
-  if (impl_->grad_fn) {
-    throw AutogradError("register_post_accumulate_grad_hook: only a leaf accumulates a gradient; "
-                        "this tensor is the output of '" + impl_->grad_fn->name() + "'");
-  }
-  if (!hook) throw ValueError("register_post_accumulate_grad_hook: the hook is empty");
-  auto& hooks = impl_->post_accumulate_grad_hooks;
-  if (!hooks) hooks = std::make_unique<PostAccumulateGradHooks>();
-  const std::uint64_t key = hooks->next_key++;
-  hooks->hooks.emplace_back(key, std::move(hook));
-  return key;
-}
-
-void Tensor::remove_post_accumulate_grad_hook(std::uint64_t key) {
-  check_defined("remove_post_accumulate_grad_hook");
-  auto& hooks = impl_->post_accumulate_grad_hooks;
-  if (!hooks) return;
-  std::erase_if(hooks->hooks, [key](const auto& entry) { return entry.first == key; });
-  if (hooks->hooks.empty()) hooks.reset();
-}
-
 void Tensor::backward(BackwardOptions options) const {
   check_defined("backward");
   if (numel() != 1) {

@@ -8,6 +8,8 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "autograd/errors.h"
@@ -17,6 +19,35 @@ namespace tapegrad {
 
 struct TensorImpl;
 class Node;
+
+// Undoes one registration (a tensor hook, a module hook) when remove() is called. Removing twice,
+// or after the tensor or module is gone, does nothing; dropping the handle keeps the hook
+// (PyTorch's torch.utils.hooks.RemovableHandle).
+class RemovableHandle {
+ public:
+  RemovableHandle() = default;
+  explicit RemovableHandle(std::function<void()> remover) : remover_(std::move(remover)) {}
+  RemovableHandle(const RemovableHandle&) = default;
+  RemovableHandle& operator=(const RemovableHandle&) = default;
+  // A moved-from handle is empty (std::function alone does not promise that).
+  RemovableHandle(RemovableHandle&& other) noexcept : remover_(std::move(other.remover_)) {
+    other.remover_ = nullptr;
+  }
+  RemovableHandle& operator=(RemovableHandle&& other) noexcept {
+    remover_ = std::move(other.remover_);
+    other.remover_ = nullptr;
+    return *this;
+  }
+  ~RemovableHandle() = default;
+  void remove() {
+    std::function<void()> remover = std::move(remover_);
+    remover_ = nullptr;
+    if (remover) remover();
+  }
+
+ private:
+  std::function<void()> remover_;
+};
 
 struct BackwardOptions {
   // Keep the graph's saved values so backward can run through it again.
@@ -70,7 +101,8 @@ class Tensor {
   // Marks a leaf as requiring grad. Throws on a non-leaf (its grad is decided by its history).
   Tensor& requires_grad_(bool requires_grad = true);
   bool is_leaf() const;
-  // The accumulated gradient of a leaf; undefined until a backward reaches it. Has no history.
+  // The accumulated gradient of a leaf (or of a non-leaf after retain_grad()); undefined until a
+  // backward reaches it. Has no history.
   Tensor grad() const;
   void zero_grad();  // drops the gradient (PyTorch's set_to_none=True)
   // Seeds with 1; only valid for a one-element tensor, as in PyTorch.
@@ -81,9 +113,35 @@ class Tensor {
   Tensor detach() const;
   // A copy of the data. Differentiable: the gradient flows back to this tensor.
   Tensor clone() const;
+
+  // ---- hooks (torch.Tensor.register_hook / retain_grad / register_post_accumulate_grad_hook) ----
+  // Calls hook(grad) whenever backward has computed this tensor's gradient: once per backward,
+  // with the sum over all its uses (for a leaf, before it is added to .grad). A hook that returns
+  // a defined Tensor replaces the gradient (same shape required: else AutogradError), for the next
+  // hook and the rest of the graph; one returning void or an undefined Tensor leaves it. Hooks run
+  // in registration order, under no-grad, and must not change their argument in place. Hooks on
+  // a non-leaf live with its graph, so they fire even if this handle is gone by then; a hook must
+  // not capture the tensor it is registered on (a reference cycle). Throws AutogradError if this
+  // tensor does not require grad.
+  template <typename Hook>
+  RemovableHandle register_hook(Hook&& hook) {
+    if constexpr (std::is_void_v<std::invoke_result_t<Hook&, const Tensor&>>) {
+      return add_gradient_hook([inspect = std::forward<Hook>(hook)](const Tensor& grad) mutable {
+        inspect(grad);
+        return Tensor();
+      });
+    } else {
+      return add_gradient_hook(std::forward<Hook>(hook));
+    }
+  }
+  // Keeps this non-leaf's gradient in grad() after backward, accumulated like a leaf's; it is the
+  // gradient after every hook of this tensor (retain_grad's hook runs last, as since PyTorch 2.0).
+  // A no-op on a leaf. Throws AutogradError if this tensor does not require grad.
+  void retain_grad();
+  bool retains_grad() const;  // false for leaves, as in PyTorch
   // Calls hook(leaf) once in each backward pass that reaches this leaf, after the last of its
-  // gradients in that pass has been added into grad(), so grad() is final for the pass there
-  // (torch.Tensor.register_post_accumulate_grad_hook). Also when the pass gave it no gradient
+  // gradients in that pass (as its register_hook hooks left it) has been added into grad(), so
+  // grad() is final for the pass there. Also when the pass gave it no gradient
   // (grad() is then what it was). Hooks run in registration order, under no-grad, on the thread
   // running backward; an exception from one ends the backward. DistributedDataParallel uses it to
   // start averaging a bucket of gradients while backward goes on. Throws AutogradError on a
@@ -91,6 +149,7 @@ class Tensor {
   std::uint64_t register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook);
   // Removes the hook registered under `key`; an unknown key does nothing.
   void remove_post_accumulate_grad_hook(std::uint64_t key);
+
   const std::shared_ptr<Node>& grad_fn() const;
   int output_nr() const;
   const std::string& name() const;
@@ -117,6 +176,7 @@ class Tensor {
 
  private:
   void check_defined(const char* what) const;
+  RemovableHandle add_gradient_hook(std::function<Tensor(const Tensor&)> hook);
   std::shared_ptr<TensorImpl> impl_;
 };
 

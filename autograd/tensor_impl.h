@@ -31,11 +31,25 @@ struct Storage {
   std::uint64_t version = 0;
 };
 
-// A leaf's post-accumulate-grad hooks (Tensor::register_post_accumulate_grad_hook), with the key
-// each was registered under. Only leaves with hooks pay for one.
-struct PostAccumulateGradHooks {
-  std::uint64_t next_key = 0;
-  std::vector<std::pair<std::uint64_t, std::function<void(Tensor&)>>> hooks;
+// A tensor's hooks (Tensor::register_hook, retain_grad, register_post_accumulate_grad_hook).
+// Shared by the tensor and, for a non-leaf, by its grad_fn node (NodeExtras::output_hooks), so the
+// hooks outlive a dropped handle as long as the graph does; the engine finds a non-leaf's hooks
+// through its node, a leaf's through the leaf. Only tensors with hooks pay for one.
+struct TensorHooks {
+  struct Entry {
+    std::uint64_t id;
+    std::function<Tensor(const Tensor&)> hook;
+  };
+  std::vector<Entry> hooks;  // gradient hooks, in registration order
+  // A leaf's post-accumulate-grad hooks, with the key each was registered under.
+  std::vector<std::pair<std::uint64_t, std::function<void(Tensor&)>>> post_accumulate;
+  std::uint64_t next_id = 0;  // ids and keys of both kinds
+  bool retains_grad = false;
+  // The hooked tensor: where retain_grad keeps the gradient. Weak: a node must not own its outputs.
+  std::weak_ptr<TensorImpl> tensor;
+
+  // The hooks of `impl`, made on first use and, for a non-leaf, shared with its node.
+  static TensorHooks& of(const std::shared_ptr<TensorImpl>& impl);
 };
 
 struct TensorImpl {
@@ -49,7 +63,7 @@ struct TensorImpl {
   // form the x -> x.grad -> grad_fn -> x cycle of pytorch#7343).
   std::shared_ptr<TensorImpl> grad;
   std::string name;
-  std::unique_ptr<PostAccumulateGradHooks> post_accumulate_grad_hooks;
+  std::shared_ptr<TensorHooks> hooks;  // null until a hook or retain_grad is registered
 
   float* data() const { return storage->data; }
   std::int64_t numel() const { return storage->numel; }
@@ -59,5 +73,15 @@ struct TensorImpl {
 // (checked_numel: ShapeError naming op); a failed allocation is an OutOfMemoryError naming the
 // shape and the byte count.
 std::shared_ptr<TensorImpl> make_impl(std::string_view op, const Shape& shape);
+
+// Runs `hooks` in order on a gradient and returns the final one (the engine calls this under
+// no-grad). `describe` names the tensor in errors ("tensor 'h' (output 0 of 'tanh')"); it is only
+// called on an error. With `check_finite`, a hook returning NaN (or, per anomaly_options(), an
+// infinity) throws, as anomaly mode asks.
+Tensor run_gradient_hooks(const TensorHooks& hooks, Tensor grad,
+                          const std::function<std::string()>& describe, bool check_finite);
+// retain_grad: adds `grad` into the hooked tensor's .grad (a copy the first time), if it still
+// exists.
+void retain_gradient(const TensorHooks& hooks, const Tensor& grad);
 
 }  // namespace tapegrad
