@@ -3,7 +3,7 @@
 // lag is a parameter: the adding problem (lag = T), the copy-memory task (lag = the delay) and a
 // delayed sine (lag = how far back the target was seen). For each run it records the loss curve,
 // the held-out loss against the task's documented baseline, wall time, parameter count, the
-// gradient reaching every hidden state (||dL/dh_t||, read with examples::grad_probe) before and
+// gradient reaching every hidden state (||dL/dh_t||, read with tapegrad::GradProbe) before and
 // after training, and how saturated the LSTM/GRU gates are. See examples/RNN_VS_LSTM.md.
 #include <cmath>
 #include <fstream>

@@ -2,7 +2,7 @@
 // The experiment behind examples/rnn_vs_lstm.cpp, shared with tests/examples/test_rnn_vs_lstm.cpp:
 // a recurrent layer (RNN tanh, LSTM or GRU) plus a Linear head, trained on a task whose lag is a
 // parameter, then measured: held-out loss against the task's baseline, the gradient reaching each
-// hidden state (||dL/dh_t||, through grad_probe), and how saturated the gates are.
+// hidden state (||dL/dh_t||, through tapegrad::GradProbe), and how saturated the gates are.
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -62,8 +62,9 @@ class LagModel : public tapegrad::nn::Module {
   // The same function, computed one step at a time by an nn::RNNCell / LSTMCell / GRUCell holding
   // copies of the layer's weights (so the model's own gradients are untouched). After each step,
   // `observe(t, h_t)` returns the tensor used as h_t from then on, by the next step and by the
-  // head: grad_probe(h_t) to read dL/dh_t, h_t.detach().requires_grad_() to cut the graph there,
-  // h_t plus a perturbation for finite differences. For the LSTM the cell state c_t passes as is.
+  // head: h_t itself after putting a tapegrad::GradProbe on it to read dL/dh_t,
+  // h_t.detach().requires_grad_() to cut the graph there, h_t plus a perturbation for finite
+  // differences. For the LSTM the cell state c_t passes as is.
   using StepHook = std::function<tapegrad::Tensor(std::int64_t t, const tapegrad::Tensor& h)>;
   tapegrad::Tensor forward_stepwise(const tapegrad::Tensor& inputs, const StepHook& observe) const;
 
@@ -97,8 +98,8 @@ Evaluation evaluate(const LagModel& model, const Batch& batch);  // under no-gra
 double copy_accuracy(const Batch& batch, const tapegrad::Tensor& logits);
 
 // ||dL/dh_t|| for t = 0..T-1: the Frobenius norm over the batch of the gradient of the
-// batch-mean loss with respect to the hidden state after step t, read with grad_probe on a
-// step-by-step run (forward_stepwise). The model's parameter gradients are not touched.
+// batch-mean loss with respect to the hidden state after step t, read with a tapegrad::GradProbe
+// on each h_t of a step-by-step run (forward_stepwise). The model's parameter gradients are not touched.
 std::vector<float> hidden_grad_norms(const LagModel& model, const Batch& batch);
 
 // The fraction of gate activations (sigmoid outputs, every unit, step and sample) below `low` or

@@ -6,8 +6,8 @@
 #include <ostream>
 
 #include "autograd/grad_mode.h"
+#include "autograd/grad_probe.h"
 #include "example_util.h"
-#include "grad_probe.h"
 #include "loss_guard.h"
 #include "ops/ops.h"
 #include "optim/adam.h"
@@ -50,16 +50,17 @@ struct GateCounter {
 
 std::vector<float> hidden_grad_norms(const LagModel& model, const Batch& batch) {
   const std::int64_t T = batch.inputs.size(1);
-  std::vector<std::shared_ptr<GradProbe>> probes(static_cast<std::size_t>(T));
-  Tensor prediction =
-      model.forward_stepwise(batch.inputs, [&](std::int64_t t, const Tensor& h) {
-        probes[static_cast<std::size_t>(t)] = std::make_shared<GradProbe>();
-        return grad_probe(h, probes[static_cast<std::size_t>(t)]);
-      });
+  std::vector<GradProbe> probes;  // one per step, in step order
+  probes.reserve(static_cast<std::size_t>(T));
+  Tensor prediction = model.forward_stepwise(batch.inputs, [&](std::int64_t, const Tensor& h) {
+    probes.emplace_back(h);
+    return h;
+  });
   task_loss(batch, prediction).backward();
   std::vector<float> norms;
-  for (const auto& probe : probes) {
-    norms.push_back(probe->grad.defined() ? static_cast<float>(frobenius_norm(probe->grad)) : 0.0f);
+  for (const GradProbe& probe : probes) {
+    const Tensor grad = probe.grad();
+    norms.push_back(grad.defined() ? static_cast<float>(frobenius_norm(grad)) : 0.0f);
   }
   return norms;
 }

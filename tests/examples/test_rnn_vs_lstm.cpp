@@ -1,4 +1,4 @@
-// examples/rnn_vs_lstm: grad_probe captures exactly the gradient arriving at a tensor; the
+// examples/rnn_vs_lstm (GradProbe itself is tested in tests/autograd/test_hooks.cpp): the
 // step-by-step run computes what the layer computes; dL/dh_t from the probe matches an analytic
 // value, a cut-graph leaf and finite differences; gate statistics read the right gate; and, the
 // experiment itself, an LSTM learns the adding problem at a lag where a plain RNN cannot, while
@@ -7,18 +7,17 @@
 #include <cmath>
 #include <iomanip>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "autograd/grad_probe.h"
 #include "ops/ops.h"
-#include "support/grad_probe.h"
 #include "support/loss_guard.h"
 #include "support/rnn_vs_lstm.h"
 #include "test_util.h"
 
 using namespace tapegrad;
-using examples::GradProbe;
-using examples::grad_probe;
 namespace lag = examples::lag;
 
 namespace {
@@ -28,51 +27,6 @@ lag::TaskSpec small_spec(lag::Task task) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------- grad_probe
-
-TEST_CASE("grad_probe: identity forward, captures dL/dy = 2 w y and passes it through unchanged",
-          "[examples][grad_probe]") {
-  Generator gen(3);
-  Tensor x = Tensor::uniform({3, 4}, -2.0f, 2.0f, gen, true);
-  Tensor w = Tensor::uniform({3, 4}, -1.0f, 1.0f, gen);
-  auto probe = std::make_shared<GradProbe>();
-  Tensor y_plain = tanh(x);
-  Tensor y = grad_probe(y_plain, probe);
-  REQUIRE_ALL_CLOSE(y, y_plain, 0.0, 0.0);
-  sum(mul(w, mul(y, y))).backward();  // L = sum(w y^2)
-
-  REQUIRE(probe->grad.defined());
-  Tensor expected_probe = Tensor::empty({3, 4});
-  Tensor expected_x = Tensor::empty({3, 4});
-  for (std::int64_t i = 0; i < 12; ++i) {
-    const float yi = std::tanh(x.data()[i]);
-    expected_probe.data()[i] = 2.0f * w.data()[i] * yi;
-    expected_x.data()[i] = expected_probe.data()[i] * (1.0f - yi * yi);
-  }
-  REQUIRE_ALL_CLOSE(probe->grad, expected_probe, 1e-5, 1e-6);
-  REQUIRE_ALL_CLOSE(x.grad(), expected_x, 1e-5, 1e-6);
-  REQUIRE_FALSE(probe->grad.requires_grad());
-}
-
-TEST_CASE("grad_probe: sums over every use and over retained backward calls", "[examples][grad_probe]") {
-  Tensor x = Tensor::from_vector({1.0f, -2.0f}, {2}, true);
-  auto probe = std::make_shared<GradProbe>();
-  Tensor y = grad_probe(x, probe);
-  Tensor loss = add(sum(mul(y, 3.0f)), sum(mul(y, y)));  // dL/dy = 3 + 2 y, from two uses
-  loss.backward({.retain_graph = true});
-  REQUIRE_ALL_CLOSE(probe->grad, Tensor::from_vector({5.0f, -1.0f}, {2}));
-  loss.backward();
-  REQUIRE_ALL_CLOSE(probe->grad, Tensor::from_vector({10.0f, -2.0f}, {2}));
-  REQUIRE_ALL_CLOSE(x.grad(), Tensor::from_vector({10.0f, -2.0f}, {2}));
-  probe->reset();
-  REQUIRE_FALSE(probe->grad.defined());
-}
-
-TEST_CASE("grad_probe: rejects an undefined input or a null sink", "[examples][grad_probe]") {
-  REQUIRE_THROWS_AS(grad_probe(Tensor(), std::make_shared<GradProbe>()), ValueError);
-  REQUIRE_THROWS_WITH(grad_probe(Tensor::ones({2}), nullptr), Catch::Contains("grad_probe"));
-}
 
 // ---------------------------------------------------------------- model and measurements
 
@@ -136,10 +90,13 @@ TEST_CASE("rnn_vs_lstm: the probed dL/dh_t equals a cut-graph leaf's grad and fi
       const lag::Batch batch = lag::make_batch(spec, 3, gen);
       const std::int64_t probed_step = 2;
 
-      auto probe = std::make_shared<GradProbe>();
+      std::optional<GradProbe> probe;
       lag::task_loss(batch, model.forward_stepwise(batch.inputs, [&](std::int64_t t, const Tensor& h) {
-        return t == probed_step ? grad_probe(h, probe) : h;
+        if (t == probed_step) probe.emplace(h);
+        return h;
       })).backward();
+      REQUIRE(probe);
+      const Tensor probed = probe->grad();
 
       // Independent method 1: make h_t a leaf, so its .grad is dL/dh_t.
       Tensor leaf;
@@ -148,7 +105,7 @@ TEST_CASE("rnn_vs_lstm: the probed dL/dh_t equals a cut-graph leaf's grad and fi
         leaf = h.detach().requires_grad_();
         return leaf;
       })).backward();
-      REQUIRE_ALL_CLOSE(probe->grad, leaf.grad(), 1e-5, 1e-7);
+      REQUIRE_ALL_CLOSE(probed, leaf.grad(), 1e-5, 1e-7);
 
       // Independent method 2: central differences of the loss in each element of h_t.
       const float eps = 1e-2f;
@@ -162,10 +119,10 @@ TEST_CASE("rnn_vs_lstm: the probed dL/dh_t equals a cut-graph leaf's grad and fi
         });
         return static_cast<double>(lag::task_loss(batch, prediction).item());
       };
-      for (std::int64_t element = 0; element < probe->grad.numel(); ++element) {
+      for (std::int64_t element = 0; element < probed.numel(); ++element) {
         const double numeric = (loss_with_offset(element, eps) - loss_with_offset(element, -eps)) / (2.0 * eps);
         INFO("element " << element);
-        REQUIRE(probe->grad.data()[element] == Approx(numeric).margin(2e-4).epsilon(2e-2));
+        REQUIRE(probed.data()[element] == Approx(numeric).margin(2e-4).epsilon(2e-2));
       }
     }
   }
