@@ -31,6 +31,11 @@ Linear::Linear(const LinearOptions& options, Generator& generator) {
 
 Tensor Linear::forward(const Tensor& x) const { return linear(x, weight, bias); }
 
+std::string Linear::extra_repr() const {
+  return "in_features=" + std::to_string(weight.size(1)) +
+         ", out_features=" + std::to_string(weight.size(0)) + ", bias=" + repr_bool(bias.defined());
+}
+
 Embedding::Embedding(const EmbeddingOptions& options, Generator& generator) {
   if (options.num_embeddings <= 0 || options.embedding_dim <= 0) {
     throw ValueError("Embedding: expected positive num_embeddings and embedding_dim, got " +
@@ -57,6 +62,11 @@ Tensor Embedding::forward(const std::vector<std::int64_t>& indices, const Shape&
   return embedding(weight, indices, index_shape, padding_idx_);
 }
 
+std::string Embedding::extra_repr() const {
+  return std::to_string(weight.size(0)) + ", " + std::to_string(weight.size(1)) +
+         (padding_idx_ ? ", padding_idx=" + std::to_string(*padding_idx_) : "");
+}
+
 Dropout::Dropout(float p, Generator& generator) : p_(p), generator_(generator.child_seed()) {
   if (!(p >= 0.0f && p <= 1.0f)) {
     throw ValueError("Dropout: p must be in [0, 1], got " + std::to_string(p));
@@ -66,6 +76,8 @@ Dropout::Dropout(float p, Generator& generator) : p_(p), generator_(generator.ch
 Tensor Dropout::forward(const Tensor& x) const {
   return dropout(x, p_, is_training(), generator_);
 }
+
+std::string Dropout::extra_repr() const { return "p=" + repr_float(p_) + ", inplace=False"; }
 
 LayerNorm::LayerNorm(const LayerNormOptions& options)
     : normalized_shape_(options.normalized_shape), eps_(options.eps) {
@@ -97,14 +109,30 @@ Tensor LayerNorm::forward(const Tensor& x) const {
   return weight.defined() ? add(mul(normalised, weight), bias) : normalised;
 }
 
+// Python's tuple repr: "(10,)", "(2, 3)".
+std::string LayerNorm::extra_repr() const {
+  std::string shape = "(";
+  for (std::size_t i = 0; i < normalized_shape_.size(); ++i) {
+    shape += (i ? ", " : "") + std::to_string(normalized_shape_[i]);
+  }
+  shape += normalized_shape_.size() == 1 ? ",)" : ")";
+  return shape + ", eps=" + repr_float(eps_) + ", elementwise_affine=" + repr_bool(weight.defined());
+}
+
 Tensor ReLU::forward(const Tensor& x) const { return relu(x); }
 Tensor Tanh::forward(const Tensor& x) const { return tanh(x); }
 Tensor Sigmoid::forward(const Tensor& x) const { return sigmoid(x); }
 
 Tensor Sequential::forward(const Tensor& x) const {
   Tensor out = x;
-  for (const UnaryModule* layer : layers_) out = layer->forward(out);
+  for (const UnaryModule* layer : layers_) out = (*layer)(out);
   return out;
+}
+
+Tensor UnaryModule::call_hooked(const Tensor& x) const {
+  return call_with_hooks({x}, [this](const std::vector<Tensor>& in) {
+    return std::vector<Tensor>{forward(in[0])};
+  })[0];
 }
 
 }  // namespace tapegrad::nn

@@ -12,11 +12,17 @@
 
 namespace tapegrad::nn {
 
-// A module with one tensor in and one out; what Sequential chains.
+// A module with one tensor in and one out; what Sequential chains. Calling it runs its forward
+// hooks around forward (Module::register_forward_hook); forward() alone runs none.
 class UnaryModule : public Module {
  public:
   virtual Tensor forward(const Tensor& x) const = 0;
-  Tensor operator()(const Tensor& x) const { return forward(x); }
+  Tensor operator()(const Tensor& x) const {
+    return has_forward_hooks() ? call_hooked(x) : forward(x);
+  }
+
+ private:
+  Tensor call_hooked(const Tensor& x) const;
 };
 
 struct LinearOptions {
@@ -31,6 +37,7 @@ class Linear : public UnaryModule {
  public:
   Linear(const LinearOptions& options, Generator& generator);
   Tensor forward(const Tensor& x) const override;
+  std::string extra_repr() const override;
   Tensor weight;  // [out_features, in_features]
   Tensor bias;    // [out_features] or undefined
 };
@@ -48,6 +55,7 @@ class Embedding : public Module {
   Embedding(const EmbeddingOptions& options, Generator& generator);
   // indices of shape index_shape -> [*index_shape, embedding_dim]
   Tensor forward(const std::vector<std::int64_t>& indices, const Shape& index_shape) const;
+  std::string extra_repr() const override;
   Tensor weight;
 
  private:
@@ -60,6 +68,7 @@ class Dropout : public UnaryModule {
  public:
   Dropout(float p, Generator& generator);
   Tensor forward(const Tensor& x) const override;
+  std::string extra_repr() const override;
 
  protected:
   std::vector<std::pair<std::string, Generator*>> own_generators() override {
@@ -83,6 +92,7 @@ class LayerNorm : public UnaryModule {
  public:
   explicit LayerNorm(const LayerNormOptions& options);
   Tensor forward(const Tensor& x) const override;
+  std::string extra_repr() const override;
   Tensor weight, bias;
 
  private:
@@ -113,7 +123,8 @@ class Functional : public UnaryModule {
   std::function<Tensor(const Tensor&)> fn_;
 };
 
-// Chains single-input layers; children are named "0", "1", ... as in PyTorch.
+// Chains single-input layers; children are named "0", "1", ... as in PyTorch. Each layer is
+// called (layer(x)), so hooks on the layers run.
 class Sequential : public UnaryModule {
  public:
   template <typename M>

@@ -5,11 +5,16 @@ namespace tapegrad::nn {
 
 void save(const Module& module, const std::string& path,
           const std::map<std::string, std::string>& metadata) {
-  save_safetensors(path, module.named_parameters(), metadata);
+  save_safetensors(path, module.state_dict(), metadata);
 }
 
-void load(Module& module, const std::string& path, bool strict) {
-  load_into(path, module.named_parameters(), strict);
+IncompatibleKeys load(Module& module, const std::string& path, bool strict) {
+  return load_into(path, module.state_dict(), strict);
+}
+
+IncompatibleKeys Module::load_state_dict(const NamedTensors& state_dict, bool strict) {
+  return load_into(state_dict, this->state_dict(), strict,
+                   {.op = "load_state_dict", .source = "state dict", .destination = "module"});
 }
 
 }  // namespace tapegrad::nn

@@ -152,6 +152,11 @@ class RecurrentBase : public Module {
   // with a cell state), both or neither (zeros).
   RecurrentOutput forward(const Tensor& input, const RecurrentState& state = {},
                           const std::vector<std::int64_t>& lengths = {}) const;
+  // forward with the forward hooks (nn/module.h): tensors {input, h, c} -> {output, h_n, c_n}.
+  RecurrentOutput operator()(const Tensor& input, const RecurrentState& state = {},
+                             const std::vector<std::int64_t>& lengths = {}) const;
+  std::string type_name() const override { return name_; }
+  std::string extra_repr() const override;  // PyTorch's: "10, 20, num_layers=2, batch_first=True"
 
   const std::string& cell() const { return cell_->name; }
   bool has_cell_state() const { return cell_->cell_state; }
@@ -196,6 +201,8 @@ class LSTM : public RecurrentBase {
   // state: both h and c, or neither (zeros).
   LSTMOutput forward(const Tensor& input, const LSTMState& state = {},
                      const std::vector<std::int64_t>& lengths = {}) const;
+  LSTMOutput operator()(const Tensor& input, const LSTMState& state = {},
+                        const std::vector<std::int64_t>& lengths = {}) const;
 };
 
 class GRU : public RecurrentBase {
@@ -203,6 +210,8 @@ class GRU : public RecurrentBase {
   GRU(const GRUOptions& options, Generator& generator);
   RNNOutput forward(const Tensor& input, const Tensor& h0 = {},
                     const std::vector<std::int64_t>& lengths = {}) const;
+  RNNOutput operator()(const Tensor& input, const Tensor& h0 = {},
+                       const std::vector<std::int64_t>& lengths = {}) const;
 };
 
 class RNN : public RecurrentBase {
@@ -210,6 +219,8 @@ class RNN : public RecurrentBase {
   RNN(const RNNOptions& options, Generator& generator);
   RNNOutput forward(const Tensor& input, const Tensor& h0 = {},
                     const std::vector<std::int64_t>& lengths = {}) const;
+  RNNOutput operator()(const Tensor& input, const Tensor& h0 = {},
+                       const std::vector<std::int64_t>& lengths = {}) const;
 };
 
 // ---- single steps, for hand-written loops (torch.nn.LSTMCell etc.) ----
@@ -223,6 +234,7 @@ struct RNNCellOptions {
 // The parameters every cell has: weight_ih [G*H, I], weight_hh [G*H, H], bias_ih/bias_hh [G*H].
 class RecurrentCellBase : public Module {
  public:
+  std::string extra_repr() const override;  // PyTorch's: "10, 20" (+ ", bias=False")
   Tensor weight_ih, weight_hh, bias_ih, bias_hh;
 
  protected:
@@ -236,18 +248,22 @@ class LSTMCell : public RecurrentCellBase {
   LSTMCell(const RNNCellOptions& options, Generator& generator);
   // x [B, I] or [I]; state {h [B, H], c [B, H]} or empty (zeros). Returns {h', c'}.
   LSTMState forward(const Tensor& x, const LSTMState& state = {}) const;
+  LSTMState operator()(const Tensor& x, const LSTMState& state = {}) const;  // with forward hooks
 };
 
 class GRUCell : public RecurrentCellBase {
  public:
   GRUCell(const RNNCellOptions& options, Generator& generator);
   Tensor forward(const Tensor& x, const Tensor& h = {}) const;
+  Tensor operator()(const Tensor& x, const Tensor& h = {}) const;
 };
 
 class RNNCell : public RecurrentCellBase {
  public:
   RNNCell(const RNNCellOptions& options, Generator& generator);
   Tensor forward(const Tensor& x, const Tensor& h = {}) const;
+  Tensor operator()(const Tensor& x, const Tensor& h = {}) const;
+  std::string extra_repr() const override;
 
  private:
   bool relu_;

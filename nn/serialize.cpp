@@ -13,8 +13,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -326,22 +328,35 @@ NamedTensors load_safetensors(const std::string& path,
   return tensors;
 }
 
-void load_into(const std::string& path, const NamedTensors& destination, bool strict) {
+namespace {
+
+// One entry of what is loaded, from a file's header or from a tensor in memory.
+struct SourceEntry {
+  const std::string* name;
+  const Shape* shape;
+};
+
+// The one check behind every load by name (files, state dicts): destination names are unique and
+// defined; then every name and shape of the source against the destination, all problems listed
+// in one message. Throws ValueError for names (only when strict), ShapeError for shapes (always);
+// otherwise returns what strict=false leaves out.
+IncompatibleKeys check_by_name(const std::vector<SourceEntry>& source,
+                               const NamedTensors& destination, bool strict,
+                               const LoadLabels& labels, const std::string& source_described) {
   std::map<std::string, const Tensor*> wanted;
   for (const auto& [name, tensor] : destination) {
-    if (!tensor.defined())
-      throw ValueError("load_into: destination " + in_quotes(name) + " is undefined");
+    if (!tensor.defined()) {
+      throw ValueError(labels.op + ": " + labels.destination + " " + in_quotes(name) +
+                       " is undefined");
+    }
     if (!wanted.emplace(name, &tensor).second) {
-      throw ValueError("load_into: duplicate destination name " + in_quotes(name));
+      throw ValueError(labels.op + ": duplicate " + labels.destination + " name " + in_quotes(name));
     }
   }
+  std::map<std::string, const Shape*> stored;
+  for (const SourceEntry& entry : source) stored.emplace(*entry.name, entry.shape);
 
-  // Names and shapes are all checked against the header before any data is read or copied.
-  const Context ctx{"load_into", path};
-  OpenedFile opened = open_and_parse(ctx, path);
-  std::map<std::string, const TensorEntry*> stored;
-  for (const TensorEntry& entry : opened.header.entries) stored.emplace(entry.name, &entry);
-
+  IncompatibleKeys result;
   std::string missing, unexpected, mismatched;
   const auto append = [](std::string& list, const std::string& item) {
     list += (list.empty() ? "" : ", ") + item;
@@ -350,27 +365,38 @@ void load_into(const std::string& path, const NamedTensors& destination, bool st
     const auto found = stored.find(name);
     if (found == stored.end()) {
       append(missing, in_quotes(name));
-    } else if (found->second->shape != tensor.shape()) {
-      append(mismatched, in_quotes(name) + " expected " + format_shape(tensor.shape()) +
-                             " (destination), got " + format_shape(found->second->shape) +
-                             " (file)");
+      result.missing_keys.push_back(name);
+    } else if (*found->second != tensor.shape()) {
+      append(mismatched, in_quotes(name) + " expected " + format_shape(tensor.shape()) + " (" +
+                             labels.destination + "), got " + format_shape(*found->second) + " (" +
+                             labels.source + ")");
     }
   }
-  for (const TensorEntry& entry : opened.header.entries) {
-    if (!wanted.count(entry.name)) append(unexpected, in_quotes(entry.name));
+  for (const SourceEntry& entry : source) {
+    if (!wanted.count(*entry.name)) {
+      append(unexpected, in_quotes(*entry.name));
+      result.unexpected_keys.push_back(*entry.name);
+    }
   }
   const bool names_wrong = strict && !(missing.empty() && unexpected.empty());
   if (names_wrong || !mismatched.empty()) {
-    std::string message = "load_into: " + in_quotes(path) + " does not match the destination";
-    if (strict && !missing.empty()) message += "; missing keys (not in the file): " + missing;
-    if (strict && !unexpected.empty())
-      message += "; unexpected keys (not in the destination): " + unexpected;
+    std::string message =
+        labels.op + ": " + source_described + " does not match the " + labels.destination;
+    if (strict && !missing.empty()) {
+      message += "; missing keys (not in the " + labels.source + "): " + missing;
+    }
+    if (strict && !unexpected.empty()) {
+      message += "; unexpected keys (not in the " + labels.destination + "): " + unexpected;
+    }
     if (!mismatched.empty()) message += "; shape mismatches: " + mismatched;
     if (names_wrong) throw ValueError(message);
     throw ShapeError(message);
   }
+  return result;
+}
 
-  const NamedTensors values = read_tensors(ctx, opened);
+// The copies, once everything is checked: under NoGradGuard, bumping versions.
+void copy_by_name(const NamedTensors& values, const NamedTensors& destination) {
   std::map<std::string, const Tensor*> by_name;
   for (const auto& [name, tensor] : values) by_name.emplace(name, &tensor);
   NoGradGuard no_grad;
@@ -380,6 +406,53 @@ void load_into(const std::string& path, const NamedTensors& destination, bool st
     Tensor target = tensor;  // a second handle: copy_ writes the shared storage
     target.copy_(*found->second);
   }
+}
+
+}  // namespace
+
+IncompatibleKeys load_into(const std::string& path, const NamedTensors& destination, bool strict) {
+  // Names and shapes are all checked against the header before any data is read or copied.
+  const Context ctx{"load_into", path};
+  OpenedFile opened = open_and_parse(ctx, path);
+  std::vector<SourceEntry> source;
+  for (const TensorEntry& entry : opened.header.entries) source.push_back({&entry.name, &entry.shape});
+  IncompatibleKeys result = check_by_name(source, destination, strict,
+                                          {.op = "load_into", .source = "file"}, in_quotes(path));
+  copy_by_name(read_tensors(ctx, opened), destination);
+  return result;
+}
+
+IncompatibleKeys load_into(const NamedTensors& source, const NamedTensors& destination,
+                           bool strict, const LoadLabels& labels) {
+  std::vector<SourceEntry> entries;
+  std::set<std::string_view> seen;
+  for (const auto& [name, tensor] : source) {
+    if (!tensor.defined()) {
+      throw ValueError(labels.op + ": " + labels.source + " entry " + in_quotes(name) +
+                       " is undefined");
+    }
+    if (!seen.insert(name).second) {
+      throw ValueError(labels.op + ": the " + labels.source + " has " + in_quotes(name) + " twice");
+    }
+    entries.push_back({&name, &tensor.shape()});
+  }
+  IncompatibleKeys result =
+      check_by_name(entries, destination, strict, labels, "the " + labels.source);
+
+  // A value whose storage is also another name's destination could be overwritten before it is
+  // read (a swap): such values are copied first. Storage is compared by its first element's
+  // address (a tensor's data always starts its storage); a value on its own destination is fine.
+  std::vector<std::pair<const float*, const std::string*>> written;
+  for (const auto& [name, tensor] : destination) written.emplace_back(tensor.data(), &name);
+  NamedTensors values;
+  for (const auto& [name, tensor] : source) {
+    const bool aliased = std::any_of(written.begin(), written.end(), [&](const auto& w) {
+      return w.first == tensor.data() && *w.second != name;
+    });
+    values.emplace_back(name, aliased ? tensor.detach().clone() : tensor);
+  }
+  copy_by_name(values, destination);
+  return result;
 }
 
 }  // namespace tapegrad

@@ -10,12 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/named_tensors.h"
 #include "autograd/tensor.h"
 
 namespace tapegrad {
-
-// Tensors with their names, in order (a module's named_parameters() has this form).
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // Writes the tensors as F32, in the given order, plus optional string metadata (the reference
 // writers put e.g. {"format": "pt"} there). Atomic: the data goes to a temporary file in the same
@@ -41,14 +39,28 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 NamedTensors load_safetensors(const std::string& path,
                               std::map<std::string, std::string>* metadata = nullptr);
 
-// Copies the file's values into existing tensors by name (e.g. a model's named_parameters()),
-// like PyTorch's load_state_dict. Every name and shape is checked before any destination is
-// touched: a problem throws (ValueError for missing or unexpected names, ShapeError when only
-// shapes differ) with a message listing all of them, and leaves every destination unchanged.
-// strict=false ignores missing and unexpected names but still requires matching shapes.
-// The copies run under NoGradGuard and bump each destination's version counter, so a graph that
-// saved one of these tensors notices the change.
-void load_into(const std::string& path, const NamedTensors& destination, bool strict = true);
+// Copies the file's values into existing tensors by name (e.g. a model's state_dict()), like
+// PyTorch's load_state_dict. Every name and shape is checked before any destination is touched:
+// a problem throws (ValueError for missing or unexpected names, ShapeError when only shapes
+// differ) with a message listing all of them, and leaves every destination unchanged.
+// strict=false ignores missing and unexpected names, returning them, but still requires matching
+// shapes. The copies run under NoGradGuard and bump each destination's version counter, so a
+// graph that saved one of these tensors notices the change.
+IncompatibleKeys load_into(const std::string& path, const NamedTensors& destination,
+                           bool strict = true);
+// How the messages of load_into name its two sides ("the <source> does not match the
+// <destination>; missing keys (not in the <source>): ..."). Module::load_state_dict passes
+// {"load_state_dict", "state dict", "module"}.
+struct LoadLabels {
+  std::string op = "load_into";
+  std::string source = "source";
+  std::string destination = "destination";
+};
+// The same from tensors in memory, with the same checks (one function checks both), plus: no
+// undefined or repeated source name. A source may share storage with a destination (a model's
+// own state_dict, or names swapped): such values are copied aside before anything is written.
+IncompatibleKeys load_into(const NamedTensors& source, const NamedTensors& destination,
+                           bool strict = true, const LoadLabels& labels = {});
 
 }  // namespace tapegrad
 
@@ -56,11 +68,12 @@ namespace tapegrad::nn {
 
 class Module;
 
-// A module's parameters by their PyTorch-style names ("lstm.weight_ih_l0", ...), so a file written
+// A module's state_dict() by its PyTorch-style names ("lstm.weight_ih_l0", ...), so a file written
 // by scripts/state_dict_convert.py from a PyTorch state_dict loads by name, and back.
 void save(const Module& module, const std::string& path,
           const std::map<std::string, std::string>& metadata = {});
-// Checks every name and shape first and changes nothing on a mismatch (see load_into).
-void load(Module& module, const std::string& path, bool strict = true);
+// Checks every name and shape first and changes nothing on a mismatch (see load_into). Both carry
+// the module's state_dict(): parameters and persistent buffers.
+IncompatibleKeys load(Module& module, const std::string& path, bool strict = true);
 
 }  // namespace tapegrad::nn

@@ -27,11 +27,12 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/named_tensors.h"
 #include "autograd/tensor.h"
 
 namespace tapegrad::optim {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using NamedTensors = tapegrad::NamedTensors;
 // A param group's options as text, field name -> value ("lr" -> "0.01", "betas" -> "0.9,0.999",
 // "nesterov" -> "true"), in the fields' declaration order: what checkpoints store.
 using OptionsText = std::vector<std::pair<std::string, std::string>>;

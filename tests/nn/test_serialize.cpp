@@ -165,13 +165,14 @@ namespace {
 
 struct Snapshot {
   std::vector<float> values;
-  std::uint64_t version;
+  std::uint64_t version = 0;
 };
 
 std::vector<Snapshot> snapshot(const NamedTensors& tensors) {
   std::vector<Snapshot> result;
-  for (const auto& [name, tensor] : tensors)
-    result.push_back({tensor.to_vector(), tensor.version()});
+  for (const auto& [name, tensor] : tensors) {
+    result.push_back(tensor.defined() ? Snapshot{tensor.to_vector(), tensor.version()} : Snapshot{});
+  }
   return result;
 }
 
@@ -272,6 +273,124 @@ TEST_CASE("load_into checks every name and shape first and changes nothing on a 
                                                              Contains("outside the data buffer"));
     CHECK(unchanged(destination, before));
   }
+}
+
+// ---- load_into from memory: the same check as from a file
+
+namespace {
+
+// The file message with the file named as the memory version names its source.
+std::string as_memory_message(std::string message, const std::string& path) {
+  const auto replace_all = [&message](const std::string& from, const std::string& to) {
+    for (std::size_t at = 0; (at = message.find(from, at)) != std::string::npos; at += to.size())
+      message.replace(at, from.size(), to);
+  };
+  replace_all("'" + path + "'", "the source");
+  replace_all("the file", "the source");
+  replace_all("(file)", "(source)");
+  return message;
+}
+
+template <class Load>
+std::pair<std::string, std::string> error_of(Load load) {
+  try {
+    load();
+  } catch (const ShapeError& e) {
+    return {"ShapeError", e.what()};
+  } catch (const ValueError& e) {
+    return {"ValueError", e.what()};
+  }
+  return {"none", ""};
+}
+
+}  // namespace
+
+TEST_CASE("load_into from memory gives the file's errors and results, from the same check",
+          "[serialize][state_dict]") {
+  ScratchDir dir;
+  const std::string path = dir.file("params.safetensors");
+  const NamedTensors source{{"w", Tensor::ones({2, 3})}, {"b", Tensor::ones({2})}};
+  save_safetensors(path, source);
+  const Tensor w = Tensor::full({2, 3}, 5.0f), b = Tensor::full({2}, 5.0f), c = Tensor::full({1}, 5.0f);
+  const Tensor w_transposed = Tensor::full({3, 2}, 5.0f);
+  const std::vector<NamedTensors> destinations{
+      {{"w", w}, {"b", b}, {"c", c}},  // missing
+      {{"w", w}},                      // unexpected
+      {{"b", b}, {"w", w_transposed}},  // shape
+      {{"w", w_transposed}, {"c", c}},  // everything at once
+      {{"w", w}, {"w", w}},             // a repeated destination
+      {{"w", w}, {"b", Tensor()}},      // an undefined destination
+  };
+  for (std::size_t i = 0; i < destinations.size(); ++i) {
+    for (bool strict : {true, false}) {
+      INFO("destination " << i << (strict ? " strict" : " not strict"));
+      const auto before = snapshot(destinations[i]);
+      const auto [file_kind, file_message] =
+          error_of([&] { load_into(path, destinations[i], strict); });
+      const auto [memory_kind, memory_message] =
+          error_of([&] { load_into(source, destinations[i], strict); });
+      REQUIRE(memory_kind == file_kind);
+      REQUIRE(memory_message == as_memory_message(file_message, path));
+      if (file_kind != "none") {
+        CHECK(unchanged(destinations[i], before));
+      }
+    }
+  }
+  // strict=false: what was left out, the same both ways.
+  Tensor w2 = Tensor::zeros({2, 3});
+  const NamedTensors partial{{"w", w2}, {"extra", Tensor::zeros({4})}};
+  const IncompatibleKeys from_file = load_into(path, partial, false);
+  const IncompatibleKeys from_memory = load_into(source, partial, false);
+  CHECK(from_file.missing_keys == std::vector<std::string>{"extra"});
+  CHECK(from_file.unexpected_keys == std::vector<std::string>{"b"});
+  CHECK(from_memory.missing_keys == from_file.missing_keys);
+  CHECK(from_memory.unexpected_keys == from_file.unexpected_keys);
+  CHECK(w2.to_vector() == std::vector<float>(6, 1.0f));
+  CHECK(load_into(source, {{"w", w2}, {"b", Tensor::zeros({2})}}).missing_keys.empty());
+}
+
+TEST_CASE("load_into from memory: bad sources, shared storage, labels", "[serialize][state_dict]") {
+  Tensor a = Tensor::from_vector({1, 2}, {2});
+  Tensor b = Tensor::from_vector({3, 4}, {2});
+  REQUIRE_THROWS_WITH(load_into({{"a", Tensor()}}, {{"a", a}}),
+                      Contains("load_into: source entry 'a' is undefined"));
+  REQUIRE_THROWS_WITH(load_into({{"a", b}, {"a", b}}, {{"a", a}}),
+                      Contains("load_into: the source has 'a' twice"));
+  CHECK(a.to_vector() == std::vector<float>{1, 2});
+
+  // Swapped names over the same storage: every value is read before any is written.
+  const std::uint64_t version = a.version();
+  load_into({{"a", b}, {"b", a}}, {{"a", a}, {"b", b}});
+  CHECK(a.to_vector() == std::vector<float>{3, 4});
+  CHECK(b.to_vector() == std::vector<float>{1, 2});
+  CHECK(a.version() > version);
+  load_into({{"a", a}}, {{"a", a}});  // onto itself
+  CHECK(a.to_vector() == std::vector<float>{3, 4});
+
+  REQUIRE_THROWS_WITH(load_into({{"a", a}}, {{"z", b}}, true, {.op = "load_state_dict",
+                                                            .source = "state dict",
+                                                            .destination = "module"}),
+                      Contains("load_state_dict: the state dict does not match the module; "
+                               "missing keys (not in the state dict): 'z'; unexpected keys (not in "
+                               "the module): 'a'"));
+}
+
+TEST_CASE("NamedTensors: what load_safetensors returns is looked up by name", "[serialize]") {
+  ScratchDir dir;
+  const std::string path = dir.file("lookup.safetensors");
+  save_safetensors(path, {{"lstm.weight_ih_l0", Tensor::ones({4, 2})}, {"head.bias", Tensor::zeros({1})}});
+  NamedTensors loaded = load_safetensors(path);
+  CHECK(loaded.at("head.bias").shape() == Shape{1});
+  CHECK(loaded.at(0).first == "lstm.weight_ih_l0");  // by position, as before
+  CHECK(loaded.contains("lstm.weight_ih_l0"));
+  CHECK_FALSE(loaded.contains("lstm"));
+  CHECK(loaded.find("missing") == loaded.end());
+  loaded.at("head.bias") = Tensor::ones({1});
+  CHECK(loaded.at("head.bias").item() == 1.0f);
+  REQUIRE_THROWS_AS(loaded.at("head.weight"), IndexError);
+  REQUIRE_THROWS_WITH(std::as_const(loaded).at("head.weight"),
+                      Contains("NamedTensors::at: no tensor named 'head.weight' among the 2: "
+                               "'lstm.weight_ih_l0', 'head.bias'"));
 }
 
 // ---- leftovers of killed saves (nn/serialize.cpp's temporary-file rule)
