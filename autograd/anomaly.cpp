@@ -83,21 +83,18 @@ std::string describe_anomaly(const Tensor& t) {
          std::to_string(n) + (check_inf ? " elements not finite)" : " elements NaN)");
 }
 
-std::unique_ptr<AnomalyMetadata> check_recorded_op(const std::string& op,
-                                                   const std::vector<Tensor>& inputs,
-                                                   const std::vector<Tensor>& outputs) {
-  auto metadata = std::make_unique<AnomalyMetadata>();
-  metadata->sequence_nr = next_anomaly_sequence_nr();
-  metadata->inputs = describe_inputs(inputs);
+AnomalyMetadata check_recorded_op(const std::string& op, const std::vector<Tensor>& inputs,
+                                  const std::vector<Tensor>& outputs) {
+  AnomalyMetadata metadata{next_anomaly_sequence_nr(), describe_inputs(inputs)};
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     if (!outputs[k].defined()) continue;
     const std::string problem = describe_anomaly(outputs[k]);
     if (problem.empty()) continue;
     std::string message = "anomaly mode: the forward of '" + op + "' (op #" +
-                          std::to_string(metadata->sequence_nr) +
+                          std::to_string(metadata.sequence_nr) +
                           " recorded under anomaly mode) produced " + problem + " in its output " +
                           std::to_string(k) + " of shape " + format_shape(outputs[k].shape()) +
-                          "; inputs: " + metadata->inputs;
+                          "; inputs: " + metadata.inputs;
     std::string bad_inputs;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       if (!inputs[i].defined()) continue;

@@ -3,31 +3,22 @@
 // checks an op's outputs and notes where the node was recorded; the engine checks each backward's
 // gradients. Everything here runs only while the mode is on.
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "autograd/tensor.h"
+#include "autograd/tensor_impl.h"
 
 namespace tapegrad {
 
 class Node;
-
-// What anomaly mode remembers about a node: its number among the ops recorded since the mode was
-// turned on, and its inputs as they were when it was recorded (shapes, names, producing ops).
-struct AnomalyMetadata {
-  std::uint64_t sequence_nr = 0;
-  std::string inputs;  // "[2, 3] 'x' (leaf), [3] from 'tanh' #4"
-};
 
 // The number of the next op recorded under anomaly mode (#1 after the mode was turned on).
 std::uint64_t next_anomaly_sequence_nr();
 
 // Throws AutogradError if an output of `op` holds NaN (or an infinity, per anomaly_options());
 // otherwise returns the metadata for its node.
-std::unique_ptr<AnomalyMetadata> check_recorded_op(const std::string& op,
-                                                   const std::vector<Tensor>& inputs,
-                                                   const std::vector<Tensor>& outputs);
+AnomalyMetadata check_recorded_op(const std::string& op, const std::vector<Tensor>& inputs,
+                                  const std::vector<Tensor>& outputs);
 
 // After `node`'s backward: throws if a gradient it returned is not finite, saying whether the
 // gradients that arrived at its outputs were.

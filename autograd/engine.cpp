@@ -157,7 +157,7 @@ class Engine {
       NodeState& state = states[node];
       state.grad_outputs.resize(node->output_shapes().size());
       // The gradient of each output is complete now: its tensor's hooks may see and replace it.
-      if (!node->output_hooks_.empty()) run_output_hooks(*node, state.grad_outputs, anomaly);
+      if (node->extras_) run_output_hooks(*node->extras_, *node, state.grad_outputs, anomaly);
       check_saved_versions(*node);
       std::vector<Tensor> grad_inputs(node->num_inputs());
       {
@@ -201,9 +201,10 @@ class Engine {
 
  private:
   // Tensor hooks of the node's outputs, then retain_grad (which sees the final gradient).
-  static void run_output_hooks(const Node& node, std::vector<Tensor>& grad_outputs, bool anomaly) {
-    for (std::size_t k = 0; k < node.output_hooks_.size(); ++k) {
-      const TensorHooks* hooks = node.output_hooks_[k].get();
+  static void run_output_hooks(const NodeExtras& extras, const Node& node,
+                               std::vector<Tensor>& grad_outputs, bool anomaly) {
+    for (std::size_t k = 0; k < extras.output_hooks.size(); ++k) {
+      const TensorHooks* hooks = extras.output_hooks[k].get();
       if (!hooks || !grad_outputs[k].defined()) continue;
       grad_outputs[k] = run_gradient_hooks(*hooks, std::move(grad_outputs[k]),
                                            [&node, k] { return describe_output(node, k); }, anomaly);

@@ -16,7 +16,8 @@ TensorHooks& TensorHooks::of(const std::shared_ptr<TensorImpl>& impl) {
     impl->hooks = std::make_shared<TensorHooks>();
     impl->hooks->tensor = impl;
     if (Node* node = impl->grad_fn.get()) {
-      auto& slots = node->output_hooks_;
+      if (!node->extras_) node->extras_ = std::make_unique<NodeExtras>();
+      auto& slots = node->extras_->output_hooks;
       slots.resize(node->output_shapes().size());
       slots[static_cast<std::size_t>(impl->output_nr)] = impl->hooks;
     }

@@ -34,6 +34,10 @@ Node::~Node() {
   }
 }
 
+const AnomalyMetadata* Node::anomaly_metadata() const {
+  return extras_ && extras_->anomaly ? &*extras_->anomaly : nullptr;
+}
+
 void Node::release() {
   saved_.clear();
   backward_ = nullptr;
@@ -100,11 +104,6 @@ void record(const std::string& op, const std::vector<Tensor>& inputs,
             const std::vector<Tensor>& outputs, const std::vector<Tensor>& saved,
             BackwardFn backward) {
   if (!should_record(inputs)) return;
-  // Anomaly mode checks the outputs before anything is recorded (grad_mode.h).
-  std::unique_ptr<AnomalyMetadata> anomaly;
-  if (is_anomaly_enabled()) [[unlikely]] {
-    anomaly = check_recorded_op(op, inputs, outputs);
-  }
   std::vector<Edge> edges(inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& input = inputs[i];
@@ -127,7 +126,12 @@ void record(const std::string& op, const std::vector<Tensor>& inputs,
   }
   auto node = std::make_shared<Node>(op, std::move(edges), std::move(output_shapes),
                                      std::move(saved_tensors), std::move(backward));
-  node->anomaly_ = std::move(anomaly);
+  // Anomaly mode (grad_mode.h) checks the outputs before they are attached: a throw here leaves
+  // them unrecorded. Off, this is the one branch it costs.
+  if (is_anomaly_enabled()) [[unlikely]] {
+    node->extras_ = std::make_unique<NodeExtras>();
+    node->extras_->anomaly = check_recorded_op(op, inputs, outputs);
+  }
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     TensorImpl* impl = outputs[k].impl();
     impl->grad_fn = node;

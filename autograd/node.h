@@ -29,6 +29,7 @@ namespace tapegrad {
 class BackwardContext;
 struct TensorHooks;
 struct AnomalyMetadata;
+struct NodeExtras;
 using BackwardFn = std::function<void(BackwardContext&)>;
 
 // Where the gradient of one input goes: into the producing node's output slot, or into a leaf's
@@ -61,7 +62,7 @@ class Node {
   std::size_t num_inputs() const { return next_edges_.size(); }
   bool released() const { return released_; }
   // Where anomaly mode recorded this node (null when it was recorded with the mode off).
-  const AnomalyMetadata* anomaly_metadata() const { return anomaly_.get(); }
+  const AnomalyMetadata* anomaly_metadata() const;
 
  private:
   friend class Engine;
@@ -78,9 +79,9 @@ class Node {
   std::vector<SavedTensor> saved_;
   BackwardFn backward_;
   bool released_ = false;
-  // Hooks of output k at [k]; empty unless some output has hooks (one branch per node otherwise).
-  std::vector<std::shared_ptr<TensorHooks>> output_hooks_;
-  std::unique_ptr<AnomalyMetadata> anomaly_;
+  // Its outputs' hooks and anomaly mode's metadata: null for nearly every node, so a node without
+  // them pays one pointer (one branch in backward).
+  std::unique_ptr<NodeExtras> extras_;
 };
 
 // What a backward sees: the gradient of each output, the saved tensors, and a way to pass a

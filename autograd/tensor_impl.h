@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,6 +51,19 @@ struct TensorHooks {
 
   // The hooks of `impl`, made on first use and, for a non-leaf, shared with its node.
   static TensorHooks& of(const std::shared_ptr<TensorImpl>& impl);
+};
+
+// What anomaly mode remembers about a node: its number among the ops recorded since the mode was
+// turned on, and its inputs as they were when it was recorded (shapes, names, producing ops).
+struct AnomalyMetadata {
+  std::uint64_t sequence_nr = 0;
+  std::string inputs;  // "0: [2, 3] 'x' (leaf), 1: [3] from 'tanh' #4"
+};
+
+// The rarely used parts of a Node (Node::extras_), made on first use.
+struct NodeExtras {
+  std::vector<std::shared_ptr<TensorHooks>> output_hooks;  // [k]: the hooks of output k, or null
+  std::optional<AnomalyMetadata> anomaly;
 };
 
 struct TensorImpl {
