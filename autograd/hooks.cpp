@@ -1,5 +1,6 @@
 // Tensor hooks, retain_grad and post-accumulate-grad hooks (torch.Tensor.register_hook,
-// retain_grad, register_post_accumulate_grad_hook): registration here, the calls in engine.cpp. https://pytorch.org/docs/stable/notes/autograd.html#backward-hooks-execution
+// retain_grad, register_post_accumulate_grad_hook): registration here, the calls in engine.cpp.
+// Semantics: https://pytorch.org/docs/stable/notes/autograd.html#backward-hooks-execution
 #include <algorithm>
 
 #include "autograd/anomaly.h"

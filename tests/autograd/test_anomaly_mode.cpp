@@ -104,7 +104,8 @@ TEST_CASE("forward: infinities count unless check_inf is off; unrecorded ops are
   Tensor masked = masked_fill(x, mask, -std::numeric_limits<float>::infinity());
   Tensor probabilities = softmax(masked, 0);  // the -inf is on purpose
   REQUIRE(probabilities.to_vector() == std::vector<float>{0.0f, 1.0f});
-  REQUIRE_THROWS_WITH(log(mul(x, -1.0f)), Contains("produced NaN at flat index 1 (1 of 2 elements NaN)"));
+  REQUIRE_THROWS_WITH(log(mul(x, -1.0f)),
+                      Contains("produced NaN at flat index 1 (1 of 2 elements NaN)"));
 }
 
 TEST_CASE("backward: the first backward returning NaN throws, naming the op", "[anomaly]") {

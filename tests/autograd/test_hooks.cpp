@@ -165,11 +165,16 @@ TEST_CASE("a returned gradient is used as data: it carries no history", "[hooks]
   Tensor weight = leaf({3.0f, 4.0f});
   Tensor y = mul(x, 1.0f);
   y.register_hook([weight](const Tensor&) { return weight; });
-  sum(y).backward();
+  Tensor loss = sum(y);
+  loss.backward({.retain_graph = true});
   REQUIRE(x.grad().to_vector() == std::vector<float>{3.0f, 4.0f});
   REQUIRE(x.grad().is_leaf());
   REQUIRE_FALSE(x.grad().requires_grad());
   REQUIRE_FALSE(weight.grad().defined());
+  // x.grad is its own buffer: accumulating into it leaves the returned tensor alone.
+  loss.backward();
+  REQUIRE(x.grad().to_vector() == std::vector<float>{6.0f, 8.0f});
+  REQUIRE(weight.to_vector() == std::vector<float>{3.0f, 4.0f});
 }
 
 TEST_CASE("register_hook refuses tensors without grad and hooks that change the shape",
@@ -226,7 +231,8 @@ TEST_CASE("retain_grad keeps a non-leaf's gradient, accumulated over backward ca
   REQUIRE_FALSE(z.grad().defined());
 }
 
-TEST_CASE("retain_grad sees the gradient after every hook, whatever the order", "[hooks][retain_grad]") {
+TEST_CASE("retain_grad sees the gradient after every hook, whatever the order",
+          "[hooks][retain_grad]") {
   // PyTorch >= 2.0: "the retains_grad hook is always executed last".
   for (bool hook_first : {true, false}) {
     INFO("hook registered " << (hook_first ? "before" : "after") << " retain_grad");

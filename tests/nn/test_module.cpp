@@ -133,7 +133,8 @@ std::string repr_of(const std::string& name, Generator& gen) {
                      .batch_first = true, .dropout = 0.25f, .bidirectional = true, .proj_size = 5},
                     gen)
         .to_string();
-  if (name == "gru") return nn::GRU({.input_size = 3, .hidden_size = 4, .num_layers = 3}, gen).to_string();
+  if (name == "gru")
+    return nn::GRU({.input_size = 3, .hidden_size = 4, .num_layers = 3}, gen).to_string();
   if (name == "rnn_relu")
     return nn::RNN({.input_size = 3, .hidden_size = 4, .num_layers = 2, .nonlinearity = "relu",
                     .dropout = 0.5f}, gen)
@@ -216,7 +217,9 @@ TEST_CASE("buffers are state, not parameters: listed, not trained, saved when pe
   Generator gen(0);
   Model model(gen);
   REQUIRE(model.buffers().size() == 3);
-  for (const auto& [name, p] : model.named_parameters()) REQUIRE(name.find("step") == std::string::npos);
+  for (const auto& [name, p] : model.named_parameters()) {
+    REQUIRE(name.find("step") == std::string::npos);
+  }
   REQUIRE_FALSE(model.step.requires_grad());
   REQUIRE(model.step.name() == "step");
   REQUIRE(model.named_buffers().at("mean").is_same(model.mean));
@@ -234,9 +237,11 @@ TEST_CASE("buffers are state, not parameters: listed, not trained, saved when pe
     void add_parameter(const std::string& name) { register_parameter(name, Tensor::ones({1})); }
   } bad;
   bad.add("b", Tensor::zeros({1}));
-  REQUIRE_THROWS_WITH(bad.add("b", Tensor::zeros({1})), Contains("register_buffer: the name \"b\" is already registered"));
+  REQUIRE_THROWS_WITH(bad.add("b", Tensor::zeros({1})),
+                      Contains("register_buffer: the name \"b\" is already registered"));
   REQUIRE_THROWS_WITH(bad.add_parameter("b"), Contains("already registered"));
-  REQUIRE_THROWS_WITH(bad.add("c", Tensor()), Contains("register_buffer: the tensor for \"c\" is undefined"));
+  REQUIRE_THROWS_WITH(bad.add("c", Tensor()),
+                      Contains("register_buffer: the tensor for \"c\" is undefined"));
   Tensor x = Tensor::ones({1}, true);
   REQUIRE_THROWS_WITH(bad.add("d", mul(x, 2.0f)), Contains("register_buffer: \"d\" must be a leaf"));
   REQUIRE_THROWS_AS(bad.add("e.f", Tensor::zeros({1})), ValueError);
@@ -371,7 +376,9 @@ TEST_CASE("forward hooks fire inside Sequential, on recurrent layers and cells, 
   std::vector<Shape> captured;
   for (nn::Module* layer : seq.children()) {
     layer->register_forward_hook([&](const nn::Module&, const std::vector<Tensor>&,
-                                     std::vector<Tensor>& outputs) { captured.push_back(outputs[0].shape()); });
+                                     std::vector<Tensor>& outputs) {
+      captured.push_back(outputs[0].shape());
+    });
   }
   nn::Sequential moved = std::move(seq);
   moved.forward(Tensor::zeros({2, 3}));
@@ -414,7 +421,9 @@ TEST_CASE("forward hooks: changing the number of tensors or an empty hook is ref
                       Contains("Linear: forward pre-hook 0 changed the number of inputs from 1 to 2"));
   pre.remove();
   linear.register_forward_hook(
-      [](const nn::Module&, const std::vector<Tensor>&, std::vector<Tensor>& outputs) { outputs.clear(); });
+      [](const nn::Module&, const std::vector<Tensor>&, std::vector<Tensor>& outputs) {
+        outputs.clear();
+      });
   REQUIRE_THROWS_WITH(linear(Tensor::ones({1, 2})),
                       Contains("Linear: forward hook 0 changed the number of outputs from 1 to 0"));
 }

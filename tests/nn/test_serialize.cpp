@@ -378,7 +378,8 @@ TEST_CASE("load_into from memory: bad sources, shared storage, labels", "[serial
 TEST_CASE("NamedTensors: what load_safetensors returns is looked up by name", "[serialize]") {
   ScratchDir dir;
   const std::string path = dir.file("lookup.safetensors");
-  save_safetensors(path, {{"lstm.weight_ih_l0", Tensor::ones({4, 2})}, {"head.bias", Tensor::zeros({1})}});
+  save_safetensors(path,
+                   {{"lstm.weight_ih_l0", Tensor::ones({4, 2})}, {"head.bias", Tensor::zeros({1})}});
   NamedTensors loaded = load_safetensors(path);
   CHECK(loaded.at("head.bias").shape() == Shape{1});
   CHECK(loaded.at(0).first == "lstm.weight_ih_l0");  // by position, as before
