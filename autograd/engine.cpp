@@ -42,9 +42,11 @@ void accumulate_leaf(TensorImpl& leaf, Tensor&& gradient) {
 // post-accumulate-grad hooks. It gets its gradient hooks once per pass, on the sum over its uses,
 // as PyTorch's AccumulateGrad node does, and its post-accumulate-grad hooks after that sum is in
 // .grad; so the engine counts the uses still to deliver.
-bool has_gradient_hooks(const TensorImpl& leaf) { return leaf.hooks && !leaf.hooks->hooks.empty(); }
+bool has_gradient_hooks(const TensorImpl& leaf) {
+  return leaf.hooks && !leaf.hooks->gradient.empty();
+}
 bool is_hooked_leaf(const TensorImpl& leaf) {
-  return leaf.hooks && !(leaf.hooks->hooks.empty() && leaf.hooks->post_accumulate.empty());
+  return leaf.hooks && !(leaf.hooks->gradient.empty() && leaf.hooks->post_accumulate.empty());
 }
 
 struct HookedLeaf {
@@ -66,8 +68,8 @@ std::string describe_output(const Node& node, std::size_t k) {
 }
 
 // After the leaf's last use in the pass: its gradient hooks on the sum, the sum into .grad, then
-// its post-accumulate-grad hooks (also when the pass gave it no gradient), each list on a copy: a
-// hook may remove hooks.
+// its post-accumulate-grad hooks (also when the pass gave it no gradient), each list on a snapshot:
+// a hook may remove hooks.
 void finish_hooked_leaf(const std::shared_ptr<TensorImpl>& leaf, HookedLeaf& state, bool anomaly) {
   if (state.grad.defined()) {
     Tensor grad = run_gradient_hooks(*leaf->hooks, std::move(state.grad),
@@ -75,9 +77,9 @@ void finish_hooked_leaf(const std::shared_ptr<TensorImpl>& leaf, HookedLeaf& sta
     accumulate_leaf(*leaf, std::move(grad));
   }
   if (leaf->hooks->post_accumulate.empty()) return;  // none, or removed earlier in this pass
-  const auto post_accumulate = leaf->hooks->post_accumulate;
+  const auto post_accumulate = leaf->hooks->post_accumulate.snapshot();
   Tensor tensor(leaf);
-  for (const auto& entry : post_accumulate) entry.second(tensor);
+  for (const auto& hook : post_accumulate) hook(tensor);
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ TensorHooks& TensorHooks::of(const std::shared_ptr<TensorImpl>& impl) {
 
 namespace {
 
-// PyTorch refuses both on a tensor without requires_grad: no gradient would ever reach it.
+// PyTorch refuses hooks and retain_grad on a tensor without requires_grad: no gradient would ever
+// reach it.
 void require_grad(const char* what, const char* action, const TensorImpl& impl) {
   if (!impl.requires_grad) {
     throw AutogradError(std::string(what) + ": cannot " + action +
@@ -45,14 +46,7 @@ RemovableHandle Tensor::add_gradient_hook(std::function<Tensor(const Tensor&)> h
   require_grad("register_hook", "register a hook on", *impl_);
   if (!hook) throw ValueError("register_hook: the hook is empty");
   TensorHooks& hooks = TensorHooks::of(impl_);
-  const std::uint64_t id = hooks.next_id++;
-  hooks.hooks.push_back({id, std::move(hook)});
-  // Weak: the handle must neither keep the hooks alive nor fail once they are gone.
-  return RemovableHandle([weak = std::weak_ptr<TensorHooks>(impl_->hooks), id] {
-    if (const auto alive = weak.lock()) {
-      std::erase_if(alive->hooks, [id](const TensorHooks::Entry& e) { return e.id == id; });
-    }
-  });
+  return hooks.gradient.add(impl_->hooks, std::move(hook));
 }
 
 void Tensor::retain_grad() {
@@ -67,33 +61,24 @@ bool Tensor::retains_grad() const {
   return impl_->hooks && impl_->hooks->retains_grad;
 }
 
-std::uint64_t Tensor::register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook) {
+RemovableHandle Tensor::register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook) {
   check_defined("register_post_accumulate_grad_hook");
+  require_grad("register_post_accumulate_grad_hook", "register a hook on", *impl_);
   if (impl_->grad_fn) {
     throw AutogradError("register_post_accumulate_grad_hook: only a leaf accumulates a gradient; "
                         "this tensor is the output of '" + impl_->grad_fn->name() + "'");
   }
   if (!hook) throw ValueError("register_post_accumulate_grad_hook: the hook is empty");
   TensorHooks& hooks = TensorHooks::of(impl_);
-  const std::uint64_t key = hooks.next_id++;
-  hooks.post_accumulate.emplace_back(key, std::move(hook));
-  return key;
-}
-
-void Tensor::remove_post_accumulate_grad_hook(std::uint64_t key) {
-  check_defined("remove_post_accumulate_grad_hook");
-  if (!impl_->hooks) return;
-  std::erase_if(impl_->hooks->post_accumulate,
-                [key](const auto& entry) { return entry.first == key; });
+  return hooks.post_accumulate.add(impl_->hooks, std::move(hook));
 }
 
 Tensor run_gradient_hooks(const TensorHooks& hooks, Tensor grad,
                           const std::function<std::string()>& describe, bool check_finite) {
-  if (hooks.hooks.empty()) return grad;
-  // A copy: a hook may remove hooks (itself included) while they run.
-  const std::vector<TensorHooks::Entry> entries = hooks.hooks;
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    Tensor replacement = entries[i].hook(grad);
+  if (hooks.gradient.empty()) return grad;
+  const auto gradient_hooks = hooks.gradient.snapshot();
+  for (std::size_t i = 0; i < gradient_hooks.size(); ++i) {
+    Tensor replacement = gradient_hooks[i](grad);
     if (!replacement.defined()) continue;
     if (replacement.shape() != grad.shape()) {
       throw AutogradError("register_hook: hook " + std::to_string(i) + " of " + describe() +

@@ -145,10 +145,9 @@ class Tensor {
   // (grad() is then what it was). Hooks run in registration order, under no-grad, on the thread
   // running backward; an exception from one ends the backward. DistributedDataParallel uses it to
   // start averaging a bucket of gradients while backward goes on. Throws AutogradError on a
-  // non-leaf. Returns a key for remove_post_accumulate_grad_hook.
-  std::uint64_t register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook);
-  // Removes the hook registered under `key`; an unknown key does nothing.
-  void remove_post_accumulate_grad_hook(std::uint64_t key);
+  // non-leaf or a tensor that does not require grad, as PyTorch does. Removed, like register_hook's
+  // hooks, through the returned handle.
+  RemovableHandle register_post_accumulate_grad_hook(std::function<void(Tensor&)> hook);
 
   const std::shared_ptr<Node>& grad_fn() const;
   int output_nr() const;

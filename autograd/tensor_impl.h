@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/hook_list.h"
 #include "autograd/tensor.h"
 
 namespace tapegrad {
@@ -37,14 +38,8 @@ struct Storage {
 // hooks outlive a dropped handle as long as the graph does; the engine finds a non-leaf's hooks
 // through its node, a leaf's through the leaf. Only tensors with hooks pay for one.
 struct TensorHooks {
-  struct Entry {
-    std::uint64_t id;
-    std::function<Tensor(const Tensor&)> hook;
-  };
-  std::vector<Entry> hooks;  // gradient hooks, in registration order
-  // A leaf's post-accumulate-grad hooks, with the key each was registered under.
-  std::vector<std::pair<std::uint64_t, std::function<void(Tensor&)>>> post_accumulate;
-  std::uint64_t next_id = 0;  // ids and keys of both kinds
+  HookList<std::function<Tensor(const Tensor&)>> gradient;   // register_hook
+  HookList<std::function<void(Tensor&)>> post_accumulate;    // a leaf's, after .grad is final
   bool retains_grad = false;
   // The hooked tensor: where retain_grad keeps the gradient. Weak: a node must not own its outputs.
   std::weak_ptr<TensorImpl> tensor;

@@ -52,7 +52,7 @@ struct DistributedDataParallel::Parameter {
   std::int64_t offset = 0;     // of its gradient in the bucket's buffer
   std::int64_t flag_slot = 0;  // of its "has a gradient" flag
   bool ready = false;          // its gradient is in the buffer this round
-  std::uint64_t hook_key = 0;  // of its post-accumulate-grad hook
+  RemovableHandle hook{};      // its post-accumulate-grad hook
 };
 
 struct DistributedDataParallel::Bucket {
@@ -195,15 +195,13 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
   }
   reset_round();
   for (std::size_t p = 0; p < parameters_.size(); ++p) {
-    parameters_[p].hook_key = parameters_[p].tensor.register_post_accumulate_grad_hook(
+    parameters_[p].hook = parameters_[p].tensor.register_post_accumulate_grad_hook(
         [this, p](Tensor&) { on_gradient_ready(p); });
   }
 }
 
 DistributedDataParallel::~DistributedDataParallel() {
-  for (Parameter& parameter : parameters_) {
-    parameter.tensor.remove_post_accumulate_grad_hook(parameter.hook_key);
-  }
+  for (Parameter& parameter : parameters_) parameter.hook.remove();
   // A collective in flight (an exception between a launch and finish_gradient_sync) cannot be
   // cancelled or freed (MPI 3.1, 3.7.3), and MPI may still write into its buffer: the buffers
   // are deliberately leaked rather than waited for, so the exception reaches dist::run, which

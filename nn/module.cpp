@@ -9,6 +9,8 @@
 #include <ostream>
 #include <typeinfo>
 
+#include "autograd/hook_list.h"
+
 namespace tapegrad::nn {
 
 // ---------------------------------------------------------------- registration
@@ -315,55 +317,32 @@ std::string repr_bool(bool value) { return value ? "True" : "False"; }
 // ---------------------------------------------------------------- forward hooks
 
 struct Module::Hooks {
-  template <typename Hook>
-  struct Entry {
-    std::uint64_t id;
-    Hook hook;
-  };
-  std::vector<Entry<ForwardPreHook>> pre;
-  std::vector<Entry<ForwardHook>> post;
-  std::uint64_t next_id = 0;
+  HookList<ForwardPreHook> pre;
+  HookList<ForwardHook> post;
 };
-
-namespace {
-template <typename Entries>
-RemovableHandle add_hook(const std::shared_ptr<void>& owner, Entries& entries, std::uint64_t id,
-                         typename Entries::value_type entry) {
-  entries.push_back(std::move(entry));
-  // Weak: the handle neither keeps the hooks alive nor fails after the module is gone.
-  return RemovableHandle([weak = std::weak_ptr<void>(owner), &entries, id] {
-    // `entries` lives in the owner, so it is valid while the lock holds the owner.
-    if (const auto alive = weak.lock()) {
-      std::erase_if(entries, [id](const auto& e) { return e.id == id; });
-    }
-  });
-}
-}  // namespace
 
 RemovableHandle Module::register_forward_pre_hook(ForwardPreHook hook) {
   if (!hook) throw ValueError("register_forward_pre_hook: the hook is empty");
   if (!hooks_) hooks_ = std::make_shared<Hooks>();
-  const std::uint64_t id = hooks_->next_id++;
-  return add_hook(hooks_, hooks_->pre, id, {id, std::move(hook)});
+  return hooks_->pre.add(hooks_, std::move(hook));
 }
 
 RemovableHandle Module::register_forward_hook(ForwardHook hook) {
   if (!hook) throw ValueError("register_forward_hook: the hook is empty");
   if (!hooks_) hooks_ = std::make_shared<Hooks>();
-  const std::uint64_t id = hooks_->next_id++;
-  return add_hook(hooks_, hooks_->post, id, {id, std::move(hook)});
+  return hooks_->post.add(hooks_, std::move(hook));
 }
 
 std::vector<Tensor> Module::call_with_hooks(
     std::vector<Tensor> inputs,
     const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& forward) const {
   if (!hooks_) return forward(inputs);
-  // Copies of the lists: a hook may remove hooks (itself included) while they run.
+  // Snapshots of the lists: a hook may remove hooks (itself included) while they run.
   const std::shared_ptr<Hooks> hooks = hooks_;
-  const auto pre = hooks->pre;
+  const auto pre = hooks->pre.snapshot();
   const std::size_t input_count = inputs.size();
   for (std::size_t i = 0; i < pre.size(); ++i) {
-    pre[i].hook(*this, inputs);
+    pre[i](*this, inputs);
     if (inputs.size() != input_count) {
       throw ValueError(type_name() + ": forward pre-hook " + std::to_string(i) +
                        " changed the number of inputs from " + std::to_string(input_count) +
@@ -371,10 +350,10 @@ std::vector<Tensor> Module::call_with_hooks(
     }
   }
   std::vector<Tensor> outputs = forward(inputs);
-  const auto post = hooks->post;
+  const auto post = hooks->post.snapshot();
   const std::size_t output_count = outputs.size();
   for (std::size_t i = 0; i < post.size(); ++i) {
-    post[i].hook(*this, inputs, outputs);
+    post[i](*this, inputs, outputs);
     if (outputs.size() != output_count) {
       throw ValueError(type_name() + ": forward hook " + std::to_string(i) +
                        " changed the number of outputs from " + std::to_string(output_count) +

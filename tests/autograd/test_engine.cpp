@@ -241,11 +241,11 @@ TEST_CASE("post-accumulate-grad hooks fire as leaves finish, not at the end of b
   Tensor c = Tensor::from_vector({3}, {1}, true);
   std::vector<std::string> order;
   a.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("a"); });
-  const std::uint64_t removed =
+  RemovableHandle removed =
       b.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("b"); });
   c.register_post_accumulate_grad_hook([&](Tensor&) { order.push_back("c"); });
-  b.remove_post_accumulate_grad_hook(removed);
-  b.remove_post_accumulate_grad_hook(removed + 100);  // an unknown key: nothing
+  removed.remove();
+  removed.remove();  // a second time: nothing
   total(plus(times(scale(scale(scale(c, 1), 1), 1), a), b)).backward();
   REQUIRE(order == std::vector<std::string>{"a", "c"});
   REQUIRE(c.grad().item() == 2);

@@ -1,8 +1,9 @@
-// Tensor hooks, retain_grad and GradProbe, with PyTorch's semantics
+// Tensor hooks, retain_grad, post-accumulate-grad hooks and GradProbe, with PyTorch's semantics
 // (https://pytorch.org/docs/stable/notes/autograd.html#backward-hooks-execution): a hook sees the
 // whole gradient of its tensor once per backward, hooks run in registration order, a returned
 // tensor replaces the gradient, retain_grad keeps the final gradient of a non-leaf.
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "autograd/grad_mode.h"
@@ -259,6 +260,63 @@ TEST_CASE("retain_grad is a no-op on a leaf and refuses a tensor without grad",
                       Contains("retain_grad: cannot retain the gradient of a tensor that does not "
                                "require grad"));
   REQUIRE_FALSE(constant.retains_grad());
+}
+
+// ---------------------------------------------------------------- both kinds on a leaf
+
+TEST_CASE("a leaf's post-accumulate-grad hook sees .grad as its register_hook hooks left it",
+          "[hooks][post_accumulate]") {
+  // PyTorch: a leaf's register_hook hooks run on the summed gradient before AccumulateGrad adds
+  // it into .grad; register_post_accumulate_grad_hook hooks run after, whatever the order of
+  // registration.
+  Tensor x = leaf({1.0f, 2.0f});
+  std::vector<std::string> order;
+  std::vector<std::vector<float>> seen;
+  RemovableHandle post = x.register_post_accumulate_grad_hook([&](Tensor& t) {
+    order.push_back("post");
+    seen.push_back(t.grad().to_vector());
+  });
+  RemovableHandle doubling = x.register_hook([&](const Tensor& grad) {
+    order.push_back("hook");
+    return mul(grad, 2.0f);
+  });
+  auto loss_of = [](const Tensor& t) { return sum(mul(t, 3.0f)); };
+  loss_of(x).backward();
+  REQUIRE(order == std::vector<std::string>{"hook", "post"});
+  REQUIRE(seen.back() == std::vector<float>{6.0f, 6.0f});
+  // One removal design for both kinds: each handle takes away its own hook only.
+  doubling.remove();
+  loss_of(x).backward();
+  REQUIRE(seen.back() == std::vector<float>{9.0f, 9.0f});
+  post.remove();
+  post.remove();
+  loss_of(x).backward();
+  REQUIRE(seen.size() == 2);
+  REQUIRE(x.grad().to_vector() == std::vector<float>{12.0f, 12.0f});
+}
+
+TEST_CASE("a post-accumulate-grad hook may remove itself; non-leaves and constants are refused",
+          "[hooks][post_accumulate]") {
+  Tensor x = leaf({1.0f});
+  int calls = 0;
+  auto handle = std::make_shared<RemovableHandle>();
+  *handle = x.register_post_accumulate_grad_hook([&calls, handle](Tensor&) {
+    ++calls;
+    handle->remove();
+  });
+  mul(x, 2.0f).backward();
+  mul(x, 2.0f).backward();
+  REQUIRE(calls == 1);
+  REQUIRE(x.grad().item() == 4.0f);
+  handle.reset();
+
+  REQUIRE_THROWS_WITH(mul(x, 2.0f).register_post_accumulate_grad_hook([](Tensor&) {}),
+                      Contains("register_post_accumulate_grad_hook: only a leaf accumulates a "
+                               "gradient; this tensor is the output of 'mul'"));
+  Tensor constant = vec({1.0f});
+  REQUIRE_THROWS_WITH(constant.register_post_accumulate_grad_hook([](Tensor&) {}),
+                      Contains("register_post_accumulate_grad_hook: cannot register a hook on a "
+                               "tensor that does not require grad"));
 }
 
 // ---------------------------------------------------------------- GradProbe

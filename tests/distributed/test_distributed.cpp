@@ -206,7 +206,7 @@ TEST_CASE("a bucket's all-reduce starts during backward, once its last gradient 
   // Registered before DistributedDataParallel's own hooks, so it runs first on this parameter:
   // backward has not finished the LSTM yet, but the head's bucket must already be on its way.
   nn::DistributedDataParallel* ddp_seen = nullptr;
-  const std::uint64_t probe = weight_ih.register_post_accumulate_grad_hook([&](Tensor&) {
+  RemovableHandle probe = weight_ih.register_post_accumulate_grad_hook([&](Tensor&) {
     launched_before_lstm_done = ddp_seen->stats().buckets_launched_in_backward;
   });
   nn::DistributedDataParallel ddp(model, {.bucket_cap_mb = 24.0 / (1024 * 1024)});
@@ -218,7 +218,7 @@ TEST_CASE("a bucket's all-reduce starts during backward, once its last gradient 
   REQUIRE(launched_before_lstm_done >= 1);
   REQUIRE(ddp.stats().buckets_launched_in_backward == 5);  // every bucket, by the hooks
   ddp.finish_gradient_sync();
-  weight_ih.remove_post_accumulate_grad_hook(probe);
+  probe.remove();
 
   // A second backward before the sync is refused (on every rank alike); the sync then completes.
   mse_loss(model.forward(batch.x), batch.y).backward();
