@@ -207,8 +207,8 @@ void TrainingCheckpoint::save(const std::string& path) const {
         [&](auto* target) {
           using T = std::remove_pointer_t<decltype(target)>;
           if constexpr (std::is_same_v<T, nn::Module>) {
-            for (const auto& [name, parameter] : target->named_parameters()) {
-              tensors.emplace_back(prefix + name, parameter);
+            for (const auto& [name, value] : target->state_dict()) {
+              tensors.emplace_back(prefix + name, value);
             }
             for (const auto& [name, generator] : target->named_generators()) {
               metadata[prefix + "generator." + name] = generator->state();
@@ -293,8 +293,9 @@ void TrainingCheckpoint::load(const std::string& path) {
         [&](auto* target) {
           using T = std::remove_pointer_t<decltype(target)>;
           if constexpr (std::is_same_v<T, nn::Module>) {
-            const NamedTensors parameters = target->named_parameters();
-            check_parameters(parameters, stored, entry_where);
+            // Parameters and persistent buffers (a buffer's running count must resume too).
+            const NamedTensors state = target->state_dict();
+            check_parameters(state, stored, entry_where);
             std::vector<std::pair<Generator*, Generator>> generators;
             for (const auto& [name, generator] : target->named_generators()) {
               generators.emplace_back(
@@ -302,10 +303,10 @@ void TrainingCheckpoint::load(const std::string& path) {
                   parse_generator(required(entry_metadata, "generator." + name, entry_where),
                                   entry_where + ": generator " + quoted(name)));
             }
-            changes.push_back([parameters, &stored, generators] {
+            changes.push_back([state, &stored, generators] {
               NoGradGuard no_grad;
-              for (const auto& [name, parameter] : parameters) {
-                Tensor destination = parameter;  // a second handle: copy_ writes the storage
+              for (const auto& [name, value] : state) {
+                Tensor destination = value;  // a second handle: copy_ writes the storage
                 destination.copy_(stored.at(name));
               }
               for (const auto& [destination, value] : generators) *destination = value;

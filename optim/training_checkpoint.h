@@ -6,7 +6,7 @@
 //
 //   std::int64_t epoch = 0, step = 0;
 //   optim::TrainingCheckpoint checkpoint;
-//   checkpoint.add_module("model", model)            // parameters and dropout generators
+//   checkpoint.add_module("model", model)            // state_dict() and dropout generators
 //       .add_optimizer("optimizer", adam)            // state and every group's options
 //       .add_scheduler("scheduler", scheduler)
 //       .add_generator("shuffle", shuffle_generator)
@@ -39,7 +39,8 @@ namespace tapegrad::optim {
 
 class TrainingCheckpoint {
  public:
-  // The module's named_parameters() and named_generators(), by name and shape.
+  // The module's state_dict() (parameters and persistent buffers) and named_generators(), by
+  // name and shape.
   TrainingCheckpoint& add_module(const std::string& name, nn::Module& module);
   TrainingCheckpoint& add_optimizer(const std::string& name, Optimizer& optimizer);
   TrainingCheckpoint& add_scheduler(const std::string& name, LRScheduler& scheduler);

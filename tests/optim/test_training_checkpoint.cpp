@@ -304,3 +304,26 @@ TEST_CASE("a second optimizer that refuses its state rolls the first back",
   REQUIRE(first->state_tensors().at(1).first == "0.exp_avg");
   REQUIRE(first->state_tensors().at(1).second.to_vector() == before);
 }
+
+TEST_CASE("a module's persistent buffers resume with it; non-persistent ones are left alone",
+          "[optim][training_checkpoint]") {
+  struct Counting : nn::Module {
+    Tensor weight = register_parameter("weight", Tensor::ones({2}));
+    Tensor seen = register_buffer("seen", Tensor::zeros({2}));
+    Tensor scratch = register_buffer("scratch", Tensor::zeros({1}), /*persistent=*/false);
+  };
+  ScratchDir dir;
+  const std::string path = dir.file("buffers.safetensors");
+  Counting model;
+  optim::TrainingCheckpoint checkpoint;
+  checkpoint.add_module("model", model);
+  model.seen.data()[0] = 3.0f;
+  model.seen.data()[1] = 4.0f;
+  checkpoint.save(path);
+  model.seen.data()[0] = -1.0f;
+  model.scratch.data()[0] = 7.0f;
+  checkpoint.load(path);
+  REQUIRE(model.seen.to_vector() == std::vector<float>{3.0f, 4.0f});
+  REQUIRE(model.scratch.to_vector() == std::vector<float>{7.0f});
+  REQUIRE(model.weight.to_vector() == std::vector<float>{1.0f, 1.0f});
+}
