@@ -90,7 +90,7 @@ TEST_CASE("forward: a non-finite input from outside the graph is named as the so
                           Contains("came from outside the checked ops"));
 }
 
-TEST_CASE("forward: infinities count unless check_inf is off; unrecorded ops are not checked",
+TEST_CASE("forward: infinities count unless check_inf is off, unrecorded ops are not checked",
           "[anomaly]") {
   Tensor x = leaf({0.0f, 1.0f});
   {

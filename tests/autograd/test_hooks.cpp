@@ -38,7 +38,7 @@ TEST_CASE("a hook on a non-leaf sees its whole gradient once and can inspect it"
   REQUIRE(x.grad().to_vector() == std::vector<float>{24.0f, -30.0f});  // unchanged: 3 dL/dy
 }
 
-TEST_CASE("hooks run in registration order; a returned tensor replaces the gradient", "[hooks]") {
+TEST_CASE("hooks run in registration order, a returned tensor replaces the gradient", "[hooks]") {
   Tensor x = leaf({1.0f, 2.0f});
   Tensor y = mul(x, 2.0f);
   std::vector<std::string> order;
@@ -118,7 +118,7 @@ TEST_CASE("a hook lives with the graph, not with the handle it was registered th
   REQUIRE(x.grad().to_vector() == std::vector<float>{0.0f, 0.0f});
 }
 
-TEST_CASE("remove() unhooks; removing twice or after the tensor is gone does nothing",
+TEST_CASE("remove() unhooks, removing twice or after the tensor is gone does nothing",
           "[hooks]") {
   Tensor x = leaf({1.0f});
   int calls = 0;
@@ -295,7 +295,7 @@ TEST_CASE("a leaf's post-accumulate-grad hook sees .grad as its register_hook ho
   REQUIRE(x.grad().to_vector() == std::vector<float>{12.0f, 12.0f});
 }
 
-TEST_CASE("a post-accumulate-grad hook may remove itself; non-leaves and constants are refused",
+TEST_CASE("a post-accumulate-grad hook may remove itself, non-leaves and constants are refused",
           "[hooks][post_accumulate]") {
   Tensor x = leaf({1.0f});
   int calls = 0;

@@ -170,7 +170,7 @@ TEST_CASE("load_state_dict copies another model's state, buffers included", "[mo
   REQUIRE(values_of(fresh.state_dict()) == before);
 }
 
-TEST_CASE("load_state_dict: strict lists every problem and changes nothing; non-strict returns them",
+TEST_CASE("load_state_dict: strict lists every problem and changes nothing, non-strict returns them",
           "[module_io][state_dict]") {
   Generator gen(1), other_gen(2);
   WithBuffers model(gen), source_model(other_gen);
@@ -205,7 +205,7 @@ TEST_CASE("load_state_dict: strict lists every problem and changes nothing; non-
   REQUIRE(values_of(target.state_dict()) == target_before);
 }
 
-TEST_CASE("nn::save and nn::load carry persistent buffers; load reports what it left out",
+TEST_CASE("nn::save and nn::load carry persistent buffers, load reports what it left out",
           "[module_io][state_dict]") {
   Generator gen(1), other_gen(2);
   WithBuffers model(gen), copy(other_gen);

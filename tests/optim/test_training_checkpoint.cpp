@@ -305,7 +305,7 @@ TEST_CASE("a second optimizer that refuses its state rolls the first back",
   REQUIRE(first->state_tensors().at(1).second.to_vector() == before);
 }
 
-TEST_CASE("a module's persistent buffers resume with it; non-persistent ones are left alone",
+TEST_CASE("a module's persistent buffers resume with it, non-persistent ones are left alone",
           "[optim][training_checkpoint]") {
   struct Counting : nn::Module {
     Tensor weight = register_parameter("weight", Tensor::ones({2}));
