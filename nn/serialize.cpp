@@ -445,7 +445,10 @@ IncompatibleKeys load_into(const NamedTensors& source, const NamedTensors& desti
   std::vector<std::pair<const float*, const std::string*>> written;
   for (const auto& [name, tensor] : destination) written.emplace_back(tensor.data(), &name);
   NamedTensors values;
-  for (const auto& [name, tensor] : source) {
+  for (const auto& entry : source) {
+    // Not a structured binding: clang 14 refuses to capture one in a lambda.
+    const std::string& name = entry.first;
+    const Tensor& tensor = entry.second;
     const bool aliased = std::any_of(written.begin(), written.end(), [&](const auto& w) {
       return w.first == tensor.data() && *w.second != name;
     });
