@@ -80,7 +80,11 @@ void gemv_row(Index N, Index K, const float* a, const float* b, Index ldb, float
         const Index k1 = std::min(K, k0 + kc_block);
         Batch acc[kChunkBatches];
         for (Index j = 0; j < kChunkBatches; ++j) acc[j] = Batch(0.0f);
-        float tail[kLanes] = {};
+        // The last columns short of a batch run in the lanes of one more, zero-padded, as the
+        // packed kernels' padded tiles compute them.
+        const Index rest = width - batches * kLanes;
+        Batch rest_acc(0.0f);
+        alignas(64) float rest_row[kLanes] = {};
         for (Index k = k0; k < k1; ++k) {
           const Batch scale(a[k]);
           const float* row = b + k * ldb + n0;
@@ -88,8 +92,9 @@ void gemv_row(Index N, Index K, const float* a, const float* b, Index ldb, float
           for (Index j = 0; j < kChunkBatches; ++j) {
             if (j < batches) acc[j] = xsimd::fma(scale, Batch::load_unaligned(row + j * kLanes), acc[j]);
           }
-          for (Index t = batches * kLanes; t < width; ++t) {
-            tail[t - batches * kLanes] = std::fma(a[k], row[t], tail[t - batches * kLanes]);
+          if (rest > 0) {
+            std::copy_n(row + batches * kLanes, rest, rest_row);
+            rest_acc = xsimd::fma(scale, Batch::load_aligned(rest_row), rest_acc);
           }
         }
         const bool add = accumulate || k0 > 0;
@@ -99,9 +104,12 @@ void gemv_row(Index N, Index K, const float* a, const float* b, Index ldb, float
           if (add) sum += Batch::load_unaligned(out + j * kLanes);
           sum.store_unaligned(out + j * kLanes);
         }
-        for (Index t = batches * kLanes; t < width; ++t) {
-          const float sum = tail[t - batches * kLanes];
-          out[t] = add ? out[t] + sum : sum;
+        if (rest > 0) {
+          rest_acc.store_aligned(rest_row);
+          float* out_rest = out + batches * kLanes;
+          for (Index t = 0; t < rest; ++t) {
+            out_rest[t] = add ? out_rest[t] + rest_row[t] : rest_row[t];
+          }
         }
       }
     }

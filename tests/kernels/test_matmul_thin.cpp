@@ -105,7 +105,12 @@ TEST_CASE("a one-row A.B gives the bits of the same row in a batched product, on
       std::vector<float> one_thread, two_threads;
       tbb::task_arena(1).execute([&] { one_thread = run(); });
       INFO("row " << row << " accumulate " << accumulate);
-      REQUIRE(std::equal(one_thread.begin(), one_thread.end(), all_rows.begin() + row * N));
+      for (Index n = 0; n < N; ++n) {  // names the first column that differs
+        if (one_thread[static_cast<std::size_t>(n)] != all_rows[static_cast<std::size_t>(row * N + n)]) {
+          FAIL("column " << n << ": " << one_thread[static_cast<std::size_t>(n)] << " vs "
+                         << all_rows[static_cast<std::size_t>(row * N + n)] << " in the batch");
+        }
+      }
       if (!tapegrad::testing::run_on_two_threads([&] { two_threads = run(); })) continue;
       REQUIRE(two_threads == one_thread);
     }
