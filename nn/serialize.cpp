@@ -422,8 +422,8 @@ IncompatibleKeys load_into(const std::string& path, const NamedTensors& destinat
   return result;
 }
 
-IncompatibleKeys load_into(const NamedTensors& source, const NamedTensors& destination,
-                           bool strict, const LoadLabels& labels) {
+IncompatibleKeys check_load(const NamedTensors& source, const NamedTensors& destination,
+                            bool strict, const LoadLabels& labels) {
   std::vector<SourceEntry> entries;
   std::set<std::string_view> seen;
   for (const auto& [name, tensor] : source) {
@@ -436,8 +436,12 @@ IncompatibleKeys load_into(const NamedTensors& source, const NamedTensors& desti
     }
     entries.push_back({&name, &tensor.shape()});
   }
-  IncompatibleKeys result =
-      check_by_name(entries, destination, strict, labels, "the " + labels.source);
+  return check_by_name(entries, destination, strict, labels, "the " + labels.source);
+}
+
+IncompatibleKeys load_into(const NamedTensors& source, const NamedTensors& destination,
+                           bool strict, const LoadLabels& labels) {
+  IncompatibleKeys result = check_load(source, destination, strict, labels);
 
   // A value whose storage is also another name's destination could be overwritten before it is
   // read (a swap): such values are copied first. Storage is compared by its first element's

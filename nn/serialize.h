@@ -61,6 +61,10 @@ struct LoadLabels {
 // own state_dict, or names swapped): such values are copied aside before anything is written.
 IncompatibleKeys load_into(const NamedTensors& source, const NamedTensors& destination,
                            bool strict = true, const LoadLabels& labels = {});
+// load_into's checks alone, throwing exactly as it would and writing nothing: for a caller that
+// must check several loads before it applies any (optim::TrainingCheckpoint).
+IncompatibleKeys check_load(const NamedTensors& source, const NamedTensors& destination,
+                            bool strict = true, const LoadLabels& labels = {});
 
 }  // namespace tapegrad
 

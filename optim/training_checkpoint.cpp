@@ -6,7 +6,6 @@
 #include <map>
 #include <system_error>
 
-#include "autograd/grad_mode.h"
 #include "nn/serialize.h"
 #include "optim/checkpoint_detail.h"
 
@@ -32,7 +31,11 @@ std::string kind_of(const TrainingCheckpoint::Entry& entry) {
 std::string entry_list(const std::vector<TrainingCheckpoint::Entry>& entries) {
   std::string list;
   for (const auto& entry : entries) {
-    list += (list.empty() ? "" : ",") + kind_of(entry) + ":" + entry.name;
+    // Appended piece by piece: GCC 12's -Wrestrict misfires on `"," + std::string` here.
+    if (!list.empty()) list += ',';
+    list += kind_of(entry);
+    list += ':';
+    list += entry.name;
   }
   return list;
 }
@@ -93,37 +96,6 @@ Generator parse_generator(const std::string& text, const std::string& where) {
     throw ValueError(where + ": " + error.what());
   }
   return generator;
-}
-
-// Parameters from the file against the module's, by name and shape: every problem listed at once,
-// as load_into lists them.
-void check_parameters(const NamedTensors& expected, const std::map<std::string, Tensor>& stored,
-                      const std::string& where) {
-  std::string missing, unexpected, mismatched;
-  const auto append = [](std::string& list, const std::string& item) {
-    list += (list.empty() ? "" : ", ") + item;
-  };
-  std::map<std::string, bool> wanted;
-  for (const auto& [name, tensor] : expected) {
-    wanted.emplace(name, true);
-    const auto found = stored.find(name);
-    if (found == stored.end()) {
-      append(missing, quoted(name));
-    } else if (found->second.shape() != tensor.shape()) {
-      append(mismatched, quoted(name) + " expected " + format_shape(tensor.shape()) +
-                             " (module), got " + format_shape(found->second.shape()) + " (file)");
-    }
-  }
-  for (const auto& [name, tensor] : stored) {
-    if (!wanted.count(name)) append(unexpected, quoted(name));
-  }
-  if (missing.empty() && unexpected.empty() && mismatched.empty()) return;
-  std::string message = where + " does not match the module";
-  if (!missing.empty()) message += "; missing (not in the file): " + missing;
-  if (!unexpected.empty()) message += "; unexpected (not in the module): " + unexpected;
-  if (!mismatched.empty()) message += "; shape mismatches: " + mismatched;
-  if (missing.empty() && unexpected.empty()) throw ShapeError(message);
-  throw ValueError(message);
 }
 
 // One optimizer's load, prepared: applied first (it is the one step that can still refuse), with
@@ -295,7 +267,9 @@ void TrainingCheckpoint::load(const std::string& path) {
           if constexpr (std::is_same_v<T, nn::Module>) {
             // Parameters and persistent buffers (a buffer's running count must resume too).
             const NamedTensors state = target->state_dict();
-            check_parameters(state, stored, entry_where);
+            NamedTensors stored_state(stored.begin(), stored.end());
+            const LoadLabels labels{.op = entry_where, .source = "file", .destination = "module"};
+            check_load(stored_state, state, /*strict=*/true, labels);
             std::vector<std::pair<Generator*, Generator>> generators;
             for (const auto& [name, generator] : target->named_generators()) {
               generators.emplace_back(
@@ -303,12 +277,8 @@ void TrainingCheckpoint::load(const std::string& path) {
                   parse_generator(required(entry_metadata, "generator." + name, entry_where),
                                   entry_where + ": generator " + quoted(name)));
             }
-            changes.push_back([state, &stored, generators] {
-              NoGradGuard no_grad;
-              for (const auto& [name, value] : state) {
-                Tensor destination = value;  // a second handle: copy_ writes the storage
-                destination.copy_(stored.at(name));
-              }
+            changes.push_back([state, stored_state, labels, generators] {
+              load_into(stored_state, state, /*strict=*/true, labels);  // checked: cannot throw
               for (const auto& [destination, value] : generators) *destination = value;
             });
           } else if constexpr (std::is_same_v<T, Optimizer>) {
