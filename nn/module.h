@@ -110,6 +110,14 @@ class Module {
                                          std::vector<Tensor>& outputs)>;
   RemovableHandle register_forward_pre_hook(ForwardPreHook hook);
   RemovableHandle register_forward_hook(ForwardHook hook);
+  // For a module's call operator: forward(inputs) between the hooks. Without hooks, call forward
+  // directly (has_forward_hooks() is false), so an unhooked call costs nothing extra. Public so
+  // that a helper outside the module (nn/rnn_module.cpp's, for every recurrent module) can
+  // drive it, as PyTorch's Module._call_impl is.
+  bool has_forward_hooks() const { return hooks_ != nullptr; }
+  std::vector<Tensor> call_with_hooks(
+      std::vector<Tensor> inputs,
+      const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& forward) const;
 
  protected:
   // The generators this module itself owns (not its submodules'). Pointers into *this, so they
@@ -135,12 +143,6 @@ class Module {
     return ref;
   }
 
-  // For a module's call operator: forward(inputs) between the hooks. Without hooks, call forward
-  // directly (has_forward_hooks() is false), so an unhooked call costs nothing extra.
-  bool has_forward_hooks() const { return hooks_ != nullptr; }
-  std::vector<Tensor> call_with_hooks(
-      std::vector<Tensor> inputs,
-      const std::function<std::vector<Tensor>(const std::vector<Tensor>&)>& forward) const;
 
  private:
   struct Hooks;
