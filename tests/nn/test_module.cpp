@@ -427,3 +427,95 @@ TEST_CASE("forward hooks: changing the number of tensors or an empty hook is ref
   REQUIRE_THROWS_WITH(linear(Tensor::ones({1, 2})),
                       Contains("Linear: forward hook 0 changed the number of outputs from 1 to 0"));
 }
+
+// Every recurrent module's call operator goes through one helper (nn/rnn_module.cpp): the hooks
+// see its documented layout, a pre-hook's replacement input is what forward gets, and a hook's
+// replacement output is what the caller gets, for every argument and result type.
+TEST_CASE("forward hooks on every recurrent module: layout, replaced inputs and outputs",
+          "[module][hooks]") {
+  Generator gen(3);
+  const Tensor x_seq = Tensor::uniform({2, 4, 3}, -1, 1, gen);  // [T, B, I]
+  const Tensor h_seq = Tensor::uniform({1, 4, 5}, -1, 1, gen);  // [layers, B, H]
+  const Tensor x_step = Tensor::uniform({4, 3}, -1, 1, gen);
+  const Tensor h_step = Tensor::uniform({4, 5}, -1, 1, gen);
+  struct Seen {
+    std::size_t inputs = 0, outputs = 0;
+  };
+  // A pre-hook that swaps in `replacement` as the first input, and a hook that zeroes the last
+  // output; returns what they saw.
+  const auto hook = [](nn::Module& module, const Tensor& replacement, Seen& seen) {
+    module.register_forward_pre_hook([&seen, replacement](const nn::Module&,
+                                                          std::vector<Tensor>& inputs) {
+      seen.inputs = inputs.size();
+      inputs[0] = replacement;
+    });
+    module.register_forward_hook(
+        [&seen](const nn::Module&, const std::vector<Tensor>&, std::vector<Tensor>& outputs) {
+          seen.outputs = outputs.size();
+          outputs.back() = Tensor::zeros(outputs.back().shape());
+        });
+  };
+  const auto zero = [](const Tensor& t) {
+    return t.to_vector() == std::vector<float>(static_cast<std::size_t>(t.numel()), 0.0f);
+  };
+  const Tensor seq_replacement = x_seq.detach().clone().mul_(0.5f);
+  const Tensor step_replacement = x_step.detach().clone().mul_(0.5f);
+
+  SECTION("GRU and RNN: {input, h0} -> {output, h_n}") {
+    nn::GRU gru({.input_size = 3, .hidden_size = 5}, gen);
+    nn::RNN rnn({.input_size = 3, .hidden_size = 5, .nonlinearity = "relu"}, gen);
+    for (auto* layer : std::initializer_list<nn::Module*>{&gru, &rnn}) {
+      Seen seen;
+      hook(*layer, seq_replacement, seen);
+      const nn::RNNOutput out = layer == &gru ? gru(x_seq, h_seq) : rnn(x_seq, h_seq);
+      const nn::RNNOutput plain =
+          layer == &gru ? gru.forward(seq_replacement, h_seq) : rnn.forward(seq_replacement, h_seq);
+      CHECK(seen.inputs == 2);
+      CHECK(seen.outputs == 2);
+      CHECK(out.output.to_vector() == plain.output.to_vector());
+      CHECK(zero(out.h_n));
+      CHECK_FALSE(zero(plain.h_n));
+    }
+  }
+  SECTION("LSTM and a registered cell: {input, h0, c0} -> {output, h_n, c_n}") {
+    nn::LSTM lstm({.input_size = 3, .hidden_size = 5}, gen);
+    nn::RecurrentBase peephole =
+        nn::make_recurrent("peephole_lstm", {.input_size = 3, .hidden_size = 5}, gen);
+    Seen lstm_seen, peephole_seen;
+    hook(lstm, seq_replacement, lstm_seen);
+    hook(peephole, seq_replacement, peephole_seen);
+    const nn::LSTMState state{h_seq, h_seq.detach().clone().mul_(-1.0f)};
+    const nn::LSTMOutput lstm_out = lstm(x_seq, state);
+    const nn::RecurrentOutput peephole_out = peephole(x_seq, state);
+    CHECK(lstm_seen.inputs == 3);
+    CHECK(lstm_seen.outputs == 3);
+    CHECK(peephole_seen.inputs == 3);
+    CHECK(peephole_seen.outputs == 3);
+    CHECK(lstm_out.output.to_vector() == lstm.forward(seq_replacement, state).output.to_vector());
+    CHECK(peephole_out.output.to_vector() ==
+          peephole.forward(seq_replacement, state).output.to_vector());
+    CHECK(zero(lstm_out.state.c));
+    CHECK(zero(peephole_out.c_n));
+    CHECK_FALSE(zero(peephole_out.h_n));
+  }
+  SECTION("cells: {x, h, c} -> {h', c'} and {x, h} -> {h'}") {
+    nn::LSTMCell lstm_cell({.input_size = 3, .hidden_size = 5}, gen);
+    nn::GRUCell gru_cell({.input_size = 3, .hidden_size = 5}, gen);
+    nn::RNNCell rnn_cell({.input_size = 3, .hidden_size = 5}, gen);
+    Seen lstm_seen, gru_seen, rnn_seen;
+    hook(lstm_cell, step_replacement, lstm_seen);
+    hook(gru_cell, step_replacement, gru_seen);
+    hook(rnn_cell, step_replacement, rnn_seen);
+    const nn::LSTMState step = lstm_cell(x_step, {h_step, h_step});
+    CHECK(lstm_seen.inputs == 3);
+    CHECK(lstm_seen.outputs == 2);
+    CHECK(step.h.to_vector() == lstm_cell.forward(step_replacement, {h_step, h_step}).h.to_vector());
+    CHECK(zero(step.c));
+    CHECK(zero(gru_cell(x_step, h_step)));
+    CHECK(zero(rnn_cell(x_step, h_step)));
+    CHECK(gru_seen.inputs == 2);
+    CHECK(gru_seen.outputs == 1);
+    CHECK(rnn_seen.inputs == 2);
+    CHECK(rnn_seen.outputs == 1);
+  }
+}
