@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   program.add_lr(config.lr);
   program.add_seed(config.seed, "seed of the split, the initialisation and the batch order");
   cli::add_list(app, "--predict", sentences, cli::non_empty(),
-                "sentences to classify after training, separated by |", '|');
+                "sentences to classify after training, separated by |", cli::Repeats::allow, '|');
   program.add_threads();
 
   return program.run(argc, argv, [&] {

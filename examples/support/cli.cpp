@@ -1,6 +1,6 @@
 #include "cli.h"
 
-
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <iostream>
@@ -155,15 +155,23 @@ namespace {
 
 // The whole list's text is checked: CLI11's own delimiter drops the empty items of "5,,5"
 // before any check sees them.
-CLI::Validator list_of(const CLI::Validator& item_check, char separator) {
+CLI::Validator list_of(const CLI::Validator& item_check, char separator, Repeats repeats) {
   const std::string list_name = separator == ',' ? "comma-separated list" :
                                 std::string("list separated by '") + separator + "'";
   return CLI::Validator(
-      [item_check, separator, list_name](std::string& text) -> std::string {
-        for (std::string item : split_keeping_empty(text, separator)) {
+      [item_check, separator, list_name, repeats](std::string& text) -> std::string {
+        const std::vector<std::string> items = split_keeping_empty(text, separator);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          std::string item = items[i];
           if (item.empty()) return "empty item in the " + list_name + " " + in_quotes(text);
           const std::string error = item_check(item);
           if (!error.empty()) return error + " (in the list " + in_quotes(text) + ")";
+          // A repeat would run (or print) the same thing twice under one label.
+          if (repeats == Repeats::refuse &&
+              std::find(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(i), item) !=
+                  items.begin() + static_cast<std::ptrdiff_t>(i)) {
+            return in_quotes(item) + " is listed twice in " + in_quotes(text);
+          }
         }
         return {};
       },
@@ -181,7 +189,8 @@ std::string join(const std::vector<Item>& items, char separator) {
 }  // namespace
 
 CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::string>& target,
-                      const CLI::Validator& item_check, const std::string& help, char separator) {
+                      const CLI::Validator& item_check, const std::string& help, Repeats repeats,
+                      char separator) {
   return app
       .add_option_function<std::string>(
           name,
@@ -189,12 +198,13 @@ CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::s
             target = split_keeping_empty(text, separator);
           },
           help)
-      ->check(list_of(item_check, separator))
+      ->check(list_of(item_check, separator, repeats))
       ->default_str(join(target, separator));
 }
 
 CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::int64_t>& target,
-                      const CLI::Validator& item_check, const std::string& help, char separator) {
+                      const CLI::Validator& item_check, const std::string& help, Repeats repeats,
+                      char separator) {
   return app
       .add_option_function<std::string>(
           name,
@@ -205,7 +215,7 @@ CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::i
             }
           },
           help)
-      ->check(list_of(item_check, separator))
+      ->check(list_of(item_check, separator, repeats))
       ->default_str(join(target, separator));
 }
 
@@ -308,7 +318,41 @@ std::string Program::describe(const CLI::ParseError& error, int argc, char** arg
   return error.what();
 }
 
+std::string Program::flag_taken_as_value(int argc, char** argv) const {
+  for (int i = 1; i + 1 < argc; ++i) {
+    const std::string argument = argv[i];
+    const std::string next = argv[i + 1];
+    if (argument.rfind("--", 0) != 0 || argument.find('=') != std::string::npos) continue;
+    if (next.rfind("--", 0) != 0) continue;
+    const CLI::Option* option = app_.get_option_no_throw(argument);
+    if (option == nullptr || option->get_expected_max() == 0) continue;  // a switch takes none
+    const std::string next_flag = next.substr(0, next.find('='));
+    if (app_.get_option_no_throw(next_flag) == nullptr) continue;
+    return argument + ": expected a value, got the flag " + in_quotes(next) + " (write " +
+           argument + "=" + next + " for a value that starts with --)";
+  }
+  return {};
+}
+
 int Program::run(int argc, char** argv, const std::function<int()>& body) {
+  const int code = run_unchecked_output(argc, argv, body);
+  // A report that did not reach stdout (a full disk, a closed descriptor) is a failed run, not a
+  // silent success: the stream's error state is only visible here, once everything is flushed.
+  if (!std::cout.flush()) {
+    std::cerr << name_ << ": could not write to standard output\n";
+    return code == 0 ? 1 : code;
+  }
+  return code;
+}
+
+int Program::run_unchecked_output(int argc, char** argv, const std::function<int()>& body) {
+  // CLI11 takes "--out-dir --help" as the directory "--help": a flag where a value belongs is
+  // almost always a forgotten value, so it is refused like any bad flag.
+  if (const std::string problem = flag_taken_as_value(argc, argv); !problem.empty()) {
+    std::cerr << name_ << ": " << problem << "\n"
+              << name_ << ": run " << name_ << " --help for the flags\n";
+    return 2;
+  }
   try {
     app_.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -58,14 +58,16 @@ CLI::Validator existing_regular_file();
 CLI::Validator non_empty();
 
 // A list option ("--lags 10,50"; the separator is ',' unless given): every item passes
-// item_check, and an empty item ("5,,5") or an empty list is refused. The target keeps its value
-// unless the flag is given.
+// item_check, and an empty item ("5,,5") or an empty list is refused, and so is an item given
+// twice ("lstm,lstm") unless repeats are allowed. The target keeps its value unless the flag is
+// given.
+enum class Repeats { refuse, allow };
 CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::string>& target,
                       const CLI::Validator& item_check, const std::string& help,
-                      char separator = ',');
+                      Repeats repeats = Repeats::refuse, char separator = ',');
 CLI::Option* add_list(CLI::App& app, const std::string& name, std::vector<std::int64_t>& target,
                       const CLI::Validator& item_check, const std::string& help,
-                      char separator = ',');
+                      Repeats repeats = Repeats::refuse, char separator = ',');
 
 // ---- one example program ----
 
@@ -110,10 +112,16 @@ class Program {
   // "<name>: <flag>: <why>" and a pointer to --help on stderr and returns 2. Otherwise it applies
   // --threads, prepares the outputs, runs body and returns its exit code; an exception from the
   // outputs or the body prints "<name>: <what>" on stderr and returns 1.
+  // A flag given where a value belongs ("--out-dir --help") is refused the same way, and a run
+  // whose standard output could not be written (a full disk) returns 1 with a message on stderr.
   int run(int argc, char** argv, const std::function<int()>& body);
 
  private:
+  int run_unchecked_output(int argc, char** argv, const std::function<int()>& body);
   std::string describe(const CLI::ParseError& error, int argc, char** argv) const;
+  // "<flag>: expected a value, got the flag ..." for the first value option followed by another
+  // of this program's flags; "" when there is none.
+  std::string flag_taken_as_value(int argc, char** argv) const;
 
   std::string name_;
   CLI::App app_;

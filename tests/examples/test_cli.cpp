@@ -87,4 +87,16 @@ TEST_CASE("add_list: every item checked, empty items refused, default kept", "[e
     CHECK(message.find("\"" + bad + "\"") != std::string::npos);
   }
   CHECK(parse(app, {"--cells", "lstm,LSTM"}).find("\"LSTM\"") != std::string::npos);
+  // A repeat would run the same configuration twice under one label.
+  CHECK(parse(app, {"--cells", "gru,lstm,gru"}).find("\"gru\" is listed twice") !=
+        std::string::npos);
+  CHECK(parse(app, {"--lags", "5,7,5"}).find("\"5\" is listed twice") != std::string::npos);
+  CHECK(lags == std::vector<std::int64_t>{5, 0, 7});  // unchanged by the refused lists
+
+  std::vector<std::string> sentences;
+  CLI::App repeats_allowed;
+  cli::add_list(repeats_allowed, "--predict", sentences, cli::non_empty(), "sentences",
+                cli::Repeats::allow, '|');
+  CHECK(parse(repeats_allowed, {"--predict", "good|good"}).empty());
+  CHECK(sentences == std::vector<std::string>{"good", "good"});
 }

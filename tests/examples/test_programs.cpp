@@ -147,6 +147,38 @@ TEST_CASE("every example answers --help and --version on stdout and exit 0", "[e
   }
 }
 
+TEST_CASE("every example refuses a flag where a value belongs, and fails when stdout cannot be "
+          "written",
+          "[examples][cli]") {
+  for (const std::string& program : all_programs) {
+    INFO(program_name(program));
+    // CLI11 alone takes the "--help" after "--threads" as its value.
+    const ProgramRun forgotten = run_example(program, {"--threads", "--help"});
+    INFO(forgotten.describe());
+    CHECK(forgotten.exit_code == 2);
+    CHECK(forgotten.err.find("--threads: expected a value, got the flag \"--help\"") !=
+          std::string::npos);
+    CHECK(forgotten.out.empty());  // neither the help text nor a run
+    // The form with '=' still gives a value that starts with "--" (here a bad one, refused as such).
+    const ProgramRun explicit_value = run_example(program, {"--threads=--help"});
+    CHECK(explicit_value.exit_code == 2);
+    CHECK(explicit_value.err.find("expected a value, got the flag") == std::string::npos);
+
+    if (!std::filesystem::exists("/dev/full")) {
+      WARN("no /dev/full: the failed-stdout check is skipped");
+      continue;
+    }
+    ScratchDir capture;
+    const examples::ProcessResult full = examples::run_process(
+        program, {program_name(program), "--help"},
+        {.stdin_from = "/dev/null", .stdout_to = "/dev/full", .stderr_to = capture.path() / "err"});
+    const std::string err = examples::testing::read_text(capture.path() / "err");
+    INFO(err);
+    CHECK(full.exit_code == 1);
+    CHECK(err.find("could not write to standard output") != std::string::npos);
+  }
+}
+
 TEST_CASE("sine_forecast --epochs 0 is refused, never reaches an empty loss history",
           "[examples][cli]") {
   // It used to crash reading losses.back() of zero epochs (SIGSEGV).
