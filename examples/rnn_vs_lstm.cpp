@@ -5,6 +5,7 @@
 // the held-out loss against the task's documented baseline, wall time, parameter count, the
 // gradient reaching every hidden state (||dL/dh_t||, read with tapegrad::GradProbe) before and
 // after training, and how saturated the LSTM/GRU gates are. See examples/RNN_VS_LSTM.md.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iomanip>
@@ -143,14 +144,18 @@ void plot(const std::filesystem::path& dir, const std::string& task, std::int64_
   examples::run_gnuplot(dir / ("grad_norms_" + stem + ".gnuplot"), grads);
 }
 
-// The tasks --tasks names, "all" standing for every task.
+// The tasks --task names, "all" standing for every task; each task once, in the order first
+// named ("all,adding" is every task, not adding twice).
 std::vector<lag::Task> selected_tasks(const std::vector<std::string>& task_names) {
   std::vector<lag::Task> tasks;
+  const auto add = [&tasks](lag::Task task) {
+    if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) tasks.push_back(task);
+  };
   for (const std::string& name : task_names) {
     if (name == "all") {
-      tasks.insert(tasks.end(), {lag::Task::Adding, lag::Task::Copy, lag::Task::Sine});
+      for (const lag::Task task : {lag::Task::Adding, lag::Task::Copy, lag::Task::Sine}) add(task);
     } else {
-      tasks.push_back(lag::parse_task(name));
+      add(lag::parse_task(name));
     }
   }
   return tasks;

@@ -179,6 +179,17 @@ TEST_CASE("every example refuses a flag where a value belongs, and fails when st
   }
 }
 
+TEST_CASE("rnn_vs_lstm --task all,adding runs each task once", "[examples][cli]") {
+  ScratchDir scratch;
+  const ProgramRun run = run_example(
+      rnn_vs_lstm, with(tiny_rnn_vs_lstm(scratch.path()), {{"--task", "all,adding"}}));
+  INFO(run.describe());
+  REQUIRE(run.exit_code == 0);
+  const std::string csv = examples::testing::read_text(scratch.path() / "results.csv");
+  const auto rows = std::count(csv.begin(), csv.end(), '\n') - 1;  // minus the header
+  CHECK(rows == 3);  // adding, copy, sine: one cell, one lag each
+}
+
 TEST_CASE("sine_forecast --epochs 0 is refused, never reaches an empty loss history",
           "[examples][cli]") {
   // It used to crash reading losses.back() of zero epochs (SIGSEGV).
