@@ -20,6 +20,20 @@
 #include "nn/distributed.h"
 #include "nn/distributed_mpi.h"
 
+// A persistent all-reduce (MPI 4.0's MPI_Allreduce_init; Open MPI 4.1 has it as the extension
+// MPIX_Allreduce_init) is set up once per bucket and started every round. Started afresh with
+// MPI_Iallreduce instead, Open MPI's non-blocking collectives allocate a bucket-sized scratch
+// buffer per call, which glibc hands back to the OS when freed: the `large` model's sync then
+// page-faulted ~3,000 times (12 MB) per step, 20-40 ms on these VMs (bench/README.md).
+#if MPI_VERSION >= 4
+#define TAPEGRAD_ALLREDUCE_INIT MPI_Allreduce_init
+#elif defined(OPEN_MPI) && __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>
+#if defined(OMPI_HAVE_MPI_EXT_PCOLLREQ) && OMPI_HAVE_MPI_EXT_PCOLLREQ
+#define TAPEGRAD_ALLREDUCE_INIT MPIX_Allreduce_init
+#endif
+#endif
+
 namespace tapegrad::nn {
 
 namespace {
@@ -63,7 +77,14 @@ struct DistributedDataParallel::Bucket {
   // idle -> reducing (the all-reduce, or rank_order's all-to-all, in flight) -> done; rank_order
   // goes reducing -> summed (this rank's chunk added up) -> gathering -> done.
   enum class Phase { idle, reducing, summed, gathering, done } phase = Phase::idle;
-  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Request request = MPI_REQUEST_NULL;     // the collective in flight, when not persistent
+  MPI_Request persistent = MPI_REQUEST_NULL;  // mpi order: the all-reduce set up once, if MPI can
+  bool in_flight = false;                     // a collective of this bucket has not completed
+  // The handle MPI_Test takes for what is in flight: a persistent request stays allocated (MPI
+  // marks it inactive on completion) where a non-blocking one is freed and nulled.
+  MPI_Request& active_request() {
+    return phase == Phase::reducing && persistent != MPI_REQUEST_NULL ? persistent : request;
+  }
   // rank_order: rank r's chunk is buffer[offsets[r], offsets[r] + counts[r]); `received` holds
   // every rank's copy of this rank's chunk, rank after rank.
   std::vector<int> counts, offsets, received_counts, received_offsets;
@@ -98,11 +119,14 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
   // 1. Same options and parameters everywhere: the root's description against each rank's own.
   // Line 0 holds the options that shape the buckets (a rank with other buckets would issue other
   // collectives); line k + 1 describes parameter k.
+  // Buffers follow the parameters: they are broadcast too, so they must match as well.
   const auto named = module.named_parameters();
+  const auto buffers = module.named_buffers();
   std::string own = "bucket_cap_mb " + std::to_string(options.bucket_cap_mb) + ", reduction_order " +
                     (options.reduction_order == ReductionOrder::rank_order ? "rank_order" : "mpi") +
                     "\n";
   for (const auto& [name, tensor] : named) own += describe_parameter(name, tensor) + "\n";
+  for (const auto& [name, tensor] : buffers) own += "buffer " + describe_parameter(name, tensor) + "\n";
   const int root = options.broadcast_root;
   const std::vector<std::string> root_lines =
       split_lines(dist::detail::broadcast_text(own, root, function));
@@ -125,15 +149,19 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
     const std::string theirs = dist::detail::broadcast_text(line(own_lines), bad_rank, function);
     std::vector<int> same(differences.size());
     for (std::size_t r = 0; r < same.size(); ++r) same[r] = differences[r] < 0;
-    const std::string what = k == 0 ? "the options differ: " : "the ranks' parameters differ: parameter " +
-                                                                   std::to_string(k - 1) + " is ";
+    const std::string what =
+        k == 0                ? "the options differ: "
+        : k <= named.size()   ? "the ranks' parameters differ: parameter " + std::to_string(k - 1) + " is "
+                              : "the ranks' buffers differ: " + std::string("entry ") +
+                                  std::to_string(k - 1 - named.size()) + " is ";
     throw ValueError(std::string(function) + ": " + what + line(root_lines) + " on rank " +
                      std::to_string(root) + " (root) but " + theirs + " on rank " +
                      std::to_string(bad_rank) + " (ranks differing from the root: " +
                      dist::detail::failing_ranks(same) + ")");
   }
 
-  // 2. Every rank starts from the root's values.
+  // 2. Every rank starts from the root's values, buffers included (PyTorch's DDP broadcasts
+  // module.buffers() at construction too).
   broadcast_parameters(root);
 
   // 3. Buckets, in reverse registration order (PyTorch's reducer: backward tends to finish the
@@ -193,6 +221,18 @@ DistributedDataParallel::DistributedDataParallel(Module& module,
   if (options.reduction_order == ReductionOrder::rank_order) {
     dist::detail::check(MPI_Comm_dup(group, &channels_->gather), function, "MPI_Comm_dup");
   }
+#ifdef TAPEGRAD_ALLREDUCE_INIT
+  if (options.reduction_order == ReductionOrder::mpi) {
+    // Collective set-up: every rank initialises the same buckets in the same order.
+    for (Bucket& bucket : buckets_) {
+      dist::detail::check(TAPEGRAD_ALLREDUCE_INIT(MPI_IN_PLACE, bucket.buffer.data(),
+                                                  static_cast<int>(bucket.buffer.size()), MPI_FLOAT,
+                                                  MPI_SUM, channels_->reduce, MPI_INFO_NULL,
+                                                  &bucket.persistent),
+                          function, "MPI_Allreduce_init");
+    }
+  }
+#endif
   reset_round();
   for (std::size_t p = 0; p < parameters_.size(); ++p) {
     parameters_[p].hook = parameters_[p].tensor.register_post_accumulate_grad_hook(
@@ -206,14 +246,16 @@ DistributedDataParallel::~DistributedDataParallel() {
   // cancelled or freed (MPI 3.1, 3.7.3), and MPI may still write into its buffer: the buffers
   // are deliberately leaked rather than waited for, so the exception reaches dist::run, which
   // aborts the job at once.
-  const bool in_flight = std::any_of(buckets_.begin(), buckets_.end(), [](const Bucket& bucket) {
-    return bucket.request != MPI_REQUEST_NULL;
-  });
+  const bool in_flight = std::any_of(buckets_.begin(), buckets_.end(),
+                                     [](const Bucket& bucket) { return bucket.in_flight; });
   if (in_flight) {
     static_cast<void>(new std::vector<Bucket>(std::move(buckets_)));
     return;  // the communicators stay too: freeing one with a collective pending is erroneous
   }
   if (channels_ && dist::is_initialized()) {
+    for (Bucket& bucket : buckets_) {
+      if (bucket.persistent != MPI_REQUEST_NULL) MPI_Request_free(&bucket.persistent);
+    }
     if (channels_->reduce != MPI_COMM_NULL) MPI_Comm_free(&channels_->reduce);
     if (channels_->gather != MPI_COMM_NULL) MPI_Comm_free(&channels_->gather);
   }
@@ -238,10 +280,12 @@ std::vector<DistributedDataParallel::BucketInfo> DistributedDataParallel::bucket
 
 void DistributedDataParallel::broadcast_parameters(int root) {
   const bool receiving = dist::get_rank() != root;
-  for (auto& [name, tensor] : module_.named_parameters()) {
-    dist::detail::broadcast_floats(tensor.data(), tensor.numel(), root,
-                                   "DistributedDataParallel: broadcast of the parameters");
-    if (receiving) tensor.bump_version();
+  for (const auto& named : {module_.named_parameters(), module_.named_buffers()}) {
+    for (auto [name, tensor] : named) {
+      dist::detail::broadcast_floats(tensor.data(), tensor.numel(), root,
+                                     "DistributedDataParallel: broadcast of the parameters");
+      if (receiving) tensor.bump_version();
+    }
   }
 }
 
@@ -269,11 +313,12 @@ void DistributedDataParallel::progress() {
   const char* function = "DistributedDataParallel";
   for (std::size_t b = 0; b < next_bucket_; ++b) {
     Bucket& bucket = buckets_[b];
-    if (bucket.request == MPI_REQUEST_NULL) continue;
+    if (!bucket.in_flight) continue;
     int completed = 0;
-    dist::detail::check(MPI_Test(&bucket.request, &completed, MPI_STATUS_IGNORE), function,
-                        "MPI_Test");
+    dist::detail::check(MPI_Test(&bucket.active_request(), &completed, MPI_STATUS_IGNORE),
+                        function, "MPI_Test");
     if (!completed) continue;
+    bucket.in_flight = false;
     if (bucket.phase == Bucket::Phase::reducing &&
         options_.reduction_order == ReductionOrder::rank_order) {
       // This rank's chunk: rank 0's copy, plus rank 1's, plus rank 2's, ... left to right.
@@ -295,6 +340,7 @@ void DistributedDataParallel::progress() {
                                         bucket.counts.data(), bucket.offsets.data(), MPI_FLOAT,
                                         channels_->gather, &bucket.request),
                         function, "MPI_Iallgatherv");
+    bucket.in_flight = true;
     bucket.phase = Bucket::Phase::gathering;
     ++next_gather_;
   }
@@ -336,12 +382,15 @@ void DistributedDataParallel::launch_ready_buckets() {
                          bucket.received_offsets.data(), MPI_FLOAT, channels_->reduce,
                          &bucket.request),
           function, "MPI_Ialltoallv");
+    } else if (bucket.persistent != MPI_REQUEST_NULL) {
+      dist::detail::check(MPI_Start(&bucket.persistent), function, "MPI_Start");
     } else {
       dist::detail::check(MPI_Iallreduce(MPI_IN_PLACE, bucket.buffer.data(),
                                          static_cast<int>(bucket.buffer.size()), MPI_FLOAT,
                                          MPI_SUM, channels_->reduce, &bucket.request),
                           function, "MPI_Iallreduce");
     }
+    bucket.in_flight = true;
     bucket.phase = Bucket::Phase::reducing;
     stats_.bytes += static_cast<std::int64_t>(bucket.buffer.size() * sizeof(float));
     ++next_bucket_;

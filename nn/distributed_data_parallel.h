@@ -29,9 +29,10 @@
 // Buckets. The parameters that require grad are packed, in reverse registration order (roughly
 // the order backward finishes them), into buckets of about bucket_cap_mb each, as PyTorch's
 // reducer does; a parameter larger than the cap gets a bucket of its own. Each bucket is averaged
-// by one non-blocking MPI_Iallreduce of a flat buffer. Buckets are launched strictly in index
-// order, so every rank issues the same collectives in the same order whatever order its
-// gradients finish in (MPI matches collectives by order).
+// by one non-blocking all-reduce of a flat buffer (a persistent one where MPI has them: set up
+// once, started each round). Buckets are launched strictly in index order, so every rank issues
+// the same collectives in the same order whatever order its gradients finish in (MPI matches
+// collectives by order).
 //
 // Averaging. Each element is (sum over ranks) / world_size, and the summation order is chosen by
 // reduction_order:
@@ -57,8 +58,10 @@
 // finish_gradient_sync() completes whatever buckets backward left open. Parameters that do not
 // require grad are broadcast at construction and never synchronised.
 //
-// Buffers. tapegrad's Module has no buffers (no BatchNorm running statistics) today; only
-// parameters are broadcast.
+// Buffers (Module::register_buffer) are checked like the parameters (names and shapes the same
+// on every rank) and broadcast from the root with them at construction, as PyTorch's DDP does;
+// they are not synchronised after that (PyTorch's broadcast_buffers re-broadcasts them before
+// every forward: a model whose buffers change in training keeps each rank's own here).
 #include <cstddef>
 #include <cstdint>
 #include <memory>

@@ -71,6 +71,16 @@ struct TinyModel : nn::Module {
   }
 };
 
+// A model with buffers, persistent and not, whose values (and optionally shape) differ by rank.
+struct BufferedModel : nn::Module {
+  Tensor weight, running_mean, step_mask;
+  BufferedModel(float value, std::int64_t mean_size = 3) {
+    weight = register_parameter("weight", Tensor::full({2}, value));
+    running_mean = register_buffer("running_mean", Tensor::full({mean_size}, value));
+    step_mask = register_buffer("step_mask", Tensor::full({4}, -value), /*persistent=*/false);
+  }
+};
+
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() &&
          std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) == 0;
@@ -158,6 +168,22 @@ TEST_CASE("DistributedDataParallel starts every rank from the root's parameters"
   Generator root_gen(100);
   TinyModel root_model(root_gen);
   REQUIRE(same_bits(model.head->parameters()[0], root_model.head->parameters()[0]));
+}
+
+TEST_CASE("DistributedDataParallel broadcasts the root's buffers and refuses buffers that differ",
+          "[ddp]") {
+  const auto rank_value = static_cast<float>(dist::get_rank() + 1);
+  BufferedModel model(rank_value);
+  nn::DistributedDataParallel ddp(model);
+  REQUIRE(model.running_mean.to_vector() == std::vector<float>(3, 1.0f));  // rank 0's
+  REQUIRE(model.step_mask.to_vector() == std::vector<float>(4, -1.0f));    // non-persistent too
+  REQUIRE(model.weight.to_vector() == std::vector<float>(2, 1.0f));
+
+  BufferedModel other_shape(1.0f, dist::get_rank() == 1 ? 5 : 3);
+  REQUIRE_THROWS_WITH(nn::DistributedDataParallel(other_shape),
+                      Contains("the ranks' buffers differ: entry 0 is buffer 'running_mean' [3] "
+                               "(requires_grad=false) on rank 0 (root) but buffer 'running_mean' [5]"));
+  dist::barrier();
 }
 
 TEST_CASE("DistributedDataParallel refuses different models on every rank, naming the parameter",
