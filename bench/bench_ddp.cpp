@@ -33,6 +33,7 @@
 #include <fstream>
 #include <iostream>
 #include <mpi.h>
+#include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -75,6 +76,13 @@ struct Model : nn::Module {
   Tensor forward(const Tensor& x) const { return head->forward(select(lstm->forward(x).output, 1, -1)); }
 };
 
+// Minor page faults of this process so far: memory mapped afresh is what makes a VM's step slow.
+long minor_page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const std::size_t n = values.size();
@@ -83,13 +91,15 @@ double median(std::vector<double> values) {
 
 using Clock = std::chrono::steady_clock;
 
-int run(const Config& c, int steps, int warmup, double bucket_cap_mb) {
+int run(const Config& c, int steps, int warmup, double bucket_cap_mb,
+        nn::ReductionOrder reduction_order) {
   const int rank = dist::get_rank(), ranks = dist::get_world_size();
   Generator gen(static_cast<std::uint64_t>(rank) + 1);  // each rank its own data
   Model model(c, gen);
   const Tensor x = Tensor::normal({c.B, c.T, c.I}, 0, 1, gen);
   const Tensor y = Tensor::normal({c.B, 1}, 0, 1, gen);
-  nn::DistributedDataParallel ddp(model, {.bucket_cap_mb = bucket_cap_mb});
+  nn::DistributedDataParallel ddp(model, {.bucket_cap_mb = bucket_cap_mb,
+                                         .reduction_order = reduction_order});
   optim::Adam adam(model.parameters(), {.lr = 1e-4f});
 
   // One step; returns its wall time and the sync's MPI time and final wait (0 for local steps).
@@ -125,13 +135,18 @@ int run(const Config& c, int steps, int warmup, double bucket_cap_mb) {
     communication.push_back(t.communication);
     wait.push_back(t.wait);
   }
-  std::vector<double> syncs;
+  std::vector<double> syncs, sync_waits;
+  const long faults_before_syncs = minor_page_faults();
   for (int i = 0; i < steps; ++i) {
     dist::barrier();
+    const double wait_before = ddp.stats().wait_seconds;
     const Clock::time_point start = Clock::now();
     ddp.finish_gradient_sync();
     syncs.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    sync_waits.push_back(ddp.stats().wait_seconds - wait_before);
   }
+  const double faults_per_sync =
+      static_cast<double>(minor_page_faults() - faults_before_syncs) / steps;
   if (rank == 0) {
     const double step_ms = 1e3 * median(ddp_steps);
     nlohmann::json result = {
@@ -144,6 +159,8 @@ int run(const Config& c, int steps, int warmup, double bucket_cap_mb) {
         {"communication_min_ms", 1e3 * *std::min_element(communication.begin(), communication.end())},
         {"sync_only_ms", 1e3 * median(syncs)},
         {"sync_only_min_ms", 1e3 * *std::min_element(syncs.begin(), syncs.end())},
+        {"sync_only_wait_ms", 1e3 * median(sync_waits)},
+        {"sync_only_page_faults", faults_per_sync},
         {"samples_per_s", static_cast<double>(ranks * c.B) / (step_ms / 1e3)},
         {"buckets_launched_in_backward_per_step",
          static_cast<double>(ddp.stats().buckets_launched_in_backward) / (warmup + steps)}};
@@ -185,6 +202,7 @@ int main(int argc, char** argv) {
   int steps = 10, warmup = 2;
   double bucket_cap_mb = 4.0;
   int threads = 1;
+  nn::ReductionOrder reduction_order = nn::ReductionOrder::mpi;
   if (argc == 2 && std::string(argv[1]) == "--allreduce") {
     return dist::run([] { return time_allreduce(30); });
   }
@@ -195,9 +213,11 @@ int main(int argc, char** argv) {
     else if (flag == "--warmup") warmup = std::stoi(value);
     else if (flag == "--bucket-cap-mb") bucket_cap_mb = std::stod(value);
     else if (flag == "--threads") threads = std::stoi(value);
+    else if (flag == "--reduction-order" && (value == "mpi" || value == "rank_order"))
+      reduction_order = value == "mpi" ? nn::ReductionOrder::mpi : nn::ReductionOrder::rank_order;
     else {
       std::cerr << "usage: bench_ddp [--config ID] [--steps N] [--warmup N] [--bucket-cap-mb X] [--threads N]"
-                   " | --allreduce\n";
+                   " [--reduction-order mpi|rank_order] | --allreduce\n";
       return 2;
     }
   }
@@ -207,5 +227,5 @@ int main(int argc, char** argv) {
   }
   set_num_threads(threads);
   const Config config = find_config(id);
-  return dist::run([&] { return run(config, steps, warmup, bucket_cap_mb); });
+  return dist::run([&] { return run(config, steps, warmup, bucket_cap_mb, reduction_order); });
 }
