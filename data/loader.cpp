@@ -178,8 +178,8 @@ class Prefetcher {
 // How far the loop has come in an epoch. Shared by the epoch (its iterators count) and the loader
 // (state() reads it), so it outlives the epoch's thread and data, which go with the last iterator.
 struct DataLoader::EpochProgress {
-  std::int64_t num_batches = 0;
   std::int64_t batches_yielded = 0;  // batches 0 .. batches_yielded-1 were handed to the loop
+  bool finished = false;             // an iterator was advanced past the last batch
 };
 
 struct DataLoader::Epoch {
@@ -262,7 +262,7 @@ DataLoader::Iterator DataLoader::begin() {
   // below gives its order again, and the epoch, already counted in epochs_begun_, goes on at
   // batch resume_batch_.
   plan.first_batch = resume_batch_;
-  if (plan.first_batch > 0 && plan.first_batch >= plan.num_batches) {  // the sampler shrank
+  if (plan.first_batch > plan.num_batches) {  // the sampler shrank since load_state
     throw ValueError("DataLoader: the loaded state resumes an epoch at batch " +
                      std::to_string(plan.first_batch) + ", but an epoch now has " +
                      std::to_string(plan.num_batches) + " batches");
@@ -289,8 +289,10 @@ DataLoader::Iterator DataLoader::begin() {
     plan.identity_order = false;
   }
   auto progress = std::make_shared<EpochProgress>();
-  progress->num_batches = plan.num_batches;
   progress->batches_yielded = plan.first_batch;
+  // An epoch without batches ends where it starts (the loop never advances an iterator), and so
+  // does the rest of one whose every batch had been handed out.
+  progress->finished = plan.first_batch == plan.num_batches;
   epoch->progress = progress;
   if (options_.prefetch_batches > 0 && plan.num_batches > plan.first_batch) {
     epoch->prefetcher = std::make_unique<Prefetcher>(plan, options_.prefetch_batches);
@@ -307,13 +309,14 @@ DataLoader::Iterator DataLoader::end() const { return Iterator(nullptr, size());
 
 LoaderState DataLoader::state() const {
   if (resume_batch_ > 0) return {generator_, epochs_begun_, resume_batch_};  // not begun yet
-  if (progress_ && progress_->batches_yielded < progress_->num_batches) {
-    // An epoch in progress. With nothing handed out yet it is the boundary before it, stored
-    // as a boundary is: resuming there draws the same order again.
+  if (progress_ && !progress_->finished) {
+    // An epoch in progress, its last batch maybe handed out already. With nothing handed out
+    // yet it is the boundary before it, stored as a boundary is: resuming there draws the same
+    // order again.
     if (progress_->batches_yielded == 0) return {epoch_generator_, epochs_begun_ - 1, 0};
     return {epoch_generator_, epochs_begun_, progress_->batches_yielded};
   }
-  return {generator_, epochs_begun_, 0};  // at a boundary: before any epoch, or after a whole one
+  return {generator_, epochs_begun_, 0};  // at a boundary: before any epoch, or after one
 }
 
 void DataLoader::check_state(const LoaderState& state) const {
@@ -333,11 +336,9 @@ void DataLoader::check_state(const LoaderState& state) const {
                        "expected epochs_begun >= 1");
     }
     const std::int64_t batches = size();
-    if (state.batches_yielded >= batches) {
-      throw ValueError("DataLoader.load_state: batches_yielded must be < " +
-                       std::to_string(batches) +
-                       " (the batches per epoch; a state taken after an epoch's last batch has "
-                       "batches_yielded 0), got " +
+    if (state.batches_yielded > batches) {
+      throw ValueError("DataLoader.load_state: batches_yielded must be <= " +
+                       std::to_string(batches) + " (the batches per epoch), got " +
                        std::to_string(state.batches_yielded));
     }
   }
@@ -370,6 +371,8 @@ const Batch& DataLoader::Iterator::operator*() const {
 
 DataLoader::Iterator& DataLoader::Iterator::operator++() {
   ++batch_index_;
+  // The loop is done with the epoch: a state() taken now is the boundary after it.
+  if (epoch_ && batch_index_ >= epoch_->plan.num_batches) epoch_->progress->finished = true;
   batch_.clear();
   has_batch_ = false;
   return *this;

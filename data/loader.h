@@ -55,20 +55,26 @@ struct LoaderOptions {
   std::int64_t prefetch_batches = 0;
 };
 
-// Where a loader stands, for a resumed run: the epoch and the position in it, as torchdata's
-// StatefulDataLoader keeps the sampler's state from before the epoch's order was drawn and
-// PyTorch's _num_yielded. Two kinds of position:
-//   - batches_yielded == 0: at an epoch boundary (before the first epoch, after the last batch of
-//     one, or after a begin() that has handed out nothing yet). `generator` draws the next
-//     epoch's order; `epochs_begun` epochs came before it.
-//   - 0 < batches_yielded < batches per epoch: in epoch number `epochs_begun` (counting from 1),
+// Where a loader stands, for a resumed run: the epoch and the position in it, kept as torchdata's
+// StatefulDataLoader keeps them (the sampler's state from before the epoch's order was drawn,
+// and _num_yielded, the batches handed to the loop). Two kinds of position:
+//   - batches_yielded == 0: at an epoch boundary (before the first epoch, after a loop over an
+//     epoch ended, or after a begin() that has handed out nothing yet). `generator` draws the
+//     next epoch's order; `epochs_begun` epochs came before it. (The only kind before issue 11.)
+//   - 0 < batches_yielded <= batches per epoch: in epoch number `epochs_begun` (counting from 1),
 //     whose first batches_yielded batches the loop has been handed. `generator` is as it was
 //     BEFORE that epoch's order was drawn, so a loader that load_state()s it draws the same order
 //     again and its next begin() yields the rest of the epoch, batches_yielded .. end.
-// A batch is yielded once dereferenced: a state taken in the loop's body for batch k resumes at
-// batch k+1 (so a checkpoint saved after the step on batch k does not train on it twice). A
-// loop that breaks after batch k leaves the same state: a resume finishes that epoch, where the
-// uninterrupted loader's next begin() would start a new one.
+// A batch counts as yielded once it is dereferenced (handed to the loop), not once the iterator
+// moves past it: a state taken in the loop's body for batch k, e.g. by a checkpoint saved after
+// the step on it, resumes at batch k+1 and does not train on batch k twice. The epoch ends when
+// an iterator is advanced past its last batch (a range-for does that as it leaves). So a state
+// taken in the body of the LAST batch is still in that epoch, with nothing left of it: its
+// resumed begin() yields no batch and the begin() after it starts the next epoch. A loop that
+// counts its own epochs, saved in the same checkpoint, then finishes the epoch it was in (its
+// end-of-epoch code runs once) and goes on with the next, whichever batch it was stopped at.
+// A loop that breaks early leaves the state of the batch it broke at; a resume finishes that
+// epoch, where the uninterrupted loader's next begin() would start a new one.
 // In memory, like a scheduler's state(); to a file, with the rest of a run, through
 // optim::TrainingCheckpoint::add_loader (the generator serialises with Generator::state()).
 struct LoaderState {
@@ -142,7 +148,7 @@ class DataLoader {
   // (set_epoch) before it.
   LoaderState state() const;
   // ValueError naming DataLoader.load_state for negative counts, batches_yielded > 0 with
-  // epochs_begun 0, batches_yielded >= size(), or a generator on PyTorch's stream (a loader
+  // epochs_begun 0, batches_yielded > size(), or a generator on PyTorch's stream (a loader
   // shuffles with tapegrad's own); the loader is then unchanged.
   void load_state(const LoaderState& state);
   // Throws what load_state would, changing nothing (a checkpoint checks every entry first).

@@ -520,41 +520,57 @@ std::vector<data::Batch> uninterrupted_batches(const MakeLoader& make, std::int6
   return batches;
 }
 
-// `epochs` epochs of the same loader, killed at each of `stops` (batch numbers counted over all
-// epochs, ascending): state() is taken in the loop's body for that batch, the loader is dropped,
-// and a fresh one with another seed load_state()s it and goes on. The loop's own epoch counter
-// comes back as a run would restore it: the epoch in progress, or the next one. Returns every
-// batch the loop was handed; `states` gets the states taken.
+// Where a run is killed: in the loop's body for batch `batch` (counted over all epochs), or
+// right after the loop over epoch `after_epoch` (0-based) and its end-of-epoch work.
+struct Kill {
+  std::int64_t batch = -1;
+  std::int64_t after_epoch = -1;
+};
+
+// `epochs` epochs of training over the loader, as a run with a checkpoint does it: the loop keeps
+// its own epoch counter, saved with the loader's state() at each kill; the process then dies
+// (the loader is dropped) and a fresh one, with another seed, restores both and goes on. Returns
+// every batch the loop was handed; `states` gets the states saved, `epochs_ended` the epoch of
+// each pass through the end-of-epoch code.
 std::vector<data::Batch> interrupted_batches(const MakeLoader& make, std::int64_t epochs,
-                                             const std::vector<std::int64_t>& stops,
-                                             std::vector<data::LoaderState>& states) {
+                                             const std::vector<Kill>& kills,
+                                             std::vector<data::LoaderState>& states,
+                                             std::vector<std::int64_t>& epochs_ended) {
   ResumableLoader run = make(11);
   std::vector<data::Batch> batches;
-  std::size_t next_stop = 0;
-  for (std::int64_t epoch = 0; epoch < epochs;) {
-    run.start_epoch(epoch);
+  std::size_t next_kill = 0;
+  std::int64_t epoch = 0;  // the loop's counter: the epoch in progress
+  const auto kill_now = [&](bool in_body) {
+    if (next_kill == kills.size()) return false;
+    const Kill& kill = kills[next_kill];
+    return in_body ? kill.batch == static_cast<std::int64_t>(batches.size()) - 1
+                   : kill.after_epoch == epoch - 1;
+  };
+  while (true) {
     bool killed = false;
-    for (const data::Batch& batch : *run.loader) {
-      batches.push_back(batch);
-      if (next_stop < stops.size() &&
-          static_cast<std::int64_t>(batches.size()) == stops[next_stop] + 1) {
-        states.push_back(run.loader->state());
-        killed = true;
-        break;
+    for (; epoch < epochs && !killed;) {
+      run.start_epoch(epoch);
+      for (const data::Batch& batch : *run.loader) {
+        batches.push_back(batch);
+        if (kill_now(true)) {
+          killed = true;
+          break;
+        }
       }
-    }
-    if (!killed) {
+      if (killed) break;
+      epochs_ended.push_back(epoch);
       ++epoch;
-      continue;
+      killed = kill_now(false);
     }
-    ++next_stop;
-    run = make(1000 + next_stop);  // other seeds: everything must come from the state
-    const data::LoaderState& state = states.back();
-    run.loader->load_state(state);
-    REQUIRE(run.loader->epochs_begun() == state.epochs_begun);
-    epoch = state.batches_yielded > 0 ? state.epochs_begun - 1 : state.epochs_begun;
+    if (!killed) return batches;
+    states.push_back(run.loader->state());
+    const std::int64_t saved_epoch = epoch;
+    ++next_kill;
+    run = make(1000 + next_kill);  // other seeds: everything must come from the state
+    run.loader->load_state(states.back());
+    REQUIRE(run.loader->epochs_begun() == states.back().epochs_begun);
+    epoch = saved_epoch;
   }
-  return batches;
 }
 
 // The configurations a resume must handle; `batches_per_epoch` is each one's loader size().
@@ -630,40 +646,90 @@ std::vector<ResumeCase> resume_cases() {
 TEST_CASE("A state taken mid-epoch resumes at the next batch, bit-identical over epochs",
           "[loader][state]") {
   constexpr std::int64_t epochs = 3;
+  const std::vector<std::int64_t> all_epochs{0, 1, 2};
   for (const ResumeCase& config : resume_cases()) {
     INFO(config.name);
-    REQUIRE(config.make(0).loader->size() == config.batches_per_epoch);
+    const std::int64_t per_epoch = config.batches_per_epoch;
+    REQUIRE(config.make(0).loader->size() == per_epoch);
     const std::vector<data::Batch> expected = uninterrupted_batches(config.make, epochs);
     const auto total = static_cast<std::int64_t>(expected.size());
-    REQUIRE(total == epochs * config.batches_per_epoch);
-    // The epochs differ (else a resume at the wrong epoch could not show).
+    REQUIRE(total == epochs * per_epoch);
+    // The epochs differ (else a resume in the wrong epoch could not show).
     if (config.name.rfind("shuffle", 0) == 0 || config.name.rfind("sampler", 0) == 0) {
-      const std::vector<data::Batch> first(expected.begin(),
-                                           expected.begin() + config.batches_per_epoch);
-      const std::vector<data::Batch> second(expected.begin() + config.batches_per_epoch,
-                                            expected.begin() + 2 * config.batches_per_epoch);
+      const std::vector<data::Batch> first(expected.begin(), expected.begin() + per_epoch);
+      const std::vector<data::Batch> second(expected.begin() + per_epoch,
+                                            expected.begin() + 2 * per_epoch);
       REQUIRE(!same_batches(first, second));
     }
     for (std::int64_t stop = 0; stop < total; ++stop) {
       INFO("killed in the body of batch " << stop);
       std::vector<data::LoaderState> states;
-      REQUIRE(same_batches(interrupted_batches(config.make, epochs, {stop}, states), expected));
+      std::vector<std::int64_t> ended;
+      REQUIRE(same_batches(interrupted_batches(config.make, epochs, {{.batch = stop}}, states,
+                                               ended),
+                           expected));
+      REQUIRE(ended == all_epochs);  // each epoch's end-of-epoch code ran once
       REQUIRE(states.size() == 1);
-      const std::int64_t epoch = stop / config.batches_per_epoch;
-      const std::int64_t in_epoch = stop % config.batches_per_epoch;
-      REQUIRE(states[0].epochs_begun == epoch + 1);
-      // At an epoch's last batch the state is the boundary before the next epoch.
-      REQUIRE(states[0].batches_yielded ==
-              (in_epoch + 1 == config.batches_per_epoch ? 0 : in_epoch + 1));
+      // Epoch stop / per_epoch is in progress, its batches up to `stop` handed out (all of them
+      // at its last batch: the resumed begin() yields none, and the loop ends that epoch).
+      REQUIRE(states[0].epochs_begun == stop / per_epoch + 1);
+      REQUIRE(states[0].batches_yielded == stop % per_epoch + 1);
     }
-    // Killed again and again, twice inside one resumed epoch among them.
-    for (const std::vector<std::int64_t>& stops :
-         {std::vector<std::int64_t>{0, 1}, std::vector<std::int64_t>{1, total - 2, total - 1},
-          iota_ids(total)}) {
+    for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
+      INFO("killed after epoch " << epoch);
       std::vector<data::LoaderState> states;
-      REQUIRE(same_batches(interrupted_batches(config.make, epochs, stops, states), expected));
-      REQUIRE(states.size() == stops.size());
+      std::vector<std::int64_t> ended;
+      REQUIRE(same_batches(
+          interrupted_batches(config.make, epochs, {{.after_epoch = epoch}}, states, ended),
+          expected));
+      REQUIRE(ended == all_epochs);
+      REQUIRE(states[0].epochs_begun == epoch + 1);  // a boundary
+      REQUIRE(states[0].batches_yielded == 0);
     }
+    // Killed again and again, twice inside one resumed epoch, and at every batch in turn.
+    std::vector<Kill> every_batch;
+    for (std::int64_t stop = 0; stop < total; ++stop) every_batch.push_back({.batch = stop});
+    for (const std::vector<Kill>& kills :
+         {std::vector<Kill>{{.batch = 0}, {.batch = 1}},
+          std::vector<Kill>{{.batch = 1}, {.after_epoch = 0}, {.batch = total - 1}},
+          every_batch}) {
+      std::vector<data::LoaderState> states;
+      std::vector<std::int64_t> ended;
+      REQUIRE(same_batches(interrupted_batches(config.make, epochs, kills, states, ended),
+                           expected));
+      REQUIRE(ended == all_epochs);
+      REQUIRE(states.size() == kills.size());
+    }
+  }
+}
+
+TEST_CASE("A state taken in the last batch's body resumes with an empty rest, then the next epoch",
+          "[loader][state]") {
+  const TensorDataset dataset = numbered_dataset(9);
+  for (std::int64_t prefetch : {0, 2}) {
+    const data::LoaderOptions options{.batch_size = 4, .shuffle = true, .seed = 6,
+                                      .prefetch_batches = prefetch};
+    DataLoader original(dataset, options);
+    data::LoaderState in_last_body;
+    for (const data::Batch& batch : original) {
+      (void)batch;
+      in_last_body = original.state();
+    }
+    REQUIRE(in_last_body.epochs_begun == 1);
+    REQUIRE(in_last_body.batches_yielded == 3);  // all 3, the loop not yet done with the epoch
+    const data::LoaderState after_loop = original.state();
+    REQUIRE(after_loop.epochs_begun == 1);
+    REQUIRE(after_loop.batches_yielded == 0);
+    const auto second = epoch_order(original);
+
+    DataLoader resumed(dataset, options);
+    resumed.load_state(in_last_body);
+    REQUIRE(resumed.begin() == resumed.end());  // the rest of epoch 1: nothing
+    REQUIRE(resumed.epochs_begun() == 1);
+    REQUIRE(resumed.state().batches_yielded == 0);  // that empty rest is over at once
+    REQUIRE(resumed.state().generator.state() == after_loop.generator.state());
+    REQUIRE(epoch_order(resumed) == second);
+    REQUIRE(resumed.epochs_begun() == 2);
   }
 }
 
@@ -689,8 +755,9 @@ TEST_CASE("A mid-epoch state round-trips, and a begun epoch without batches resu
       second_epoch.push_back(*it);
       REQUIRE(same_batches({*look_again}, {second_epoch.back()}));  // and counts it once
       REQUIRE(original.state().batches_yielded ==
-              (static_cast<std::int64_t>(second_epoch.size()) % original.size()));
+              static_cast<std::int64_t>(second_epoch.size()));
     }
+    REQUIRE(original.state().batches_yielded == 0);  // the iterator went past the last batch
     DataLoader from_boundary(dataset, options);
     from_boundary.load_state(before_any);
     REQUIRE(same_batches(epoch_batches(from_boundary), second_epoch));
@@ -775,10 +842,10 @@ TEST_CASE("A resumed epoch whose sampler shrank below the resume batch is refuse
   REQUIRE(saved.batches_yielded == 3);
   DataLoader resumed(numbered_dataset(8), sampler, {.batch_size = 2});
   resumed.load_state(saved);
-  sampler->count = 5;
+  sampler->count = 4;
   REQUIRE_THROWS_AS(resumed.begin(), ValueError);
   REQUIRE_THROWS_WITH(resumed.begin(), Contains("resumes an epoch at batch 3, but an epoch now "
-                                                "has 3 batches"));
+                                                "has 2 batches"));
   REQUIRE(resumed.state().batches_yielded == 3);  // still pending
   sampler->count = 8;
   std::vector<std::int64_t> ids;
@@ -854,17 +921,17 @@ TEST_CASE("DataLoader rejects bad options, datasets, collate results and states"
                       Contains("DataLoader.load_state: batches_yielded is 1 but epochs_begun is "
                                "0") &&
                           Contains("expected epochs_begun >= 1"));
-  for (std::int64_t past_the_end : {3, 4}) {
+  for (std::int64_t past_the_end : {4, 40}) {
     REQUIRE_THROWS_AS(loader.load_state({before.generator, 1, past_the_end}), ValueError);
     REQUIRE_THROWS_WITH(loader.load_state({before.generator, 1, past_the_end}),
-                        Contains("DataLoader.load_state: batches_yielded must be < 3 (the "
-                                 "batches per epoch") &&
-                            Contains("got " + std::to_string(past_the_end)));
+                        Contains("DataLoader.load_state: batches_yielded must be <= 3 (the "
+                                 "batches per epoch), got " +
+                                 std::to_string(past_the_end)));
   }
   // check_state refuses the same, and changes nothing either.
-  REQUIRE_THROWS_WITH(loader.check_state({before.generator, 1, 3}),
-                      Contains("DataLoader.load_state: batches_yielded must be < 3"));
-  loader.check_state({before.generator, 1, 2});
+  REQUIRE_THROWS_WITH(loader.check_state({before.generator, 1, 4}),
+                      Contains("DataLoader.load_state: batches_yielded must be <= 3"));
+  loader.check_state({before.generator, 1, 3});
   REQUIRE(loader.epochs_begun() == 1);
   const data::LoaderState after = loader.state();
   REQUIRE(after.generator.state() == before.generator.state());
