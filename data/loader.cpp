@@ -22,6 +22,7 @@ struct EpochPlan {
   std::int64_t batch_size = 1;
   std::int64_t num_samples = 0;
   std::int64_t num_batches = 0;
+  std::int64_t first_batch = 0;  // > 0 when the epoch resumes a loaded mid-epoch state
 
   Batch load(std::int64_t batch_index) const;
 };
@@ -78,7 +79,7 @@ Batch EpochPlan::load(std::int64_t batch_index) const {
 class Prefetcher {
  public:
   Prefetcher(const EpochPlan& plan, std::int64_t depth)
-      : plan_(plan), depth_(depth), thread_([this] { run(); }) {}
+      : plan_(plan), depth_(depth), next_to_take_(plan.first_batch), thread_([this] { run(); }) {}
 
   ~Prefetcher() {
     {
@@ -128,7 +129,7 @@ class Prefetcher {
 
   void run() noexcept {
     try {
-      for (std::int64_t k = 0; k < plan_.num_batches; ++k) {
+      for (std::int64_t k = plan_.first_batch; k < plan_.num_batches; ++k) {
         {
           std::unique_lock<std::mutex> lock(mutex_);
           space_.wait(lock, [this] {
@@ -165,7 +166,7 @@ class Prefetcher {
   std::condition_variable ready_;  // the consumer waits for a loaded batch
   std::condition_variable space_;  // the thread waits for room in the queue, or to stop
   std::deque<Loaded> queue_;
-  std::int64_t next_to_take_ = 0;  // the batch after the last one handed out
+  std::int64_t next_to_take_;  // the batch after the last one handed out
   bool stopping_ = false;
   bool finished_ = false;
   std::exception_ptr failure_;
@@ -174,12 +175,25 @@ class Prefetcher {
 
 }  // namespace
 
+// How far the loop has come in an epoch. Shared by the epoch (its iterators count) and the loader
+// (state() reads it), so it outlives the epoch's thread and data, which go with the last iterator.
+struct DataLoader::EpochProgress {
+  std::int64_t batches_yielded = 0;  // batches 0 .. batches_yielded-1 were handed to the loop
+  bool finished = false;             // an iterator was advanced past the last batch
+};
+
 struct DataLoader::Epoch {
   EpochPlan plan;
+  std::shared_ptr<EpochProgress> progress;
   std::unique_ptr<Prefetcher> prefetcher;  // destroyed (joined) before the plan it reads
 
+  // A batch counts as yielded once it is handed out (dereferenced without an exception), as
+  // PyTorch's _num_yielded counts a batch when __next__ returns it: a state() taken in the loop's
+  // body for batch k then resumes at batch k+1, and the batch being trained on is not repeated.
   Batch take(std::int64_t batch_index) {
-    return prefetcher ? prefetcher->take(batch_index) : plan.load(batch_index);
+    Batch batch = prefetcher ? prefetcher->take(batch_index) : plan.load(batch_index);
+    progress->batches_yielded = std::max(progress->batches_yielded, batch_index + 1);
+    return batch;
   }
 };
 
@@ -192,7 +206,10 @@ DataLoader::DataLoader(const TensorDataset& dataset, std::shared_ptr<const Sampl
                  std::move(options)) {}
 
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
-    : dataset_(std::move(dataset)), options_(std::move(options)), generator_(options_.seed) {
+    : dataset_(std::move(dataset)),
+      options_(std::move(options)),
+      generator_(options_.seed),
+      epoch_generator_(options_.seed) {
   if (!dataset_) throw ValueError("DataLoader: the dataset is null");
   if (options_.batch_size <= 0) {
     throw ValueError("DataLoader: batch_size must be positive, got " +
@@ -241,6 +258,15 @@ DataLoader::Iterator DataLoader::begin() {
   plan.batch_size = options_.batch_size;
   plan.num_samples = num_samples();
   plan.num_batches = size();
+  // A loaded mid-epoch state: generator_ is as it was before that epoch's draw, so the draw
+  // below gives its order again, and the epoch, already counted in epochs_begun_, goes on at
+  // batch resume_batch_.
+  plan.first_batch = resume_batch_;
+  if (plan.first_batch > plan.num_batches) {  // the sampler shrank since load_state
+    throw ValueError("DataLoader: the loaded state resumes an epoch at batch " +
+                     std::to_string(plan.first_batch) + ", but an epoch now has " +
+                     std::to_string(plan.num_batches) + " batches");
+  }
   // The draw goes to a copy, committed only once the epoch has started: a failure below leaves
   // the loader's state as it was.
   Generator next_generator = generator_;
@@ -262,29 +288,73 @@ DataLoader::Iterator DataLoader::begin() {
     plan.order = random_permutation(dataset_size, next_generator);
     plan.identity_order = false;
   }
-  if (options_.prefetch_batches > 0 && plan.num_batches > 0) {
+  auto progress = std::make_shared<EpochProgress>();
+  progress->batches_yielded = plan.first_batch;
+  // An epoch without batches ends where it starts (the loop never advances an iterator), and so
+  // does the rest of one whose every batch had been handed out.
+  progress->finished = plan.first_batch == plan.num_batches;
+  epoch->progress = progress;
+  if (options_.prefetch_batches > 0 && plan.num_batches > plan.first_batch) {
     epoch->prefetcher = std::make_unique<Prefetcher>(plan, options_.prefetch_batches);
   }
-  generator_ = next_generator;
-  ++epochs_begun_;
-  return Iterator(std::move(epoch), 0);
+  epoch_generator_ = std::move(generator_);
+  generator_ = std::move(next_generator);
+  if (plan.first_batch == 0) ++epochs_begun_;
+  resume_batch_ = 0;
+  progress_ = std::move(progress);
+  return Iterator(std::move(epoch), plan.first_batch);
 }
 
 DataLoader::Iterator DataLoader::end() const { return Iterator(nullptr, size()); }
 
-LoaderState DataLoader::state() const { return {generator_, epochs_begun_}; }
+LoaderState DataLoader::state() const {
+  if (resume_batch_ > 0) return {generator_, epochs_begun_, resume_batch_};  // not begun yet
+  if (progress_ && !progress_->finished) {
+    // An epoch in progress, its last batch maybe handed out already. With nothing handed out
+    // yet it is the boundary before it, stored as a boundary is: resuming there draws the same
+    // order again.
+    if (progress_->batches_yielded == 0) return {epoch_generator_, epochs_begun_ - 1, 0};
+    return {epoch_generator_, epochs_begun_, progress_->batches_yielded};
+  }
+  return {generator_, epochs_begun_, 0};  // at a boundary: before any epoch, or after one
+}
 
-void DataLoader::load_state(const LoaderState& state) {
+void DataLoader::check_state(const LoaderState& state) const {
   if (state.epochs_begun < 0) {
     throw ValueError("DataLoader.load_state: epochs_begun must be >= 0, got " +
                      std::to_string(state.epochs_begun));
+  }
+  if (state.batches_yielded < 0) {
+    throw ValueError("DataLoader.load_state: batches_yielded must be >= 0, got " +
+                     std::to_string(state.batches_yielded));
+  }
+  if (state.batches_yielded > 0) {
+    if (state.epochs_begun == 0) {
+      throw ValueError("DataLoader.load_state: batches_yielded is " +
+                       std::to_string(state.batches_yielded) +
+                       " but epochs_begun is 0; an epoch in progress counts in epochs_begun, "
+                       "expected epochs_begun >= 1");
+    }
+    const std::int64_t batches = size();
+    if (state.batches_yielded > batches) {
+      throw ValueError("DataLoader.load_state: batches_yielded must be <= " +
+                       std::to_string(batches) + " (the batches per epoch), got " +
+                       std::to_string(state.batches_yielded));
+    }
   }
   if (state.generator.is_torch_stream()) {
     throw ValueError("DataLoader.load_state: the generator is on PyTorch's stream "
                      "(Generator::torch), but a loader shuffles with tapegrad's own (Generator)");
   }
+}
+
+void DataLoader::load_state(const LoaderState& state) {
+  check_state(state);
   generator_ = state.generator;
+  epoch_generator_ = state.generator;
   epochs_begun_ = state.epochs_begun;
+  resume_batch_ = state.batches_yielded;
+  progress_.reset();  // iterators of earlier epochs no longer move this loader's position
 }
 
 const Batch& DataLoader::Iterator::operator*() const {
@@ -301,6 +371,8 @@ const Batch& DataLoader::Iterator::operator*() const {
 
 DataLoader::Iterator& DataLoader::Iterator::operator++() {
   ++batch_index_;
+  // The loop is done with the epoch: a state() taken now is the boundary after it.
+  if (epoch_ && batch_index_ >= epoch_->plan.num_batches) epoch_->progress->finished = true;
   batch_.clear();
   has_batch_ = false;
   return *this;

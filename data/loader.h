@@ -15,7 +15,8 @@
 // seeded with options.seed at construction, by Fisher-Yates on Generator::next_u64. The epoch
 // orders are therefore reproducible across runs and platforms for a given seed, but they are NOT
 // the orders torch.randperm gives for the same seed. Epoch k's order depends on how many epochs
-// (begin() calls) came before it on this loader; state()/load_state() save and restore that.
+// came before it on this loader; state()/load_state() save and restore that, and the position in
+// the epoch in progress (see LoaderState).
 //
 // With a sampler (data/sampler.h, e.g. DistributedSampler for data-parallel training) the loader
 // batches the rows the sampler lists, in its order, asking it once per epoch (at begin()).
@@ -54,18 +55,37 @@ struct LoaderOptions {
   std::int64_t prefetch_batches = 0;
 };
 
-// What a resumed run needs to continue a loader's sequence of epoch orders: a copy of the
-// shuffle generator as it is now (it draws the next epoch's permutation) and the epochs begun.
+// Where a loader stands, for a resumed run: the epoch and the position in it, kept as torchdata's
+// StatefulDataLoader keeps them (the sampler's state from before the epoch's order was drawn,
+// and _num_yielded, the batches handed to the loop). Two kinds of position:
+//   - batches_yielded == 0: at an epoch boundary (before the first epoch, after a loop over an
+//     epoch ended, or after a begin() that has handed out nothing yet). `generator` draws the
+//     next epoch's order; `epochs_begun` epochs came before it. (The only kind before issue 11.)
+//   - 0 < batches_yielded <= batches per epoch: in epoch number `epochs_begun` (counting from 1),
+//     whose first batches_yielded batches the loop has been handed. `generator` is as it was
+//     BEFORE that epoch's order was drawn, so a loader that load_state()s it draws the same order
+//     again and its next begin() yields the rest of the epoch, batches_yielded .. end.
+// A batch counts as yielded once it is dereferenced (handed to the loop), not once the iterator
+// moves past it: a state taken in the loop's body for batch k, e.g. by a checkpoint saved after
+// the step on it, resumes at batch k+1 and does not train on batch k twice. The epoch ends when
+// an iterator is advanced past its last batch (a range-for does that as it leaves). So a state
+// taken in the body of the LAST batch is still in that epoch, with nothing left of it: its
+// resumed begin() yields no batch and the begin() after it starts the next epoch. A loop that
+// counts its own epochs, saved in the same checkpoint, then finishes the epoch it was in (its
+// end-of-epoch code runs once) and goes on with the next, whichever batch it was stopped at.
+// A loop that breaks early leaves the state of the batch it broke at; a resume finishes that
+// epoch, where the uninterrupted loader's next begin() would start a new one.
 // In memory, like a scheduler's state(); to a file, with the rest of a run, through
-// optim::TrainingCheckpoint's add_generator(.., state.generator) and add_integer(..,
-// state.epochs_begun) (the generator serialises with Generator::state()).
+// optim::TrainingCheckpoint::add_loader (the generator serialises with Generator::state()).
 struct LoaderState {
   Generator generator{};
-  std::int64_t epochs_begun = 0;  // begin() calls so far
+  std::int64_t epochs_begun = 0;
+  std::int64_t batches_yielded = 0;  // in the epoch in progress; 0: at an epoch boundary
 };
 
 class DataLoader {
-  struct Epoch;  // one begin()'s order, collate and (with prefetch) background thread
+  struct Epoch;          // one begin()'s order, collate and (with prefetch) background thread
+  struct EpochProgress;  // the batches of the last begun epoch handed to the loop
 
  public:
   // Keeps a copy of the dataset handle (sharing its tensors), so a temporary dataset is safe.
@@ -110,7 +130,9 @@ class DataLoader {
 
   // Starts an epoch: with shuffle, draws the next permutation (so it advances the generator);
   // with a sampler, takes its indices (IndexError if one is outside the dataset); with prefetch,
-  // starts the epoch's loading thread.
+  // starts the epoch's loading thread. After load_state() of a mid-epoch state, it resumes that
+  // epoch instead: the same order, from batch batches_yielded (prefetching from there), and
+  // epochs_begun() stays; the begin()s after it start the following epochs.
   Iterator begin();
   Iterator end() const;
 
@@ -120,22 +142,31 @@ class DataLoader {
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return options_; }
 
-  // The generator's state and the epochs begun. A loader over the same data and options that
-  // load_state()s it gives the same next epoch orders as this one. Taken mid-epoch, it resumes
-  // at the next epoch. (With a sampler the order is the sampler's: restore its epoch with it.)
+  // The position (see LoaderState). A loader over the same data and options that load_state()s
+  // it yields the batches this one would yield from here on, epoch after epoch. With a sampler
+  // the order is the sampler's, asked again at the resumed begin(): restore the sampler's epoch
+  // (set_epoch) before it.
   LoaderState state() const;
-  // ValueError naming DataLoader.load_state for negative epochs_begun or a generator on
-  // PyTorch's stream (a loader shuffles with tapegrad's own); the loader is then unchanged.
+  // ValueError naming DataLoader.load_state for negative counts, batches_yielded > 0 with
+  // epochs_begun 0, batches_yielded > size(), or a generator on PyTorch's stream (a loader
+  // shuffles with tapegrad's own); the loader is then unchanged.
   void load_state(const LoaderState& state);
+  // Throws what load_state would, changing nothing (a checkpoint checks every entry first).
+  void check_state(const LoaderState& state) const;
+  // begin() calls that started an epoch (a resumed epoch is not started again). Right after a
+  // begin() that has handed out no batch yet, state().epochs_begun is one less (a boundary).
   std::int64_t epochs_begun() const { return epochs_begun_; }
 
  private:
   std::shared_ptr<const Dataset> dataset_;
   LoaderOptions options_;
   std::shared_ptr<const CollateFn> collate_;  // null: dataset_->gather
-  Generator generator_;
+  Generator generator_;        // draws the next epoch's order
+  Generator epoch_generator_;  // generator_ before the last begun epoch's draw
   std::shared_ptr<const Sampler> sampler_;
   std::int64_t epochs_begun_ = 0;
+  std::shared_ptr<const EpochProgress> progress_;  // the last begun epoch's; null: none since load
+  std::int64_t resume_batch_ = 0;  // > 0: a loaded mid-epoch state the next begin() resumes
 };
 
 }  // namespace tapegrad::data

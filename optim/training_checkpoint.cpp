@@ -6,6 +6,7 @@
 #include <map>
 #include <system_error>
 
+#include "data/loader.h"
 #include "nn/serialize.h"
 #include "optim/checkpoint_detail.h"
 
@@ -19,8 +20,8 @@ using detail::Metadata;
 constexpr const char* kFormat = "tapegrad.training_checkpoint.v1";
 
 // Entry kinds, in the order of TrainingCheckpoint::Target's alternatives.
-constexpr const char* kKinds[] = {"module",    "optimizer", "scheduler", "scheduler",
-                                  "generator", "tensor",    "integer",   "real"};
+constexpr const char* kKinds[] = {"module",    "optimizer", "scheduler", "scheduler", "generator",
+                                  "tensor",    "integer",   "real",      "loader"};
 
 std::string kind_of(const TrainingCheckpoint::Entry& entry) {
   // Two scheduler kinds: the file says which one by the scheduler's name, checked on load.
@@ -166,6 +167,10 @@ TrainingCheckpoint& TrainingCheckpoint::add_integer(const std::string& name,
 TrainingCheckpoint& TrainingCheckpoint::add_real(const std::string& name, double& value) {
   return add(name, &value);
 }
+TrainingCheckpoint& TrainingCheckpoint::add_loader(const std::string& name,
+                                                   data::DataLoader& loader) {
+  return add(name, &loader);
+}
 
 void TrainingCheckpoint::save(const std::string& path) const {
   NamedTensors tensors;
@@ -204,6 +209,11 @@ void TrainingCheckpoint::save(const std::string& path) const {
             if (target->defined()) tensors.emplace_back(entry.name, *target);
           } else if constexpr (std::is_same_v<T, std::int64_t>) {
             metadata[prefix + "value"] = std::to_string(*target);
+          } else if constexpr (std::is_same_v<T, data::DataLoader>) {
+            const data::LoaderState state = target->state();
+            metadata[prefix + "generator"] = state.generator.state();
+            metadata[prefix + "epochs_begun"] = std::to_string(state.epochs_begun);
+            metadata[prefix + "batches_yielded"] = std::to_string(state.batches_yielded);
           } else {
             metadata[prefix + "value"] = format_double(*target);
           }
@@ -313,6 +323,24 @@ void TrainingCheckpoint::load(const std::string& path) {
             const auto value = parse_whole<std::int64_t>(
                 required(entry_metadata, "value", entry_where), "value", entry_where);
             changes.push_back([target, value] { *target = value; });
+          } else if constexpr (std::is_same_v<T, data::DataLoader>) {
+            data::LoaderState state;
+            state.generator = parse_generator(required(entry_metadata, "generator", entry_where),
+                                              entry_where + ": generator");
+            const auto integer = [&](const std::string& key) {
+              return parse_whole<std::int64_t>(required(entry_metadata, key, entry_where), key,
+                                               entry_where);
+            };
+            state.epochs_begun = integer("epochs_begun");
+            state.batches_yielded = integer("batches_yielded");
+            // The loader's own checks, now: a position it would refuse fails the load before
+            // anything changed.
+            try {
+              target->check_state(state);
+            } catch (const ValueError& error) {
+              throw ValueError(entry_where + ": " + error.what());
+            }
+            changes.push_back([target, state] { target->load_state(state); });
           } else {
             const auto value = parse_whole<double>(required(entry_metadata, "value", entry_where),
                                                    "value", entry_where);

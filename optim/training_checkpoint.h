@@ -9,7 +9,8 @@
 //   checkpoint.add_module("model", model)            // state_dict() and dropout generators
 //       .add_optimizer("optimizer", adam)            // state and every group's options
 //       .add_scheduler("scheduler", scheduler)
-//       .add_generator("shuffle", shuffle_generator)
+//       .add_generator("noise", noise_generator)
+//       .add_loader("loader", loader)                // its epoch and position in it
 //       .add_integer("epoch", epoch).add_integer("step", step)
 //       .add_tensor("h", carried_state.h);           // a carried TBPTT state, maybe undefined
 //   if (resume) checkpoint.load(path);               // every registered value takes the file's
@@ -21,9 +22,9 @@
 // load() validates everything before it changes anything: a file that is not a training
 // checkpoint, one with other entries (a checkpoint of another model or run setup), a parameter
 // or state tensor of another name or shape, another kind of optimizer or scheduler, param groups
-// of other sizes, a malformed number or generator state: each throws (ValueError, ShapeError for
-// shapes) naming the file, the entry and the expected and actual values, and leaves every
-// registered object as it was.
+// of other sizes, a malformed number or generator state, a loader position the loader refuses:
+// each throws (ValueError, ShapeError for shapes) naming the file, the entry and the expected and
+// actual values, and leaves every registered object as it was.
 #include <cstdint>
 #include <string>
 #include <variant>
@@ -34,6 +35,10 @@
 #include "nn/module.h"
 #include "optim/lr_scheduler.h"
 #include "optim/optimizer.h"
+
+namespace tapegrad::data {
+class DataLoader;
+}
 
 namespace tapegrad::optim {
 
@@ -53,6 +58,14 @@ class TrainingCheckpoint {
   // Loop counters and accumulators; doubles round-trip exactly (shortest round-trip text).
   TrainingCheckpoint& add_integer(const std::string& name, std::int64_t& value);
   TrainingCheckpoint& add_real(const std::string& name, double& value);
+  // Everything the loader's state() holds (data::LoaderState: the shuffle generator, the epochs
+  // begun and the batches yielded in the epoch in progress), restored through load_state(): a
+  // run saved in the loop's body for batch k resumes at batch k+1 of the same epoch, in the same
+  // order. A state the loader would refuse (e.g. more batches yielded than an epoch of this
+  // loader has) fails the whole load. The file does not describe the data: a loader over another
+  // dataset size takes the position but draws other orders. With a sampler, restore the
+  // sampler's epoch too (it is the caller's, e.g. an add_integer counter).
+  TrainingCheckpoint& add_loader(const std::string& name, data::DataLoader& loader);
 
   // Atomic (see save_safetensors): a crash mid-save leaves the previous checkpoint intact.
   void save(const std::string& path) const;
@@ -60,7 +73,7 @@ class TrainingCheckpoint {
 
   // What an entry refers to; its kind is the alternative held.
   using Target = std::variant<nn::Module*, Optimizer*, LRScheduler*, ReduceLROnPlateau*,
-                              Generator*, Tensor*, std::int64_t*, double*>;
+                              Generator*, Tensor*, std::int64_t*, double*, data::DataLoader*>;
   struct Entry {
     std::string name;
     Target target;

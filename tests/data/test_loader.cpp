@@ -2,6 +2,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -496,6 +497,364 @@ TEST_CASE("A loader restored from state() gives the original's next epoch orders
   }
 }
 
+namespace {
+
+// A loader of one configuration, and its sampler if it has one, as one process builds them.
+struct ResumableLoader {
+  std::shared_ptr<data::DistributedSampler> sampler;  // null: none
+  std::unique_ptr<DataLoader> loader;
+  // What a training loop does before epoch `epoch` (0-based): set the sampler's epoch.
+  void start_epoch(std::int64_t epoch) const {
+    if (sampler) sampler->set_epoch(epoch);
+  }
+};
+using MakeLoader = std::function<ResumableLoader(std::uint64_t seed)>;
+
+std::vector<data::Batch> uninterrupted_batches(const MakeLoader& make, std::int64_t epochs) {
+  const ResumableLoader run = make(11);
+  std::vector<data::Batch> batches;
+  for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
+    run.start_epoch(epoch);
+    for (const data::Batch& batch : *run.loader) batches.push_back(batch);
+  }
+  return batches;
+}
+
+// Where a run is killed: in the loop's body for batch `batch` (counted over all epochs), or
+// right after the loop over epoch `after_epoch` (0-based) and its end-of-epoch work.
+struct Kill {
+  std::int64_t batch = -1;
+  std::int64_t after_epoch = -1;
+};
+
+// `epochs` epochs of training over the loader, as a run with a checkpoint does it: the loop keeps
+// its own epoch counter, saved with the loader's state() at each kill; the process then dies
+// (the loader is dropped) and a fresh one, with another seed, restores both and goes on. Returns
+// every batch the loop was handed; `states` gets the states saved, `epochs_ended` the epoch of
+// each pass through the end-of-epoch code.
+std::vector<data::Batch> interrupted_batches(const MakeLoader& make, std::int64_t epochs,
+                                             const std::vector<Kill>& kills,
+                                             std::vector<data::LoaderState>& states,
+                                             std::vector<std::int64_t>& epochs_ended) {
+  ResumableLoader run = make(11);
+  std::vector<data::Batch> batches;
+  std::size_t next_kill = 0;
+  std::int64_t epoch = 0;  // the loop's counter: the epoch in progress
+  const auto kill_now = [&](bool in_body) {
+    if (next_kill == kills.size()) return false;
+    const Kill& kill = kills[next_kill];
+    return in_body ? kill.batch == static_cast<std::int64_t>(batches.size()) - 1
+                   : kill.after_epoch == epoch - 1;
+  };
+  while (true) {
+    bool killed = false;
+    for (; epoch < epochs && !killed;) {
+      run.start_epoch(epoch);
+      for (const data::Batch& batch : *run.loader) {
+        batches.push_back(batch);
+        if (kill_now(true)) {
+          killed = true;
+          break;
+        }
+      }
+      if (killed) break;
+      epochs_ended.push_back(epoch);
+      ++epoch;
+      killed = kill_now(false);
+    }
+    if (!killed) return batches;
+    states.push_back(run.loader->state());
+    const std::int64_t saved_epoch = epoch;
+    ++next_kill;
+    run = make(1000 + next_kill);  // other seeds: everything must come from the state
+    run.loader->load_state(states.back());
+    REQUIRE(run.loader->epochs_begun() == states.back().epochs_begun);
+    epoch = saved_epoch;
+  }
+}
+
+// The configurations a resume must handle; `batches_per_epoch` is each one's loader size().
+struct ResumeCase {
+  std::string name;
+  MakeLoader make;
+  std::int64_t batches_per_epoch = 0;
+};
+
+std::vector<ResumeCase> resume_cases() {
+  std::vector<ResumeCase> cases;
+  const TensorDataset numbers = numbered_dataset(11);
+  auto sentences = std::make_shared<Sentences>(sentence_lengths(11));
+  for (bool shuffle : {true, false}) {
+    for (bool drop_last : {false, true}) {
+      for (std::int64_t prefetch : {0, 2}) {
+        const std::string name = std::string(shuffle ? "shuffle" : "no shuffle") +
+                                 (drop_last ? ", drop_last" : "") + ", prefetch " +
+                                 std::to_string(prefetch);
+        const std::int64_t batches = drop_last ? 3 : 4;  // 11 rows in batches of 3
+        cases.push_back({name + ", TensorDataset",
+                         [=](std::uint64_t seed) {
+                           return ResumableLoader{
+                               nullptr, std::make_unique<DataLoader>(
+                                            numbers, data::LoaderOptions{
+                                                         .batch_size = 3,
+                                                         .shuffle = shuffle,
+                                                         .drop_last = drop_last,
+                                                         .seed = seed,
+                                                         .prefetch_batches = prefetch})};
+                         },
+                         batches});
+        cases.push_back({name + ", pad_collate",
+                         [=](std::uint64_t seed) {
+                           return ResumableLoader{
+                               nullptr, std::make_unique<DataLoader>(
+                                            sentences, data::LoaderOptions{
+                                                           .batch_size = 3,
+                                                           .shuffle = shuffle,
+                                                           .drop_last = drop_last,
+                                                           .seed = seed,
+                                                           .collate_fn = data::pad_collate(),
+                                                           .prefetch_batches = prefetch})};
+                         },
+                         batches});
+      }
+    }
+  }
+  // A shuffling DistributedSampler (rank 1 of 2: 8 of 15 rows), its epoch set by the loop.
+  const TensorDataset fifteen = numbered_dataset(15);
+  for (bool drop_last : {false, true}) {
+    for (std::int64_t prefetch : {0, 2}) {
+      cases.push_back(
+          {"sampler" + std::string(drop_last ? ", drop_last" : "") + ", prefetch " +
+               std::to_string(prefetch),
+           [=](std::uint64_t seed) {
+             auto sampler = std::make_shared<data::DistributedSampler>(
+                 15, data::DistributedSamplerOptions{.num_replicas = 2, .rank = 1, .seed = 5});
+             auto loader = std::make_unique<DataLoader>(
+                 fifteen, sampler,
+                 data::LoaderOptions{.batch_size = 3, .drop_last = drop_last, .seed = seed,
+                                     .prefetch_batches = prefetch});
+             return ResumableLoader{sampler, std::move(loader)};
+           },
+           drop_last ? 2 : 3});
+    }
+  }
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("A state taken mid-epoch resumes at the next batch, bit-identical over epochs",
+          "[loader][state]") {
+  constexpr std::int64_t epochs = 3;
+  const std::vector<std::int64_t> all_epochs{0, 1, 2};
+  for (const ResumeCase& config : resume_cases()) {
+    INFO(config.name);
+    const std::int64_t per_epoch = config.batches_per_epoch;
+    REQUIRE(config.make(0).loader->size() == per_epoch);
+    const std::vector<data::Batch> expected = uninterrupted_batches(config.make, epochs);
+    const auto total = static_cast<std::int64_t>(expected.size());
+    REQUIRE(total == epochs * per_epoch);
+    // The epochs differ (else a resume in the wrong epoch could not show).
+    if (config.name.rfind("shuffle", 0) == 0 || config.name.rfind("sampler", 0) == 0) {
+      const std::vector<data::Batch> first(expected.begin(), expected.begin() + per_epoch);
+      const std::vector<data::Batch> second(expected.begin() + per_epoch,
+                                            expected.begin() + 2 * per_epoch);
+      REQUIRE(!same_batches(first, second));
+    }
+    for (std::int64_t stop = 0; stop < total; ++stop) {
+      INFO("killed in the body of batch " << stop);
+      std::vector<data::LoaderState> states;
+      std::vector<std::int64_t> ended;
+      REQUIRE(same_batches(interrupted_batches(config.make, epochs, {{.batch = stop}}, states,
+                                               ended),
+                           expected));
+      REQUIRE(ended == all_epochs);  // each epoch's end-of-epoch code ran once
+      REQUIRE(states.size() == 1);
+      // Epoch stop / per_epoch is in progress, its batches up to `stop` handed out (all of them
+      // at its last batch: the resumed begin() yields none, and the loop ends that epoch).
+      REQUIRE(states[0].epochs_begun == stop / per_epoch + 1);
+      REQUIRE(states[0].batches_yielded == stop % per_epoch + 1);
+    }
+    for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
+      INFO("killed after epoch " << epoch);
+      std::vector<data::LoaderState> states;
+      std::vector<std::int64_t> ended;
+      REQUIRE(same_batches(
+          interrupted_batches(config.make, epochs, {{.after_epoch = epoch}}, states, ended),
+          expected));
+      REQUIRE(ended == all_epochs);
+      REQUIRE(states[0].epochs_begun == epoch + 1);  // a boundary
+      REQUIRE(states[0].batches_yielded == 0);
+    }
+    // Killed again and again, twice inside one resumed epoch, and at every batch in turn.
+    std::vector<Kill> every_batch;
+    for (std::int64_t stop = 0; stop < total; ++stop) every_batch.push_back({.batch = stop});
+    for (const std::vector<Kill>& kills :
+         {std::vector<Kill>{{.batch = 0}, {.batch = 1}},
+          std::vector<Kill>{{.batch = 1}, {.after_epoch = 0}, {.batch = total - 1}},
+          every_batch}) {
+      std::vector<data::LoaderState> states;
+      std::vector<std::int64_t> ended;
+      REQUIRE(same_batches(interrupted_batches(config.make, epochs, kills, states, ended),
+                           expected));
+      REQUIRE(ended == all_epochs);
+      REQUIRE(states.size() == kills.size());
+    }
+  }
+}
+
+TEST_CASE("A state taken in the last batch's body resumes with an empty rest, then the next epoch",
+          "[loader][state]") {
+  const TensorDataset dataset = numbered_dataset(9);
+  for (std::int64_t prefetch : {0, 2}) {
+    const data::LoaderOptions options{.batch_size = 4, .shuffle = true, .seed = 6,
+                                      .prefetch_batches = prefetch};
+    DataLoader original(dataset, options);
+    data::LoaderState in_last_body;
+    for (const data::Batch& batch : original) {
+      (void)batch;
+      in_last_body = original.state();
+    }
+    REQUIRE(in_last_body.epochs_begun == 1);
+    REQUIRE(in_last_body.batches_yielded == 3);  // all 3, the loop not yet done with the epoch
+    const data::LoaderState after_loop = original.state();
+    REQUIRE(after_loop.epochs_begun == 1);
+    REQUIRE(after_loop.batches_yielded == 0);
+    const auto second = epoch_order(original);
+
+    DataLoader resumed(dataset, options);
+    resumed.load_state(in_last_body);
+    REQUIRE(resumed.begin() == resumed.end());  // the rest of epoch 1: nothing
+    REQUIRE(resumed.epochs_begun() == 1);
+    REQUIRE(resumed.state().batches_yielded == 0);  // that empty rest is over at once
+    REQUIRE(resumed.state().generator.state() == after_loop.generator.state());
+    REQUIRE(epoch_order(resumed) == second);
+    REQUIRE(resumed.epochs_begun() == 2);
+  }
+}
+
+TEST_CASE("A mid-epoch state round-trips, and a begun epoch without batches resumes whole",
+          "[loader][state]") {
+  const TensorDataset dataset = numbered_dataset(10);
+  for (std::int64_t prefetch : {0, 3}) {
+    INFO("prefetch " << prefetch);
+    const data::LoaderOptions options{.batch_size = 3, .shuffle = true, .seed = 4,
+                                      .prefetch_batches = prefetch};
+    DataLoader original(dataset, options);
+    epoch_order(original);
+    auto it = original.begin();
+    // begin() without a batch handed out: the boundary before that epoch, which a resume draws
+    // again.
+    REQUIRE(original.epochs_begun() == 2);
+    const data::LoaderState before_any = original.state();
+    REQUIRE(before_any.epochs_begun == 1);
+    REQUIRE(before_any.batches_yielded == 0);
+    std::vector<data::Batch> second_epoch;
+    for (; it != original.end(); ++it) {
+      const auto look_again = it;  // a copy without the cached batch: it loads it once more
+      second_epoch.push_back(*it);
+      REQUIRE(same_batches({*look_again}, {second_epoch.back()}));  // and counts it once
+      REQUIRE(original.state().batches_yielded ==
+              static_cast<std::int64_t>(second_epoch.size()));
+    }
+    REQUIRE(original.state().batches_yielded == 0);  // the iterator went past the last batch
+    DataLoader from_boundary(dataset, options);
+    from_boundary.load_state(before_any);
+    REQUIRE(same_batches(epoch_batches(from_boundary), second_epoch));
+    REQUIRE(from_boundary.epochs_begun() == 2);
+
+    // A loaded mid-epoch state is what state() says until the resumed begin(), which keeps
+    // epochs_begun; the epoch after it is the original's third.
+    DataLoader mid(dataset, options);
+    epoch_order(mid);
+    auto mid_it = mid.begin();
+    (void)*mid_it;
+    (void)*++mid_it;
+    const data::LoaderState saved = mid.state();
+    REQUIRE(saved.epochs_begun == 2);
+    REQUIRE(saved.batches_yielded == 2);
+    DataLoader resumed(dataset, {.batch_size = 3, .shuffle = true, .seed = 77,
+                                 .prefetch_batches = prefetch});
+    resumed.load_state(saved);
+    const data::LoaderState reported = resumed.state();
+    REQUIRE(reported.generator.state() == saved.generator.state());
+    REQUIRE(reported.epochs_begun == 2);
+    REQUIRE(reported.batches_yielded == 2);
+    const std::vector<data::Batch> rest = epoch_batches(resumed);
+    REQUIRE(rest.size() == 2);
+    REQUIRE(same_batches(rest, std::vector<data::Batch>(second_epoch.begin() + 2, second_epoch.end())));
+    REQUIRE(resumed.epochs_begun() == 2);
+    REQUIRE(resumed.state().batches_yielded == 0);
+    REQUIRE(epoch_order(resumed) == epoch_order(original));
+    REQUIRE(resumed.epochs_begun() == 3);
+  }
+}
+
+TEST_CASE("A resumed epoch prefetches from the resume batch on, none before it",
+          "[loader][state][prefetch]") {
+  auto sentences = std::make_shared<Sentences>(sentence_lengths(12));  // 6 batches of 2
+  std::mutex mutex;
+  std::vector<float> collated;  // the first label of each batch collated, in order
+  const data::CollateFn recording = [&, pad = data::pad_collate()](
+                                        const std::vector<data::Sample>& samples) {
+    data::Batch batch = pad(samples);
+    std::lock_guard<std::mutex> lock(mutex);
+    collated.push_back(batch[2].at({0}));
+    return batch;
+  };
+  const data::LoaderOptions options{.batch_size = 2, .shuffle = true, .seed = 3,
+                                    .collate_fn = recording, .prefetch_batches = 2};
+  DataLoader original(sentences, options);
+  auto it = original.begin();
+  std::vector<float> firsts;
+  for (int k = 0; k < 3; ++k, ++it) firsts.push_back((*it)[2].at({0}));
+  const data::LoaderState saved = original.state();
+  REQUIRE(saved.batches_yielded == 3);
+  for (; it != original.end(); ++it) firsts.push_back((*it)[2].at({0}));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    collated.clear();
+  }
+
+  DataLoader resumed(sentences, options);
+  resumed.load_state(saved);
+  std::vector<float> rest;
+  for (const data::Batch& batch : resumed) rest.push_back(batch[2].at({0}));
+  REQUIRE(rest == std::vector<float>(firsts.begin() + 3, firsts.end()));
+  std::lock_guard<std::mutex> lock(mutex);
+  REQUIRE(collated == rest);  // batches 3, 4, 5 loaded once each; 0, 1, 2 never
+}
+
+TEST_CASE("A resumed epoch whose sampler shrank below the resume batch is refused at begin()",
+          "[loader][state][errors]") {
+  struct Rows : data::Sampler {
+    std::int64_t count = 8;
+    std::vector<std::int64_t> indices() const override { return iota_ids(count); }
+    std::int64_t size() const override { return count; }
+  };
+  auto sampler = std::make_shared<Rows>();
+  DataLoader loader(numbered_dataset(8), sampler, {.batch_size = 2});
+  auto it = loader.begin();
+  (void)*it;
+  (void)*++it;
+  (void)*++it;
+  const data::LoaderState saved = loader.state();
+  REQUIRE(saved.batches_yielded == 3);
+  DataLoader resumed(numbered_dataset(8), sampler, {.batch_size = 2});
+  resumed.load_state(saved);
+  sampler->count = 4;
+  REQUIRE_THROWS_AS(resumed.begin(), ValueError);
+  REQUIRE_THROWS_WITH(resumed.begin(), Contains("resumes an epoch at batch 3, but an epoch now "
+                                                "has 2 batches"));
+  REQUIRE(resumed.state().batches_yielded == 3);  // still pending
+  sampler->count = 8;
+  std::vector<std::int64_t> ids;
+  for (const data::Batch& batch : resumed) {
+    for (float id : batch[1].to_vector()) ids.push_back(static_cast<std::int64_t>(id));
+  }
+  REQUIRE(ids == std::vector<std::int64_t>{6, 7});
+}
+
 TEST_CASE("DataLoader rejects bad options, datasets, collate results and states",
           "[loader][errors]") {
   auto sentences = std::make_shared<Sentences>(sentence_lengths(6));
@@ -555,6 +914,28 @@ TEST_CASE("DataLoader rejects bad options, datasets, collate results and states"
                       Contains("DataLoader.load_state: epochs_begun must be >= 0, got -1"));
   REQUIRE_THROWS_WITH(loader.load_state({Generator::torch(1), 3}),
                       Contains("DataLoader.load_state: the generator is on PyTorch's stream"));
+  REQUIRE(loader.size() == 3);  // 6 sentences in batches of 2
+  REQUIRE_THROWS_WITH(loader.load_state({before.generator, 1, -1}),
+                      Contains("DataLoader.load_state: batches_yielded must be >= 0, got -1"));
+  REQUIRE_THROWS_WITH(loader.load_state({before.generator, 0, 1}),
+                      Contains("DataLoader.load_state: batches_yielded is 1 but epochs_begun is "
+                               "0") &&
+                          Contains("expected epochs_begun >= 1"));
+  for (std::int64_t past_the_end : {4, 40}) {
+    REQUIRE_THROWS_AS(loader.load_state({before.generator, 1, past_the_end}), ValueError);
+    REQUIRE_THROWS_WITH(loader.load_state({before.generator, 1, past_the_end}),
+                        Contains("DataLoader.load_state: batches_yielded must be <= 3 (the "
+                                 "batches per epoch), got " +
+                                 std::to_string(past_the_end)));
+  }
+  // check_state refuses the same, and changes nothing either.
+  REQUIRE_THROWS_WITH(loader.check_state({before.generator, 1, 4}),
+                      Contains("DataLoader.load_state: batches_yielded must be <= 3"));
+  loader.check_state({before.generator, 1, 3});
   REQUIRE(loader.epochs_begun() == 1);
+  const data::LoaderState after = loader.state();
+  REQUIRE(after.generator.state() == before.generator.state());
+  REQUIRE(after.epochs_begun == before.epochs_begun);
+  REQUIRE(after.batches_yielded == 0);
   REQUIRE(same_batches(epoch_batches(loader), epoch_batches(twin)));
 }

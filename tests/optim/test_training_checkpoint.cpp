@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "autograd/grad_mode.h"
+#include "data/loader.h"
 #include "nn/rnn.h"
 #include "nn/serialize.h"
 #include "ops/losses.h"
@@ -327,4 +328,162 @@ TEST_CASE("a module's persistent buffers resume with it, non-persistent ones are
   REQUIRE(model.seen.to_vector() == std::vector<float>{3.0f, 4.0f});
   REQUIRE(model.scratch.to_vector() == std::vector<float>{7.0f});
   REQUIRE(model.weight.to_vector() == std::vector<float>{1.0f, 1.0f});
+}
+
+namespace {
+
+// X[i] = [i, -i], y[i] = i over 13 rows: a batch's rows name their samples.
+data::TensorDataset numbered_rows() {
+  const Tensor ids = Tensor::arange(0.0f, 13.0f);
+  return data::TensorDataset({stack({ids, neg(ids)}, 1), ids});
+}
+
+// A loop over a shuffled loader (5 batches of 3 rows per epoch) that checkpoints the loader and
+// its own epoch counter.
+struct LoaderRun {
+  data::DataLoader loader;
+  std::int64_t epoch = 0;  // the epoch in progress
+  optim::TrainingCheckpoint checkpoint;
+  LoaderRun(std::uint64_t seed, std::int64_t prefetch)
+      : loader(numbered_rows(), {.batch_size = 3, .shuffle = true, .seed = seed,
+                                 .prefetch_batches = prefetch}) {
+    checkpoint.add_integer("epoch", epoch).add_loader("loader", loader);
+  }
+};
+
+std::vector<std::vector<float>> rows_of(const data::Batch& batch) {
+  std::vector<std::vector<float>> fields;
+  for (const Tensor& field : batch) fields.push_back(field.to_vector());
+  return fields;
+}
+
+}  // namespace
+
+TEST_CASE("a loader checkpointed mid-epoch resumes in a fresh loader at the next batch",
+          "[optim][training_checkpoint][loader]") {
+  constexpr std::int64_t epochs = 3;
+  for (std::int64_t prefetch : {0, 2}) {
+    for (std::int64_t save_at : {6, 9}) {  // epoch 1's batch 1, and its last batch (4)
+      INFO("prefetch " << prefetch << ", saved in the body of batch " << save_at);
+      ScratchDir dir;
+      const std::string path = dir.file("loader.safetensors");
+      LoaderRun original(21, prefetch);
+      REQUIRE(original.loader.size() == 5);
+      std::vector<std::vector<std::vector<float>>> expected_rest;  // after the save
+      std::int64_t seen = 0;
+      for (; original.epoch < epochs; ++original.epoch) {
+        for (const data::Batch& batch : original.loader) {
+          if (seen > save_at) expected_rest.push_back(rows_of(batch));
+          if (seen++ == save_at) original.checkpoint.save(path);
+        }
+      }
+      REQUIRE(static_cast<std::int64_t>(expected_rest.size()) == epochs * 5 - save_at - 1);
+
+      std::map<std::string, std::string> metadata;
+      load_safetensors(path, &metadata);
+      REQUIRE(metadata.at("loader/epochs_begun") == "2");
+      REQUIRE(metadata.at("loader/batches_yielded") == std::to_string(save_at - 5 + 1));
+      REQUIRE(metadata.count("loader/generator") == 1);
+
+      LoaderRun resumed(99, prefetch);  // another seed: the order must come from the file
+      resumed.checkpoint.load(path);
+      REQUIRE(resumed.epoch == 1);
+      REQUIRE(resumed.loader.epochs_begun() == 2);
+      std::vector<std::vector<std::vector<float>>> rest;
+      std::int64_t epochs_ended = 0;
+      for (; resumed.epoch < epochs; ++resumed.epoch, ++epochs_ended) {
+        for (const data::Batch& batch : resumed.loader) rest.push_back(rows_of(batch));
+      }
+      REQUIRE(rest == expected_rest);
+      REQUIRE(epochs_ended == 2);  // the rest of epoch 1 (empty after its last batch), then 2
+    }
+  }
+}
+
+TEST_CASE("a loader state the loader refuses fails the whole load and changes nothing",
+          "[optim][training_checkpoint][loader][errors]") {
+  ScratchDir dir;
+  const std::string path = dir.file("loader.safetensors");
+  // Saved with the loader in epoch 2 after 4 of its 5 batches.
+  {
+    LoaderRun saved(3, 0);
+    saved.epoch = 1;
+    for (const data::Batch& batch : saved.loader) (void)batch;
+    auto it = saved.loader.begin();
+    for (int k = 0; k < 4; ++k, ++it) (void)*it;
+    saved.checkpoint.save(path);
+  }
+  std::map<std::string, std::string> metadata;
+  const NamedTensors tensors = load_safetensors(path, &metadata);
+  const auto rewritten = [&](const std::string& key, const std::string& value) {
+    auto changed = metadata;
+    changed.at(key) = value;
+    const std::string damaged = dir.file("damaged.safetensors");
+    save_safetensors(damaged, tensors, changed);
+    return damaged;
+  };
+
+  // The victim stands in epoch 1 after 2 batches; the integer entry comes first, so a load that
+  // applied entries before checking the loader's would change it.
+  LoaderRun victim(8, 2);
+  victim.epoch = 7;
+  auto victim_it = victim.loader.begin();
+  (void)*victim_it;
+  (void)*++victim_it;
+  const data::LoaderState before = victim.loader.state();
+  REQUIRE(before.batches_yielded == 2);
+  const auto unchanged = [&] {
+    REQUIRE(victim.epoch == 7);
+    const data::LoaderState after = victim.loader.state();
+    REQUIRE(after.generator.state() == before.generator.state());
+    REQUIRE(after.epochs_begun == before.epochs_begun);
+    REQUIRE(after.batches_yielded == before.batches_yielded);
+  };
+
+  REQUIRE_THROWS_AS(victim.checkpoint.load(rewritten("loader/batches_yielded", "6")), ValueError);
+  REQUIRE_THROWS_WITH(victim.checkpoint.load(rewritten("loader/batches_yielded", "6")),
+                      Catch::Contains("loader \"loader\"") &&
+                          Catch::Contains("DataLoader.load_state: batches_yielded must be <= 5 "
+                                          "(the batches per epoch), got 6"));
+  unchanged();
+  REQUIRE_THROWS_WITH(victim.checkpoint.load(rewritten("loader/epochs_begun", "-1")),
+                      Catch::Contains("loader \"loader\"") &&
+                          Catch::Contains("epochs_begun must be >= 0, got -1"));
+  unchanged();
+  REQUIRE_THROWS_WITH(victim.checkpoint.load(rewritten("loader/epochs_begun", "2.5")),
+                      Catch::Contains("loader \"loader\"") &&
+                          Catch::Contains("\"epochs_begun\" is not a valid number: \"2.5\""));
+  unchanged();
+  REQUIRE_THROWS_WITH(
+      victim.checkpoint.load(rewritten("loader/generator", "tapegrad-mt19937_64 0 1")),
+      Catch::Contains("loader \"loader\": generator") &&
+          Catch::Contains("Generator::load_state"));
+  unchanged();
+  REQUIRE_THROWS_WITH(victim.checkpoint.load(rewritten("loader/generator",
+                                                       Generator::torch(1).state())),
+                      Catch::Contains("loader \"loader\"") &&
+                          Catch::Contains("the generator is on PyTorch's stream"));
+  unchanged();
+  // A valid state for a larger loader: this one's epoch has fewer batches than it yielded.
+  {
+    data::DataLoader smaller(numbered_rows(), {.batch_size = 4, .shuffle = true});
+    REQUIRE(smaller.size() == 4);
+    std::int64_t epoch = 7;
+    optim::TrainingCheckpoint checkpoint;
+    checkpoint.add_integer("epoch", epoch).add_loader("loader", smaller);
+    const data::LoaderState smaller_before = smaller.state();
+    const std::string full = rewritten("loader/batches_yielded", "5");
+    REQUIRE_THROWS_WITH(checkpoint.load(full),
+                        Catch::Contains("batches_yielded must be <= 4 (the batches per epoch), "
+                                        "got 5"));
+    REQUIRE(epoch == 7);
+    REQUIRE(smaller.state().generator.state() == smaller_before.generator.state());
+    REQUIRE(smaller.state().epochs_begun == 0);
+  }
+  // The file as saved loads, and the victim's loop continues the saved one.
+  victim.checkpoint.load(path);
+  REQUIRE(victim.epoch == 1);
+  REQUIRE(victim.loader.state().epochs_begun == 2);
+  REQUIRE(victim.loader.state().batches_yielded == 4);
+  REQUIRE(victim.loader.begin() != victim.loader.end());
 }
