@@ -214,6 +214,9 @@ void TrainingCheckpoint::save(const std::string& path) const {
             metadata[prefix + "generator"] = state.generator.state();
             metadata[prefix + "epochs_begun"] = std::to_string(state.epochs_begun);
             metadata[prefix + "batches_yielded"] = std::to_string(state.batches_yielded);
+            // What the position is a position in: checked on load.
+            metadata[prefix + "num_samples"] = std::to_string(target->num_samples());
+            metadata[prefix + "batches_per_epoch"] = std::to_string(target->size());
           } else {
             metadata[prefix + "value"] = format_double(*target);
           }
@@ -333,6 +336,17 @@ void TrainingCheckpoint::load(const std::string& path) {
             };
             state.epochs_begun = integer("epochs_begun");
             state.batches_yielded = integer("batches_yielded");
+            // A position over other data or batches would resume with other orders, silently.
+            const std::int64_t samples = integer("num_samples");
+            const std::int64_t batches = integer("batches_per_epoch");
+            if (samples != target->num_samples() || batches != target->size()) {
+              throw ValueError(entry_where + ": the file's loader visits " +
+                               std::to_string(samples) + " samples in " + std::to_string(batches) +
+                               " batches per epoch, this one " +
+                               std::to_string(target->num_samples()) + " in " +
+                               std::to_string(target->size()) +
+                               " (a position is only meaningful over the same data and batches)");
+            }
             // The loader's own checks, now: a position it would refuse fails the load before
             // anything changed.
             try {

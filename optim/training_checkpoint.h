@@ -62,9 +62,9 @@ class TrainingCheckpoint {
   // begun and the batches yielded in the epoch in progress), restored through load_state(): a
   // run saved in the loop's body for batch k resumes at batch k+1 of the same epoch, in the same
   // order. A state the loader would refuse (e.g. more batches yielded than an epoch of this
-  // loader has) fails the whole load. The file does not describe the data: a loader over another
-  // dataset size takes the position but draws other orders. With a sampler, restore the
-  // sampler's epoch too (it is the caller's, e.g. an add_integer counter).
+  // loader has) fails the whole load, and so does a loader with another number of samples or
+  // batches per epoch (its orders would differ; the data themselves are not compared). With a
+  // sampler, restore the sampler's epoch too (it is the caller's, e.g. an add_integer counter).
   TrainingCheckpoint& add_loader(const std::string& name, data::DataLoader& loader);
 
   // Atomic (see save_safetensors): a crash mid-save leaves the previous checkpoint intact.

@@ -464,7 +464,7 @@ TEST_CASE("a loader state the loader refuses fails the whole load and changes no
                       Catch::Contains("loader \"loader\"") &&
                           Catch::Contains("the generator is on PyTorch's stream"));
   unchanged();
-  // A valid state for a larger loader: this one's epoch has fewer batches than it yielded.
+  // A valid state for another loader: larger batches (fewer per epoch), or more samples.
   {
     data::DataLoader smaller(numbered_rows(), {.batch_size = 4, .shuffle = true});
     REQUIRE(smaller.size() == 4);
@@ -472,13 +472,23 @@ TEST_CASE("a loader state the loader refuses fails the whole load and changes no
     optim::TrainingCheckpoint checkpoint;
     checkpoint.add_integer("epoch", epoch).add_loader("loader", smaller);
     const data::LoaderState smaller_before = smaller.state();
-    const std::string full = rewritten("loader/batches_yielded", "5");
-    REQUIRE_THROWS_WITH(checkpoint.load(full),
-                        Catch::Contains("batches_yielded must be <= 4 (the batches per epoch), "
-                                        "got 5"));
+    REQUIRE_THROWS_WITH(checkpoint.load(path),
+                        Catch::Contains("loader \"loader\": the file's loader visits 13 samples "
+                                        "in 5 batches per epoch, this one 13 in 4"));
     REQUIRE(epoch == 7);
     REQUIRE(smaller.state().generator.state() == smaller_before.generator.state());
     REQUIRE(smaller.state().epochs_begun == 0);
+
+    const Tensor more = Tensor::arange(0.0f, 14.0f);
+    data::DataLoader more_rows(data::TensorDataset({stack({more, neg(more)}, 1), more}),
+                               {.batch_size = 3, .shuffle = true});
+    REQUIRE(more_rows.size() == 5);  // the same batch count: only the sample count differs
+    optim::TrainingCheckpoint other_data;
+    other_data.add_integer("epoch", epoch).add_loader("loader", more_rows);
+    REQUIRE_THROWS_WITH(other_data.load(path),
+                        Catch::Contains("visits 13 samples in 5 batches per epoch, this one 14 "
+                                        "in 5"));
+    REQUIRE(epoch == 7);
   }
   // The file as saved loads, and the victim's loop continues the saved one.
   victim.checkpoint.load(path);
