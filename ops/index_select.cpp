@@ -30,6 +30,7 @@ void check_indices(const char* op, const std::vector<std::int64_t>& index, std::
 }  // namespace
 
 Tensor index_select(const Tensor& x, std::int64_t dim, const std::vector<std::int64_t>& index) {
+  check_floating("index_select", "x", x);
   const Shape& shape = x.shape();
   if (shape.empty()) {
     throw ShapeError("index_select: expected a tensor with at least 1 dim, got shape []");
