@@ -62,6 +62,7 @@ TEST_CASE("float ops refuse int64 inputs with a TypeError naming the op", "[dtyp
       {"binary_cross_entropy", [&] { binary_cross_entropy(ids, x); }},
       {"cross_entropy", [&] { cross_entropy(ids, std::vector<std::int64_t>{0, 1}); }},
       {"nll_loss", [&] { nll_loss(ids, std::vector<std::int64_t>{0, 1}); }},
+      {"embedding", [&] { embedding(ids, {0}, {1}); }},
   };
   for (const Case& c : cases) {
     INFO(c.op);
