@@ -1,7 +1,7 @@
 #pragma once
-// tapegrad::Tensor: a shared handle to row-major, contiguous storage plus its autograd state. The
-// elements are float32 (the default, and all the ops compute in it) or int64 (token ids, class
-// labels, sequence lengths: carried without a float round trip, as torch.long). Copying a Tensor shares data, grad and history (like a PyTorch tensor in Python).
+// tapegrad::Tensor: a shared handle to row-major, contiguous storage plus its autograd state:
+// float32 elements (the default; every op computes in it) or int64 (ids, labels, lengths, as
+// torch.long). Copying a Tensor shares data, grad and history (like a PyTorch tensor in Python).
 // No xtensor type appears here: the implementation lives in tensor_impl.h and .cpp files, so user
 // code compiles fast and does not depend on our SIMD flags.
 #include <concepts>
@@ -139,14 +139,14 @@ class Tensor {
   // float (exact below 2^24); float32 -> int64 truncates toward zero, as .long() does, and throws
   // ValueError for a NaN, an infinity or a value outside int64 (PyTorch leaves those undefined).
   // To the tensor's own dtype it returns this tensor (same handle, as PyTorch). Not
-  // differentiable: the result never requires grad (an int64 tensor cannot).
+  // differentiable: a converted copy never requires grad (an int64 tensor cannot).
   Tensor to(Dtype dtype) const;
   std::string to_string() const;  // shape, dtype if not float32, (abbreviated) values
 
   // ---- autograd ----
   bool requires_grad() const;
   // Marks a leaf as requiring grad. Throws on a non-leaf (its grad is decided by its history), and
-  // TypeError on an int64 tensor (only floating-point tensors can require gradients, as in PyTorch).
+  // TypeError on an int64 tensor (only float tensors can require gradients, as in PyTorch).
   Tensor& requires_grad_(bool requires_grad = true);
   bool is_leaf() const;
   // The accumulated gradient of a leaf (or of a non-leaf after retain_grad()); undefined until a

@@ -49,8 +49,8 @@ struct PadCollateOptions {
 
 // A collate_fn for variable-length sequences: each field in options.fields is padded, per batch,
 // to the longest sequence of that batch (pad_sequence with batch_first, [b, T, *]) and is followed
-// in the batch by its lengths [b] (int64); every other field is stacked as default_collate does. Samples
-// {ids [L_i], label []} give {ids [b, T], lengths [b], labels [b]}, ready for
+// in the batch by its lengths [b] (int64); every other field is stacked as default_collate does.
+// Samples {ids [L_i], label []} give {ids [b, T], lengths [b], labels [b]}, ready for
 // RNN/LSTM/GRU::forward(x, state, lengths) (past its length a sequence's state is carried and its
 // output is zero, PyTorch's packed-sequence semantics). Batch-first always, because a DataLoader
 // requires the batch along the first dim. ValueError (naming pad_collate) for an empty, negative
