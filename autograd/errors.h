@@ -39,6 +39,13 @@ class IndexError : public Error {
   using Error::Error;
 };
 
+// A tensor of the wrong dtype: an int64 tensor passed to a float op, a float32 target where class
+// indices are expected (PyTorch raises "expected scalar type Long but found Float").
+class TypeError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Misuse of the autograd engine: backward through a freed graph, a saved tensor modified in place.
 class AutogradError : public Error {
  public:

@@ -16,20 +16,23 @@
 
 namespace tapegrad {
 
-// A 64-byte aligned float buffer from autograd/aligned_alloc.h, the caching allocator of
+// A 64-byte aligned buffer of numel elements of element_size bytes (4: float32, 8: int64) from
+// autograd/aligned_alloc.h, the caching allocator of
 // autograd/memory.h. The tape creates and frees many tensor-sized temporaries per step; glibc's
 // malloc returned them to the OS and page-faulted them back in (47-54 us per 64x512 tensor
 // measured here), and tbbmalloc did the same for blocks of tens of MB (the `large` LSTM step);
 // the cache hands them to the next step instead.
 // The version counter lives here so every handle on the same data (detach, view) sees one count.
 struct Storage {
-  explicit Storage(std::int64_t numel);
+  // numel must come from a checked shape (make_impl), so numel * element_size cannot overflow.
+  Storage(std::int64_t numel, std::size_t element_size);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  float* data = nullptr;
+  void* data = nullptr;
   std::int64_t numel = 0;
+  std::size_t element_size = sizeof(float);  // what it was allocated with (aligned_free needs it)
   std::uint64_t version = 0;
 };
 
@@ -64,6 +67,9 @@ struct NodeExtras {
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
+  // The storage's element type; views of it (detach, view_data_as) copy it. Ops, the engine and
+  // gradients only ever see float32 (an int64 tensor cannot require grad).
+  Dtype dtype = Dtype::float32;
   bool requires_grad = false;
   // Set for outputs of recorded ops; null for leaves and for tensors made without recording.
   std::shared_ptr<Node> grad_fn;
@@ -74,14 +80,16 @@ struct TensorImpl {
   std::string name;
   std::shared_ptr<TensorHooks> hooks;  // null until a hook or retain_grad is registered
 
-  float* data() const { return storage->data; }
+  // The float32 elements; for our own code that has already checked the dtype (the engine, grads).
+  float* data() const { return static_cast<float*>(storage->data); }
   std::int64_t numel() const { return storage->numel; }
 };
 
-// A fresh tensor with uninitialised storage of this shape. The shape is checked first
-// (checked_numel: ShapeError naming op); a failed allocation is an OutOfMemoryError naming the
-// shape and the byte count.
-std::shared_ptr<TensorImpl> make_impl(std::string_view op, const Shape& shape);
+// A fresh tensor with uninitialised storage of this shape and dtype. The shape is checked first
+// (checked_numel, and for int64 at most max_numel / 2 elements: ShapeError naming op); a failed
+// allocation is an OutOfMemoryError naming the shape and the byte count.
+std::shared_ptr<TensorImpl> make_impl(std::string_view op, const Shape& shape,
+                                      Dtype dtype = Dtype::float32);
 
 // Runs `hooks` in order on a gradient and returns the final one (the engine calls this under
 // no-grad). `describe` names the tensor in errors ("tensor 'h' (output 0 of 'tanh')"); it is only

@@ -1,16 +1,26 @@
 #include "data/collate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <set>
 #include <string>
 #include <utility>
 
 #include "autograd/grad_mode.h"
+#include "autograd/tensor_impl.h"
 
 namespace tapegrad::data {
 
 namespace {
+
+// Tensors are copied as bytes, so float32 and int64 fields keep their dtype and every bit.
+const unsigned char* bytes_of(const Tensor& tensor) {
+  return static_cast<const unsigned char*>(tensor.data_ptr());
+}
+unsigned char* bytes_of(Tensor& tensor) {
+  return static_cast<unsigned char*>(tensor.impl()->storage->data);
+}
 
 std::string field_of(std::size_t field, std::size_t sample) {
   return "field " + std::to_string(field) + " of sample " + std::to_string(sample);
@@ -38,7 +48,13 @@ void check_samples(const char* function, const std::vector<Sample>& samples) {
 // Field `field` of every sample stacked along a new first dim: [b, ...].
 Tensor stack_field(const char* function, const std::vector<Sample>& samples, std::size_t field) {
   const Shape& row_shape = samples[0][field].shape();
+  const Dtype dtype = samples[0][field].dtype();
   for (std::size_t s = 1; s < samples.size(); ++s) {
+    if (samples[s][field].dtype() != dtype) {
+      throw TypeError(std::string(function) + ": " + field_of(field, s) + " is " +
+                      dtype_name(samples[s][field].dtype()) + ", expected " + dtype_name(dtype) +
+                      " (the dtype of sample 0)");
+    }
     if (samples[s][field].shape() != row_shape) {
       throw ShapeError(std::string(function) + ": " + field_of(field, s) + " has shape " +
                        format_shape(samples[s][field].shape()) + ", expected " +
@@ -49,12 +65,13 @@ Tensor stack_field(const char* function, const std::vector<Sample>& samples, std
   Shape shape{static_cast<std::int64_t>(samples.size())};
   shape.insert(shape.end(), row_shape.begin(), row_shape.end());
   checked_numel(function, shape);
-  Tensor out = Tensor::empty(shape);
-  const auto row_bytes = static_cast<std::size_t>(samples[0][field].numel()) * sizeof(float);
+  Tensor out = Tensor::empty(shape, dtype);
+  const auto row_bytes =
+      static_cast<std::size_t>(samples[0][field].numel()) * element_size(dtype);
   if (row_bytes > 0) {
-    auto* destination = reinterpret_cast<unsigned char*>(out.data());
+    unsigned char* destination = bytes_of(out);
     for (std::size_t s = 0; s < samples.size(); ++s) {
-      std::memcpy(destination + s * row_bytes, samples[s][field].data(), row_bytes);
+      std::memcpy(destination + s * row_bytes, bytes_of(samples[s][field]), row_bytes);
     }
   }
   return out;
@@ -76,6 +93,11 @@ Tensor pad(const char* function, const std::vector<const Tensor*>& sequences, bo
                        " is 0-D, expected [length, ...]");
     }
     const Shape& first = sequences[0]->shape();
+    if (sequence.dtype() != sequences[0]->dtype()) {
+      throw TypeError(std::string(function) + ": sequence " + std::to_string(s) + " is " +
+                      dtype_name(sequence.dtype()) + ", expected " +
+                      dtype_name(sequences[0]->dtype()) + " (the dtype of sequence 0)");
+    }
     if (!std::equal(sequence.shape().begin() + 1, sequence.shape().end(), first.begin() + 1,
                     first.end())) {
       throw ShapeError(std::string(function) + ": sequence " + std::to_string(s) +
@@ -95,22 +117,39 @@ Tensor pad(const char* function, const std::vector<const Tensor*>& sequences, bo
   Shape shape = batch_first ? Shape{count, longest} : Shape{longest, count};
   shape.insert(shape.end(), first.begin() + 1, first.end());
   checked_numel(function, shape);
-  Tensor out = Tensor::full(shape, padding_value);
+  const Dtype dtype = sequences[0]->dtype();
+  Tensor out;
+  if (dtype == Dtype::int64) {
+    // torch.nn.utils.rnn.pad_sequence converts padding_value to the sequences' dtype; we take only
+    // a value that converts exactly, so a pad id is never silently truncated.
+    if (!(std::trunc(padding_value) == padding_value && padding_value >= -9223372036854775808.0f &&
+          padding_value < 9223372036854775808.0f)) {  // whole, within int64; NaN and inf fail
+      throw ValueError(std::string(function) + ": padding_value " +
+                       std::to_string(padding_value) +
+                       " is not a whole number within int64, so it cannot pad int64 sequences");
+    }
+    out = Tensor::empty(shape, dtype);
+    std::fill_n(out.data_i64(), out.numel(), static_cast<std::int64_t>(padding_value));
+  } else {
+    out = Tensor::full(shape, padding_value);
+  }
   std::int64_t row_numel = 1;  // the elements of one time step of one sequence
   for (std::size_t d = 1; d < first.size(); ++d) row_numel *= first[d];
   if (row_numel == 0) return out;
-  float* destination = out.data();
+  const std::size_t step_bytes = static_cast<std::size_t>(row_numel) * element_size(dtype);
+  unsigned char* destination = bytes_of(out);
   for (std::int64_t s = 0; s < count; ++s) {
     const Tensor& sequence = *sequences[static_cast<std::size_t>(s)];
     const std::int64_t length = sequence.shape()[0];
     if (length == 0) continue;
+    const unsigned char* source = bytes_of(sequence);
     if (batch_first) {  // sequence s is one contiguous block of out[s]
-      std::memcpy(destination + s * longest * row_numel, sequence.data(),
-                  static_cast<std::size_t>(length * row_numel) * sizeof(float));
+      std::memcpy(destination + static_cast<std::size_t>(s * longest) * step_bytes, source,
+                  static_cast<std::size_t>(length) * step_bytes);
     } else {  // step t of sequence s is out[t, s]
       for (std::int64_t t = 0; t < length; ++t) {
-        std::memcpy(destination + (t * count + s) * row_numel, sequence.data() + t * row_numel,
-                    static_cast<std::size_t>(row_numel) * sizeof(float));
+        std::memcpy(destination + static_cast<std::size_t>(t * count + s) * step_bytes,
+                    source + static_cast<std::size_t>(t) * step_bytes, step_bytes);
       }
     }
   }
@@ -164,7 +203,7 @@ CollateFn pad_collate(PadCollateOptions options) {
         continue;
       }
       std::vector<const Tensor*> sequences;
-      std::vector<float> lengths;
+      std::vector<std::int64_t> lengths;
       sequences.reserve(samples.size());
       lengths.reserve(samples.size());
       for (std::size_t s = 0; s < samples.size(); ++s) {
@@ -175,17 +214,13 @@ CollateFn pad_collate(PadCollateOptions options) {
                            format_shape(sequence.shape()) +
                            "); recurrent layers need lengths >= 1");
         }
-        if (sequence.dim() >= 1 && sequence.shape()[0] >= 16777216) {
-          throw ValueError("pad_collate: " + field_of(f, s) + " has length " +
-                           std::to_string(sequence.shape()[0]) +
-                           ", not exact as a float length (must be < 2^24)");
-        }
         sequences.push_back(&sequence);
-        lengths.push_back(sequence.dim() >= 1 ? static_cast<float>(sequence.shape()[0]) : 0.0f);
+        lengths.push_back(sequence.dim() >= 1 ? sequence.shape()[0] : 0);
       }
       batch.push_back(pad("pad_collate", sequences, /*batch_first=*/true, padding_value));
+      // int64, as the lengths of torch.nn.utils.rnn.pack_padded_sequence: exact at any length.
       batch.push_back(
-          Tensor::from_vector(lengths, {static_cast<std::int64_t>(samples.size())}));
+          Tensor::from_vector_i64(lengths, {static_cast<std::int64_t>(samples.size())}));
     }
     return batch;
   };

@@ -8,9 +8,9 @@
 //     // batch[0] ids [b, longest in this batch], batch[1] lengths [b], batch[2] labels [b]
 //   }
 //
-// Token ids, labels and lengths are float tensors here, as everywhere in tapegrad's data path
-// (data/text.h): whole numbers are exact below 2^24; data::tensor_to_ids turns them back into
-// std::int64_t for embedding and the recurrent layers' `lengths`.
+// Collating copies bytes: float32 and int64 fields (token ids, labels: data/text.h) keep their
+// dtype and every bit, and one sample may mix them. The lengths pad_collate adds are int64.
+// A field must have one dtype in every sample (TypeError naming the field and the sample).
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -30,8 +30,10 @@ using CollateFn = std::function<Batch(const std::vector<Sample>& samples)>;
 // shape differs from sample 0's (pad such fields: pad_collate).
 Batch default_collate(const std::vector<Sample>& samples);
 
-// torch.nn.utils.rnn.pad_sequence: sequences [L_i, *] (same trailing dims *, any L_i >= 0)
-// padded at the end with padding_value to the longest, [T, B, *], or [B, T, *] with batch_first.
+// torch.nn.utils.rnn.pad_sequence: sequences [L_i, *] (same trailing dims *, any L_i >= 0, one
+// dtype: else TypeError) padded at the end with padding_value to the longest, [T, B, *], or
+// [B, T, *] with batch_first, in the sequences' dtype. For int64 sequences padding_value must be a
+// whole number within int64, else ValueError (torch would truncate it silently).
 // A data-path helper: it is not recorded for autograd, so an input that requires grad while grad
 // mode is on is a ValueError. ValueError for no sequences or an undefined one, ShapeError for a
 // 0-D sequence or other trailing dims (naming both shapes).
@@ -41,14 +43,14 @@ Tensor pad_sequence(const std::vector<Tensor>& sequences, bool batch_first = fal
 struct PadCollateOptions {
   // The sample fields that are variable-length sequences [L_i, *]; each must have L_i >= 1.
   std::vector<std::int64_t> fields = {0};
-  // Vocabulary::pad_id (0) for token ids.
+  // Vocabulary::pad_id (0) for token ids; a whole number for int64 fields.
   float padding_value = 0.0f;
 };
 
 // A collate_fn for variable-length sequences: each field in options.fields is padded, per batch,
 // to the longest sequence of that batch (pad_sequence with batch_first, [b, T, *]) and is followed
-// in the batch by its lengths [b]; every other field is stacked as default_collate does. Samples
-// {ids [L_i], label []} give {ids [b, T], lengths [b], labels [b]}, ready for
+// in the batch by its lengths [b] (int64); every other field is stacked as default_collate does.
+// Samples {ids [L_i], label []} give {ids [b, T], lengths [b], labels [b]}, ready for
 // RNN/LSTM/GRU::forward(x, state, lengths) (past its length a sequence's state is carried and its
 // output is zero, PyTorch's packed-sequence semantics). Batch-first always, because a DataLoader
 // requires the batch along the first dim. ValueError (naming pad_collate) for an empty, negative

@@ -3,11 +3,21 @@
 #include <cstring>
 #include <string>
 
+#include "autograd/tensor_impl.h"
 #include "data/collate.h"
 
 namespace tapegrad::data {
 
 namespace {
+
+// Rows are copied as bytes, so float32 and int64 fields (features, ids, labels) keep their dtype
+// and every bit.
+const unsigned char* bytes_of(const Tensor& tensor) {
+  return static_cast<const unsigned char*>(tensor.data_ptr());
+}
+unsigned char* bytes_of(Tensor& tensor) {
+  return static_cast<unsigned char*>(tensor.impl()->storage->data);
+}
 
 Shape row_shape(const Tensor& tensor) {
   return Shape(tensor.shape().begin() + 1, tensor.shape().end());
@@ -57,11 +67,11 @@ Sample TensorDataset::get(std::int64_t index) const {
   std::vector<Tensor> sample;
   sample.reserve(tensors_.size());
   for (const Tensor& tensor : tensors_) {
-    Tensor row = Tensor::empty(row_shape(tensor));
-    const std::int64_t row_numel = row.numel();
-    if (row_numel > 0) {
-      std::memcpy(row.data(), tensor.data() + index * row_numel,
-                  static_cast<std::size_t>(row_numel) * sizeof(float));
+    Tensor row = Tensor::empty(row_shape(tensor), tensor.dtype());
+    const auto row_bytes = static_cast<std::size_t>(row.numel()) * element_size(tensor.dtype());
+    if (row_bytes > 0) {
+      std::memcpy(bytes_of(row), bytes_of(tensor) + static_cast<std::size_t>(index) * row_bytes,
+                  row_bytes);
     }
     sample.push_back(std::move(row));
   }
@@ -76,19 +86,21 @@ Batch TensorDataset::gather(const std::vector<std::int64_t>& indices) const {
   for (const Tensor& tensor : tensors_) {
     Shape shape = tensor.shape();
     shape[0] = count;
-    Tensor out = Tensor::empty(shape);
+    Tensor out = Tensor::empty(shape, tensor.dtype());
     const std::int64_t row_numel = count > 0 ? out.numel() / count : 0;
-    if (row_numel > 0) {
+    const auto row_bytes = static_cast<std::size_t>(row_numel) * element_size(tensor.dtype());
+    if (row_bytes > 0) {
       // Copy runs of consecutive indices with one memcpy each: an unshuffled loader's batch is a
       // single contiguous block of the source.
-      const float* source = tensor.data();
-      float* destination = out.data();
+      const unsigned char* source = bytes_of(tensor);
+      unsigned char* destination = bytes_of(out);
       std::int64_t start = 0;
       while (start < count) {
         std::int64_t end = start + 1;
         while (end < count && indices[end] == indices[end - 1] + 1) ++end;
-        std::memcpy(destination + start * row_numel, source + indices[start] * row_numel,
-                    static_cast<std::size_t>((end - start) * row_numel) * sizeof(float));
+        std::memcpy(destination + static_cast<std::size_t>(start) * row_bytes,
+                    source + static_cast<std::size_t>(indices[start]) * row_bytes,
+                    static_cast<std::size_t>(end - start) * row_bytes);
         start = end;
       }
     }

@@ -159,13 +159,24 @@ PaddedIds pad_ids(const std::vector<std::vector<std::int64_t>>& sequences,
   return padded;
 }
 
-Tensor PaddedIds::ids_tensor() const {
-  std::vector<float> values(ids.begin(), ids.end());
-  return Tensor::from_vector(values, shape);
+Tensor PaddedIds::ids_tensor() const { return Tensor::from_vector_i64(ids, shape); }
+
+Tensor PaddedIds::lengths_tensor() const {
+  return Tensor::from_vector_i64(lengths, {static_cast<std::int64_t>(lengths.size())});
 }
 
 std::vector<std::int64_t> tensor_to_ids(const Tensor& ids) {
   if (!ids.defined()) throw ValueError("tensor_to_ids: the tensor is undefined");
+  if (ids.dtype() == Dtype::int64) {
+    std::vector<std::int64_t> result = ids.to_vector_i64();
+    for (std::size_t i = 0; i < result.size(); ++i) {
+      if (result[i] < 0) {
+        throw ValueError("tensor_to_ids: value " + std::to_string(result[i]) + " at index " +
+                         std::to_string(i) + " is negative (ids are >= 0)");
+      }
+    }
+    return result;
+  }
   std::vector<std::int64_t> result(static_cast<std::size_t>(ids.numel()));
   const float* values = ids.data();
   for (std::int64_t i = 0; i < ids.numel(); ++i) {
@@ -218,8 +229,7 @@ EncodedLabels encode_labels(const std::vector<std::string>& labels) {
 
 Tensor labels_tensor(const std::vector<std::int64_t>& labels, std::int64_t num_classes) {
   check_label_range("labels_tensor", labels, num_classes);
-  std::vector<float> values(labels.begin(), labels.end());
-  return Tensor::from_vector(values, {static_cast<std::int64_t>(labels.size())});
+  return Tensor::from_vector_i64(labels, {static_cast<std::int64_t>(labels.size())});
 }
 
 }  // namespace tapegrad::data

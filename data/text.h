@@ -1,8 +1,9 @@
 #pragma once
 // A small text pipeline for sequence classification: tokenize -> Vocabulary -> pad_ids, plus label
-// checks. Ids are std::int64_t, the index type of tapegrad's embedding op:
+// checks. Ids are std::int64_t, the index type of tapegrad's embedding op, and go into datasets as
+// int64 tensors (no float round trip):
 //   auto padded = pad_ids(vocab.encode_all(token_lists), 50);
-//   Tensor embedded = embedding(weight, padded.ids, padded.shape, Vocabulary::pad_id);
+//   Tensor embedded = embedding(weight, padded.ids_tensor(), Vocabulary::pad_id);
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -67,8 +68,10 @@ struct PaddedIds {
   std::vector<std::int64_t> ids;      // row-major [N, max_length]
   Shape shape;                        // {N, max_length}
   std::vector<std::int64_t> lengths;  // min(original length, max_length), each >= 1
-  // The ids as a float tensor [N, max_length], to put in a TensorDataset (exact below 2^24).
+  // The ids as an int64 tensor [N, max_length], to put in a TensorDataset.
   Tensor ids_tensor() const;
+  // The lengths as an int64 tensor [N].
+  Tensor lengths_tensor() const;
 };
 
 // ValueError for max_length < 1, no sequences, or an empty sequence (naming its index): an empty
@@ -76,8 +79,9 @@ struct PaddedIds {
 PaddedIds pad_ids(const std::vector<std::vector<std::int64_t>>& sequences,
                   std::int64_t max_length, std::int64_t pad_id = Vocabulary::pad_id);
 
-// The inverse of ids_tensor(), for a batch from a DataLoader: ValueError naming the index when a
-// value is not a non-negative whole number.
+// The ids of a batch from a DataLoader: an int64 tensor's values (ValueError naming the index of a
+// negative one), or, from a float tensor (data made before int64 tensors), its values when each is
+// a whole number in [0, 2^24), where floats are exact (ValueError naming the index otherwise).
 std::vector<std::int64_t> tensor_to_ids(const Tensor& ids);
 
 // ValueError("check_labels: label 7 at index 3 is out of range [0, 5)") for the first bad label;
@@ -91,8 +95,9 @@ struct EncodedLabels {
 };
 EncodedLabels encode_labels(const std::vector<std::string>& labels);
 
-// Integer class labels as a float tensor [N], to put in a TensorDataset; checked as by
-// check_labels (the message names labels_tensor).
+// Integer class labels as an int64 tensor [N], to put in a TensorDataset (cross_entropy takes it
+// as its target; a loss on probabilities such as binary_cross_entropy wants labels.to(float32));
+// checked as by check_labels (the message names labels_tensor).
 Tensor labels_tensor(const std::vector<std::int64_t>& labels, std::int64_t num_classes);
 
 }  // namespace tapegrad::data

@@ -62,6 +62,10 @@ Tensor Embedding::forward(const std::vector<std::int64_t>& indices, const Shape&
   return embedding(weight, indices, index_shape, padding_idx_);
 }
 
+Tensor Embedding::forward(const Tensor& indices) const {
+  return embedding(weight, indices, padding_idx_);
+}
+
 std::string Embedding::extra_repr() const {
   return std::to_string(weight.size(0)) + ", " + std::to_string(weight.size(1)) +
          (padding_idx_ ? ", padding_idx=" + std::to_string(*padding_idx_) : "");

@@ -55,6 +55,8 @@ class Embedding : public Module {
   Embedding(const EmbeddingOptions& options, Generator& generator);
   // indices of shape index_shape -> [*index_shape, embedding_dim]
   Tensor forward(const std::vector<std::int64_t>& indices, const Shape& index_shape) const;
+  // int64 indices of any shape -> [*indices.shape, embedding_dim] (TypeError for float32).
+  Tensor forward(const Tensor& indices) const;
   std::string extra_repr() const override;
   Tensor weight;
 

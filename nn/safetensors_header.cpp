@@ -41,7 +41,9 @@ struct DTypeInfo {
 constexpr DTypeInfo kDTypes[] = {{"F32", DType::F32, 4},
                                  {"F64", DType::F64, 8},
                                  {"F16", DType::F16, 2},
-                                 {"BF16", DType::BF16, 2}};
+                                 {"BF16", DType::BF16, 2},
+                                 {"I64", DType::I64, 8},
+                                 {"I32", DType::I32, 4}};
 
 // IEEE binary16: 1 sign, 5 exponent (bias 15), 10 mantissa bits. Subnormals are mant * 2^-24.
 float half_to_float(std::uint16_t half) {
@@ -115,7 +117,8 @@ TensorEntry parse_entry(const Where& ctx, const std::string& name, const Json& v
   }
   if (!dtype) {
     ctx.fail(tensor + " has dtype " + dtype_name +
-             ", which tapegrad cannot load (supported: F32, and F64, F16, BF16 converted to F32)");
+             ", which tapegrad cannot load (supported: F32, and F64, F16, BF16 converted to F32; "
+             "I64, and I32 widened to I64)");
   }
 
   // numel of a shape with a zero extent is 0, but the other extents must still be sane.
@@ -250,6 +253,20 @@ Header parse_header(const std::string& where, const std::string& text, std::uint
   return header;
 }
 
+Dtype loaded_dtype(DType dtype) {
+  return dtype == DType::I64 || dtype == DType::I32 ? Dtype::int64 : Dtype::float32;
+}
+
+void convert_to_int64(DType dtype, const unsigned char* raw, std::int64_t count,
+                      std::int64_t* out) {
+  if (dtype != DType::I32) throw InternalError("convert_to_int64: only I32 is widened");
+  for (std::int64_t i = 0; i < count; ++i) {
+    std::int32_t value;
+    std::memcpy(&value, raw + 4 * i, sizeof value);
+    out[i] = value;
+  }
+}
+
 void convert_to_float(DType dtype, const unsigned char* raw, std::int64_t count, float* out) {
   for (std::int64_t i = 0; i < count; ++i) {
     if (dtype == DType::F64) {
@@ -314,9 +331,12 @@ std::string build_header(const NamedTensors& tensors,
   }
   std::uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
-    const std::uint64_t bytes = static_cast<std::uint64_t>(tensor.numel()) * sizeof(float);
-    root[name] = {
-        {"dtype", "F32"}, {"shape", tensor.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    const bool is_int64 = tensor.dtype() == Dtype::int64;
+    const std::uint64_t bytes =
+        static_cast<std::uint64_t>(tensor.numel()) * element_size(tensor.dtype());
+    root[name] = {{"dtype", is_int64 ? "I64" : "F32"},
+                  {"shape", tensor.shape()},
+                  {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = root.dump();

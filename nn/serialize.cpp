@@ -100,16 +100,21 @@ NamedTensors read_tensors(const Context& ctx, OpenedFile& opened) {
   tensors.reserve(opened.header.entries.size());
   std::vector<unsigned char> raw;
   for (const TensorEntry& entry : opened.header.entries) {
-    Tensor tensor = Tensor::empty(entry.shape);
+    Tensor tensor = Tensor::empty(entry.shape, safetensors::loaded_dtype(entry.dtype));
     const std::uint64_t bytes = entry.end - entry.begin;
     const std::string what = "tensor " + in_quotes(entry.name);
-    float* out = tensor.data();
     if (entry.dtype == DType::F32) {
-      read_exact(ctx, opened.file.get(), out, bytes, what);
+      read_exact(ctx, opened.file.get(), tensor.data(), bytes, what);
+    } else if (entry.dtype == DType::I64) {
+      read_exact(ctx, opened.file.get(), tensor.data_i64(), bytes, what);
     } else {
       raw.resize(bytes);
       read_exact(ctx, opened.file.get(), raw.data(), bytes, what);
-      safetensors::convert_to_float(entry.dtype, raw.data(), tensor.numel(), out);
+      if (tensor.dtype() == Dtype::int64) {
+        safetensors::convert_to_int64(entry.dtype, raw.data(), tensor.numel(), tensor.data_i64());
+      } else {
+        safetensors::convert_to_float(entry.dtype, raw.data(), tensor.numel(), tensor.data());
+      }
     }
     tensors.emplace_back(entry.name, std::move(tensor));
   }
@@ -314,7 +319,8 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   temp.write(length_bytes, 8);
   temp.write(header.data(), header.size());
   for (const auto& [name, tensor] : tensors) {
-    temp.write(tensor.data(), static_cast<std::uint64_t>(tensor.numel()) * sizeof(float));
+    temp.write(tensor.data_ptr(),
+               static_cast<std::uint64_t>(tensor.numel()) * element_size(tensor.dtype()));
   }
   temp.commit();
 }
@@ -334,12 +340,15 @@ namespace {
 struct SourceEntry {
   const std::string* name;
   const Shape* shape;
+  Dtype dtype;  // what it loads as (an I32 file entry: int64)
 };
 
 // The one check behind every load by name (files, state dicts): destination names are unique and
-// defined; then every name and shape of the source against the destination, all problems listed
-// in one message. Throws ValueError for names (only when strict), ShapeError for shapes (always);
-// otherwise returns what strict=false leaves out.
+// defined; then every name, shape and dtype of the source against the destination, all problems
+// listed in one message. Throws ValueError for names (only when strict), ShapeError for shapes
+// (always), TypeError when only dtypes differ (an int64 tensor for a float32 parameter: a
+// checkpoint of ids loaded into a model, never silently converted); otherwise returns what
+// strict=false leaves out.
 IncompatibleKeys check_by_name(const std::vector<SourceEntry>& source,
                                const NamedTensors& destination, bool strict,
                                const LoadLabels& labels, const std::string& source_described) {
@@ -353,11 +362,11 @@ IncompatibleKeys check_by_name(const std::vector<SourceEntry>& source,
       throw ValueError(labels.op + ": duplicate " + labels.destination + " name " + in_quotes(name));
     }
   }
-  std::map<std::string, const Shape*> stored;
-  for (const SourceEntry& entry : source) stored.emplace(*entry.name, entry.shape);
+  std::map<std::string, const SourceEntry*> stored;
+  for (const SourceEntry& entry : source) stored.emplace(*entry.name, &entry);
 
   IncompatibleKeys result;
-  std::string missing, unexpected, mismatched;
+  std::string missing, unexpected, mismatched, mistyped;
   const auto append = [](std::string& list, const std::string& item) {
     list += (list.empty() ? "" : ", ") + item;
   };
@@ -366,10 +375,18 @@ IncompatibleKeys check_by_name(const std::vector<SourceEntry>& source,
     if (found == stored.end()) {
       append(missing, in_quotes(name));
       result.missing_keys.push_back(name);
-    } else if (*found->second != tensor.shape()) {
-      append(mismatched, in_quotes(name) + " expected " + format_shape(tensor.shape()) + " (" +
-                             labels.destination + "), got " + format_shape(*found->second) + " (" +
+    } else {
+      const SourceEntry& entry = *found->second;
+      if (*entry.shape != tensor.shape()) {
+        append(mismatched, in_quotes(name) + " expected " + format_shape(tensor.shape()) + " (" +
+                               labels.destination + "), got " + format_shape(*entry.shape) +
+                               " (" + labels.source + ")");
+      }
+      if (entry.dtype != tensor.dtype()) {
+        append(mistyped, in_quotes(name) + " expected " + dtype_name(tensor.dtype()) + " (" +
+                             labels.destination + "), got " + dtype_name(entry.dtype) + " (" +
                              labels.source + ")");
+      }
     }
   }
   for (const SourceEntry& entry : source) {
@@ -379,7 +396,7 @@ IncompatibleKeys check_by_name(const std::vector<SourceEntry>& source,
     }
   }
   const bool names_wrong = strict && !(missing.empty() && unexpected.empty());
-  if (names_wrong || !mismatched.empty()) {
+  if (names_wrong || !mismatched.empty() || !mistyped.empty()) {
     std::string message =
         labels.op + ": " + source_described + " does not match the " + labels.destination;
     if (strict && !missing.empty()) {
@@ -389,8 +406,10 @@ IncompatibleKeys check_by_name(const std::vector<SourceEntry>& source,
       message += "; unexpected keys (not in the " + labels.destination + "): " + unexpected;
     }
     if (!mismatched.empty()) message += "; shape mismatches: " + mismatched;
+    if (!mistyped.empty()) message += "; dtype mismatches: " + mistyped;
     if (names_wrong) throw ValueError(message);
-    throw ShapeError(message);
+    if (!mismatched.empty()) throw ShapeError(message);
+    throw TypeError(message);
   }
   return result;
 }
@@ -415,7 +434,9 @@ IncompatibleKeys load_into(const std::string& path, const NamedTensors& destinat
   const Context ctx{"load_into", path};
   OpenedFile opened = open_and_parse(ctx, path);
   std::vector<SourceEntry> source;
-  for (const TensorEntry& entry : opened.header.entries) source.push_back({&entry.name, &entry.shape});
+  for (const TensorEntry& entry : opened.header.entries) {
+    source.push_back({&entry.name, &entry.shape, safetensors::loaded_dtype(entry.dtype)});
+  }
   IncompatibleKeys result = check_by_name(source, destination, strict,
                                           {.op = "load_into", .source = "file"}, in_quotes(path));
   copy_by_name(read_tensors(ctx, opened), destination);
@@ -434,7 +455,7 @@ IncompatibleKeys check_load(const NamedTensors& source, const NamedTensors& dest
     if (!seen.insert(name).second) {
       throw ValueError(labels.op + ": the " + labels.source + " has " + in_quotes(name) + " twice");
     }
-    entries.push_back({&name, &tensor.shape()});
+    entries.push_back({&name, &tensor.shape(), tensor.dtype()});
   }
   return check_by_name(entries, destination, strict, labels, "the " + labels.source);
 }
@@ -446,15 +467,15 @@ IncompatibleKeys load_into(const NamedTensors& source, const NamedTensors& desti
   // A value whose storage is also another name's destination could be overwritten before it is
   // read (a swap): such values are copied first. Storage is compared by its first element's
   // address (a tensor's data always starts its storage); a value on its own destination is fine.
-  std::vector<std::pair<const float*, const std::string*>> written;
-  for (const auto& [name, tensor] : destination) written.emplace_back(tensor.data(), &name);
+  std::vector<std::pair<const void*, const std::string*>> written;
+  for (const auto& [name, tensor] : destination) written.emplace_back(tensor.data_ptr(), &name);
   NamedTensors values;
   for (const auto& entry : source) {
     // Not a structured binding: clang 14 refuses to capture one in a lambda.
     const std::string& name = entry.first;
     const Tensor& tensor = entry.second;
     const bool aliased = std::any_of(written.begin(), written.end(), [&](const auto& w) {
-      return w.first == tensor.data() && *w.second != name;
+      return w.first == tensor.data_ptr() && *w.second != name;
     });
     values.emplace_back(name, aliased ? tensor.detach().clone() : tensor);
   }

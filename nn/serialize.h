@@ -15,10 +15,11 @@
 
 namespace tapegrad {
 
-// Writes the tensors as F32, in the given order, plus optional string metadata (the reference
-// writers put e.g. {"format": "pt"} there). Atomic: the data goes to a temporary file in the same
-// directory, which is synced and then renamed over `path`, so a crash or an error never leaves a
-// half-written file and an existing file stays intact until the new one is complete.
+// Writes the tensors (float32 as F32, int64 as I64), in the given order, plus optional string
+// metadata (the reference writers put e.g. {"format": "pt"} there). Atomic: the data goes to a
+// temporary file in the same directory, which is synced and then renamed over `path`, so a crash
+// or an error never leaves a half-written file and an existing file stays intact until the new
+// one is complete.
 // The temporary file is named <path>.tmp.<pid>.<time>.<attempt>. A killed process cannot remove
 // it, so each save first removes such files of the same `path` left by savers that are no longer
 // running: named before this process started, by a pid that is gone or now belongs to a process
@@ -32,7 +33,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
 
 // Reads every tensor of the file, in the order of their data in the file (the save order for files
 // written by save_safetensors). F32 is read as is; F64, F16 and BF16 are converted to float32
-// (F64 rounds to nearest, overflowing to +-inf); any other dtype is rejected. The returned
+// (F64 rounds to nearest, overflowing to +-inf); I64 is read as int64, and I32 widened to int64
+// (tapegrad has no int32 dtype; every int32 value is exact in int64, and a file saved back from
+// it says I64); any other dtype is rejected. The returned
 // tensors are leaves without requires_grad. If `metadata` is given it receives the file's
 // "__metadata__" (empty if it has none). Throws Error naming the file, the problem and, where
 // relevant, the tensor for any malformed or truncated file.
@@ -40,9 +43,11 @@ NamedTensors load_safetensors(const std::string& path,
                               std::map<std::string, std::string>* metadata = nullptr);
 
 // Copies the file's values into existing tensors by name (e.g. a model's state_dict()), like
-// PyTorch's load_state_dict. Every name and shape is checked before any destination is touched:
-// a problem throws (ValueError for missing or unexpected names, ShapeError when only shapes
-// differ) with a message listing all of them, and leaves every destination unchanged.
+// PyTorch's load_state_dict. Every name, shape and dtype is checked before any destination is
+// touched: a problem throws (ValueError for missing or unexpected names, else ShapeError when
+// shapes differ, else TypeError when dtypes differ, e.g. an int64 entry for a float32 parameter;
+// dtypes are never converted) with a message listing all of them, and leaves every destination
+// unchanged.
 // strict=false ignores missing and unexpected names, returning them, but still requires matching
 // shapes. The copies run under NoGradGuard and bump each destination's version counter, so a
 // graph that saved one of these tensors notices the change.

@@ -20,6 +20,7 @@ void check_defined_inputs(const char* op, const std::vector<Tensor>& tensors) {
     if (!tensors[k].defined()) {
       throw ValueError(std::string(op) + ": tensor " + std::to_string(k) + " is undefined");
     }
+    check_floating(op, "tensor " + std::to_string(k), tensors[k]);
   }
 }
 

@@ -219,4 +219,41 @@ Tensor nll_loss(const Tensor& log_probs, const std::vector<std::int64_t>& target
   return out;
 }
 
+// ---- int64 target tensors: checked here, then the vector overloads above (one implementation)
+
+namespace {
+
+// The target's values after PyTorch's dtype and shape rules: int64, of the unreduced loss's shape
+// ([] for [C] scores, [N] for [N, C], [N, d1, ...] for [N, C, d1, ...]).
+std::vector<std::int64_t> target_values(const char* op, const char* what, const Tensor& scores,
+                                        const Tensor& target) {
+  loss_detail::check_defined(op, what, scores);
+  if (!target.defined()) throw ValueError(std::string(op) + ": target is undefined");
+  check_int64(op, "target", target);
+  const Shape& shape = scores.shape();
+  if (shape.empty()) return {};  // the vector overload names the bad scores shape
+  Shape expected;
+  if (shape.size() >= 2) {
+    expected.push_back(shape[0]);
+    expected.insert(expected.end(), shape.begin() + 2, shape.end());
+  }
+  if (target.shape() != expected) {
+    throw ShapeError(std::string(op) + ": " + what + " of shape " + format_shape(shape) +
+                     " need a target of shape " + format_shape(expected) + ", got shape " +
+                     format_shape(target.shape()));
+  }
+  return target.to_vector_i64();
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target,
+                     const CrossEntropyOptions& options) {
+  return cross_entropy(logits, target_values("cross_entropy", "logits", logits, target), options);
+}
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options) {
+  return nll_loss(log_probs, target_values("nll_loss", "log_probs", log_probs, target), options);
+}
+
 }  // namespace tapegrad

@@ -11,6 +11,7 @@
 namespace tapegrad {
 
 Tensor dropout(const Tensor& x, float p, bool training, Generator& generator) {
+  check_floating("dropout", "x", x);
   if (!(p >= 0.0f && p <= 1.0f)) {  // also rejects NaN
     std::ostringstream message;
     message << "dropout: expected a probability p in [0, 1], got " << p;

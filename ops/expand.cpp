@@ -44,6 +44,7 @@ Shape expanded_shape(const Shape& x_shape, const Shape& requested) {
 }  // namespace
 
 Tensor expand(const Tensor& x, const Shape& shape) {
+  check_floating("expand", "x", x);
   const Shape target = expanded_shape(x.shape(), shape);
   Tensor out = broadcast_to(x, target);
   // broadcast_to hands back x itself when nothing is broadcast; copy so the result never aliases x.

@@ -5,7 +5,9 @@
 //   embedding:    y[n, :] = weight[indices[n], :].
 // The backward scatter-adds each gradient row back to the row it came from, so repeated indices sum
 // their gradients; embedding skips rows equal to padding_idx (they get no gradient).
-// Indices are plain int64 vectors: they carry no gradient, and are validated before anything else.
+// Indices are int64 (a vector, or an int64 tensor for embedding): they carry no gradient, and are
+// validated before anything else. The tensor overload checks its dtype and passes its values on,
+// so both overloads share one implementation.
 #include <algorithm>
 #include <string>
 
@@ -30,6 +32,7 @@ void check_indices(const char* op, const std::vector<std::int64_t>& index, std::
 }  // namespace
 
 Tensor index_select(const Tensor& x, std::int64_t dim, const std::vector<std::int64_t>& index) {
+  check_floating("index_select", "x", x);
   const Shape& shape = x.shape();
   if (shape.empty()) {
     throw ShapeError("index_select: expected a tensor with at least 1 dim, got shape []");
@@ -76,6 +79,8 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const std::vector<std::in
 
 Tensor embedding(const Tensor& weight, const std::vector<std::int64_t>& indices,
                  const Shape& index_shape, std::optional<std::int64_t> padding_idx) {
+  if (!weight.defined()) throw ValueError("embedding: weight is undefined");
+  check_floating("embedding", "weight", weight);
   check_rank("embedding", "weight [num_embeddings, embedding_dim]", weight.shape(), 2);
   const std::int64_t num_embeddings = weight.shape()[0];
   const std::int64_t width = weight.shape()[1];
@@ -121,6 +126,13 @@ Tensor embedding(const Tensor& weight, const std::vector<std::int64_t>& indices,
            ctx.accumulate(0, std::move(grad_weight));
          });
   return out;
+}
+
+Tensor embedding(const Tensor& weight, const Tensor& indices,
+                 std::optional<std::int64_t> padding_idx) {
+  if (!indices.defined()) throw ValueError("embedding: indices is undefined");
+  check_int64("embedding", "indices", indices);
+  return embedding(weight, indices.to_vector_i64(), indices.shape(), padding_idx);
 }
 
 }  // namespace tapegrad

@@ -14,6 +14,9 @@ namespace tapegrad {
 namespace {
 
 void check_linear_args(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  check_floating("linear", "input", x);
+  check_floating("linear", "weight", weight);
+  check_floating("linear", "bias", bias);
   if (x.dim() < 1) {
     throw ShapeError("linear: expected an input of shape [*, in_features], got shape " +
                      format_shape(x.shape()));

@@ -37,6 +37,7 @@ inline void check_defined(std::string_view op, std::string_view what, const Tens
   if (!tensor.defined()) {
     throw ValueError(std::string(op) + ": " + std::string(what) + " is undefined");
   }
+  check_floating(op, what, tensor);
 }
 
 // Pointwise losses compare input and target element by element and never broadcast them: PyTorch
@@ -56,6 +57,7 @@ inline void check_input_target(std::string_view op, const Tensor& input, const T
 // PyTorch refuses a weight that requires grad ("not differentiable with respect to argument
 // 'weight'"); so do we, at the call rather than in the middle of backward.
 inline void check_constant(std::string_view op, std::string_view what, const Tensor& tensor) {
+  check_floating(op, what, tensor);
   if (tensor.defined() && tensor.requires_grad() && is_grad_enabled()) {
     throw ValueError(std::string(op) + ": " + std::string(what) +
                      " requires grad, but the loss is not differentiable with respect to it (as "

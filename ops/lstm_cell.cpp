@@ -13,6 +13,8 @@ std::vector<Tensor> lstm_cell(const Tensor& gates_pre, const Tensor& c_prev) {
   if (!gates_pre.defined() || !c_prev.defined()) {
     throw ValueError(std::string(op) + ": gates_pre and c_prev must be defined");
   }
+  check_floating(op, "gates_pre", gates_pre);
+  check_floating(op, "c_prev", c_prev);
   check_rank(op, "c_prev [B, H]", c_prev.shape(), 2);
   const std::int64_t B = c_prev.size(0);
   const std::int64_t H = c_prev.size(1);

@@ -64,6 +64,8 @@ Shape matmul_output_shape(const Tensor& a, const Tensor& b, const MatmulDims& d)
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_floating("matmul", "a", a);
+  check_floating("matmul", "b", b);
   const MatmulDims d = matmul_dims(a, b);
   const Shape out_shape = matmul_output_shape(a, b, d);
   // M and N come from different operands: [2^40, 0] x [0, 2^40] is fine, its product is not.

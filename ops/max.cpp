@@ -81,10 +81,12 @@ Shape without_dim(const Shape& shape, std::int64_t dim, bool keepdim) {
 }  // namespace
 
 std::vector<std::int64_t> argmax(const Tensor& x, std::int64_t dim) {
+  check_floating("argmax", "x", x);
   return argmax_around(x, around_dim("argmax", x, dim));
 }
 
 Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
+  check_floating("max", "x", x);
   const AroundDim view = around_dim("max", x, dim);
   std::vector<std::int64_t> winners = argmax_around(x, view);
   Tensor out = Tensor::empty(without_dim(x.shape(), dim, keepdim));
@@ -115,6 +117,7 @@ Tensor max(const Tensor& x, std::int64_t dim, bool keepdim) {
 }
 
 Tensor max(const Tensor& x) {
+  check_floating("max", "x", x);
   const std::int64_t n = x.numel();
   if (n == 0) {
     throw ValueError("max: cannot reduce an empty tensor (shape " + format_shape(x.shape()) +

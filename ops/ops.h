@@ -86,6 +86,10 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const std::vector<std::in
 // padding_idx get no gradient (torch.nn.functional.embedding).
 Tensor embedding(const Tensor& weight, const std::vector<std::int64_t>& indices,
                  const Shape& index_shape, std::optional<std::int64_t> padding_idx = std::nullopt);
+// The same with the indices as an int64 tensor of any shape: [*indices.shape, D]. TypeError for a
+// float32 indices tensor (as PyTorch, which wants Long or Int indices).
+Tensor embedding(const Tensor& weight, const Tensor& indices,
+                 std::optional<std::int64_t> padding_idx = std::nullopt);
 // condition != 0 picks a, else b; all three broadcast together. condition gets no gradient.
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 // x with value wherever mask != 0 (mask broadcasts to x).

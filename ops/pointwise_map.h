@@ -22,6 +22,7 @@ inline void check_defined(std::string_view op, std::string_view name, const Tens
     throw ValueError(std::string(op) + ": expected a defined tensor for '" + std::string(name) +
                      "', got an undefined tensor");
   }
+  check_floating(op, name, t);
 }
 
 // Checks both operands of a broadcasting binary op and returns the output shape.

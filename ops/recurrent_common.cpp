@@ -9,6 +9,7 @@ namespace tapegrad::recurrent {
 
 Dims check_input(const char* op, const Tensor& x, const std::vector<std::int64_t>& lengths) {
   if (!x.defined()) throw ValueError(std::string(op) + ": the input is undefined");
+  check_floating(op, "the input", x);
   if (x.dim() != 3) {
     throw ShapeError(std::string(op) + ": expected input of shape [T, B, I], got " +
                      format_shape(x.shape()));
@@ -37,15 +38,18 @@ Dims check_input(const char* op, const Tensor& x, const std::vector<std::int64_t
 void check_matrix(const char* op, const char* name, const Tensor& weight, std::int64_t rows,
                   std::int64_t cols) {
   if (!weight.defined()) throw ValueError(std::string(op) + ": " + name + " is undefined");
+  check_floating(op, name, weight);
   check_same_shape(op, name, Shape{rows, cols}, weight.shape());
 }
 
 void check_bias(const char* op, const char* name, const Tensor& bias, std::int64_t size) {
+  check_floating(op, name, bias);
   if (bias.defined()) check_same_shape(op, name, Shape{size}, bias.shape());
 }
 
 void check_state(const char* op, const char* name, const Tensor& state, std::int64_t B,
                  std::int64_t size) {
+  check_floating(op, name, state);
   if (state.defined()) check_same_shape(op, name, Shape{B, size}, state.shape());
 }
 

@@ -59,6 +59,7 @@ Shape infer_shape(const char* op, const Shape& requested, const Shape& input_sha
 }
 
 Tensor reshape_to(const char* op, const Tensor& x, const Shape& shape, bool share_storage) {
+  check_floating(op, "x", x);
   Tensor out;
   if (share_storage) {
     out = x.view_data_as(shape);

@@ -30,6 +30,7 @@ Tensor gather_region(const char* op, const Tensor& x, const Shape& out_shape,
 }
 
 void check_not_scalar(const char* op, const Tensor& x) {
+  check_floating(op, "x", x);
   if (x.dim() == 0) {
     throw ShapeError(std::string(op) + ": expected a tensor with at least 1 dim, got shape []");
   }

@@ -69,6 +69,7 @@ void shifted_exp(const float* block, const float* shift, const ReductionLayout& 
 }  // namespace
 
 Tensor softmax(const Tensor& x, std::int64_t dim) {
+  check_floating("softmax", "x", x);
   const ReductionLayout layout = reduction_layout("softmax", x.shape(), dim);
   Tensor out = Tensor::empty(x.shape());
   std::vector<float> shift(layout.inner), sum(layout.inner);
@@ -110,6 +111,7 @@ Tensor softmax(const Tensor& x, std::int64_t dim) {
 }
 
 Tensor log_softmax(const Tensor& x, std::int64_t dim) {
+  check_floating("log_softmax", "x", x);
   const ReductionLayout layout = reduction_layout("log_softmax", x.shape(), dim);
   Tensor out = Tensor::empty(x.shape());
   std::vector<float> shift(layout.inner), sum(layout.inner);
@@ -155,6 +157,7 @@ Tensor log_softmax(const Tensor& x, std::int64_t dim) {
 }
 
 Tensor logsumexp(const Tensor& x, std::int64_t dim, bool keepdim) {
+  check_floating("logsumexp", "x", x);
   const ReductionLayout layout = reduction_layout("logsumexp", x.shape(), dim);
   Shape out_shape = x.shape();
   if (!out_shape.empty()) {

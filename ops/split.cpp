@@ -18,6 +18,7 @@ namespace {
 // sizes are validated (non-negative, summing to the extent); drop_dim removes dim from each piece.
 std::vector<Tensor> split_checked(const char* op, const Tensor& x, std::size_t dim,
                                   const std::vector<std::int64_t>& sizes, bool drop_dim) {
+  check_floating(op, "x", x);
   const Shape& x_shape = x.shape();
   const Strides x_strides = contiguous_strides(x_shape);
   std::vector<Shape> piece_shapes;  // with dim kept, for the copies

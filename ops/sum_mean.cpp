@@ -53,6 +53,7 @@ Reduction plan_reduction(std::string_view op, const Shape& shape,
 
 // The shared forward and backward; `scale` is 1 for sum and 1/count for mean.
 Tensor reduce_sum(const char* op, const Tensor& x, const Reduction& plan, double scale) {
+  check_floating(op, "x", x);
   const Shape x_shape = x.shape();
   const Layout x_layout = contiguous_layout(x_shape);
   std::vector<double> totals(static_cast<std::size_t>(numel_of(plan.out_shape)), 0.0);

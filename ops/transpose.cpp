@@ -15,6 +15,7 @@ namespace tapegrad {
 namespace {
 
 Tensor permute_checked(const char* op, const Tensor& x, const std::vector<std::int64_t>& perm) {
+  check_floating(op, "x", x);
   const Shape& x_shape = x.shape();
   const Strides x_strides = contiguous_strides(x_shape);
   Shape out_shape(perm.size());

@@ -27,6 +27,9 @@ Tensor masked_gradient(const Tensor& grad_out, const std::vector<std::uint8_t>& 
 }  // namespace
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  check_floating("where", "condition", condition);
+  check_floating("where", "a", a);
+  check_floating("where", "b", b);
   const Shape shape =
       broadcast_shapes("where", broadcast_shapes("where", condition.shape(), a.shape()), b.shape());
   const Tensor condition_full = broadcast_to(condition, shape);
@@ -60,6 +63,8 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, float value) {
+  check_floating("masked_fill", "x", x);
+  check_floating("masked_fill", "mask", mask);
   const Shape& shape = x.shape();
   const Shape& mask_shape = mask.shape();
   bool broadcastable = mask_shape.size() <= shape.size();

@@ -227,6 +227,11 @@ void Optimizer::load_state_tensors(const NamedTensors& named) {
     if (!tensor.defined()) {
       throw ValueError(where + "state '" + key + "' is an undefined tensor");
     }
+    // Checked here: pass 2 reads data(), which an int64 tensor (an I64 file entry) refuses.
+    if (tensor.dtype() != Dtype::float32) {
+      throw TypeError(where + "state '" + key + "' is " + dtype_name(tensor.dtype()) +
+                      ", expected float32");
+    }
     if (slot_name == kStepSlot) {
       if (tensor.numel() != 1) {
         throw ShapeError(where + "state '" + key + "' must hold one element (a step count), got "

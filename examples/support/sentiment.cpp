@@ -219,9 +219,8 @@ SentimentResult train_sentiment(const SentimentConfig& config) {
   const data::PaddedIds test_ids =
       data::pad_ids(encode_texts(test_texts, *vocabulary), config.max_length);
 
-  std::vector<float> train_lengths(train_ids.lengths.begin(), train_ids.lengths.end());
-  data::TensorDataset train_set({train_ids.ids_tensor(),
-                                 Tensor::from_vector(train_lengths, {train_ids.shape[0]}),
+  // Ids, lengths and labels are int64 tensors: the loader carries them bit for bit.
+  data::TensorDataset train_set({train_ids.ids_tensor(), train_ids.lengths_tensor(),
                                  data::labels_tensor(train_labels, 2)});
   data::DataLoader loader(train_set, {.batch_size = config.batch_size, .shuffle = true,
                                       .seed = config.seed + 1});
@@ -251,12 +250,15 @@ SentimentResult train_sentiment(const SentimentConfig& config) {
     double loss_sum = 0.0;
     std::int64_t step = 0;
     for (const data::Batch& batch : loader) {
-      const Tensor& ids = batch[0];  // [b, max_length], ids as floats
+      const Tensor& ids = batch[0];  // [b, max_length], int64
       const std::int64_t b = ids.size(0);
       adam.zero_grad();
       const Tensor logits =
-          model->forward(data::tensor_to_ids(ids), ids.shape(), data::tensor_to_ids(batch[1]));
-      Tensor loss = binary_cross_entropy_with_logits(logits, reshape(batch[2], {b, 1}));
+          model->forward(ids.to_vector_i64(), ids.shape(), batch[1].to_vector_i64());
+      // The loss compares probabilities with the labels, so it takes them as floats (as PyTorch's
+      // BCEWithLogitsLoss wants labels.float()).
+      Tensor loss = binary_cross_entropy_with_logits(
+          logits, reshape(batch[2].to(Dtype::float32), {b, 1}));
       const float loss_value = loss.item();
       require_finite_loss(loss_value, {.epoch = epoch, .step = ++step});
       loss.backward();

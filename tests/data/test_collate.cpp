@@ -105,13 +105,14 @@ TEST_CASE("pad_collate pads each field to the batch's longest and adds the lengt
   REQUIRE(batch[0].shape() == Shape{3, 4});
   REQUIRE(batch[0].to_vector() ==
           std::vector<float>{10, 11, -1, -1, 20, 21, 22, 23, 30, -1, -1, -1});
-  REQUIRE(batch[1].to_vector() == std::vector<float>{2, 4, 1});
+  REQUIRE(batch[1].dtype() == Dtype::int64);
+  REQUIRE(batch[1].to_vector_i64() == std::vector<std::int64_t>{2, 4, 1});
   REQUIRE(batch[2].to_vector() == std::vector<float>{0.5f, 1.5f, 2.5f});
   REQUIRE(batch[3].shape() == Shape{3, 4, 2});
   REQUIRE(batch[3].to_vector() == std::vector<float>{0, 0, 1, 0, -1, -1, -1, -1,     //
                                                      0, -1, 1, -1, 2, -1, 3, -1,     //
                                                      0, -2, -1, -1, -1, -1, -1, -1});
-  REQUIRE(batch[4].to_vector() == std::vector<float>{2, 4, 1});
+  REQUIRE(batch[4].to_vector_i64() == std::vector<std::int64_t>{2, 4, 1});
 
   // The default pads field 0 with 0 (Vocabulary::pad_id); a batch of equal lengths is not padded.
   const Batch plain = data::pad_collate()({{ids({5, 6}), Tensor::scalar(1)},
@@ -119,7 +120,7 @@ TEST_CASE("pad_collate pads each field to the batch's longest and adds the lengt
   REQUIRE(plain.size() == 3);
   REQUIRE(plain[0].shape() == Shape{2, 2});
   REQUIRE(plain[0].to_vector() == std::vector<float>{5, 6, 7, 8});
-  REQUIRE(plain[1].to_vector() == std::vector<float>{2, 2});
+  REQUIRE(plain[1].to_vector_i64() == std::vector<std::int64_t>{2, 2});
 }
 
 TEST_CASE("default_collate and pad_sequence reject bad input naming the function",

@@ -216,9 +216,11 @@ std::vector<std::int64_t> sentence_lengths(std::int64_t count) {
   return lengths;
 }
 
+// Either dtype (pad_collate's lengths are int64): same dtype, shape and bytes.
 bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.numel()) * sizeof(float)) == 0;
+  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
+         std::memcmp(a.data_ptr(), b.data_ptr(),
+                     static_cast<std::size_t>(a.numel()) * element_size(a.dtype())) == 0;
 }
 
 bool same_batches(const std::vector<data::Batch>& a, const std::vector<data::Batch>& b) {
@@ -296,13 +298,13 @@ TEST_CASE("DataLoader over a custom Dataset pads each batch to its own longest s
   REQUIRE(batches[0][0].shape() == Shape{3, 4});
   REQUIRE(batches[0][0].to_vector() ==
           std::vector<float>{1, 2, 3, 0, 101, 0, 0, 0, 201, 202, 203, 204});
-  REQUIRE(batches[0][1].to_vector() == std::vector<float>{3, 1, 4});
+  REQUIRE(batches[0][1].to_vector_i64() == std::vector<std::int64_t>{3, 1, 4});
   REQUIRE(batches[0][2].to_vector() == std::vector<float>{0, 1, 2});
   // samples 3, 4, 5 padded to 5; the last batch (sample 6, length 2) is not padded at all
   REQUIRE(batches[1][0].shape() == Shape{3, 5});
-  REQUIRE(batches[1][1].to_vector() == std::vector<float>{1, 5, 2});
+  REQUIRE(batches[1][1].to_vector_i64() == std::vector<std::int64_t>{1, 5, 2});
   REQUIRE(batches[2][0].to_vector() == std::vector<float>{601, 602});
-  REQUIRE(batches[2][1].to_vector() == std::vector<float>{2});
+  REQUIRE(batches[2][1].to_vector_i64() == std::vector<std::int64_t>{2});
 }
 
 TEST_CASE("A padded batch and its lengths give each sequence's own final state in a GRU",

@@ -117,8 +117,12 @@ TEST_CASE("pad_ids pads at the end and truncates to max_length", "[text]") {
 
   Tensor as_tensor = padded.ids_tensor();
   REQUIRE(as_tensor.shape() == Shape{3, 4});
-  REQUIRE(as_tensor.at({2, 3}) == 4.0f);
+  REQUIRE(as_tensor.dtype() == Dtype::int64);
+  REQUIRE(as_tensor.to_vector_i64() == padded.ids);
   REQUIRE(tensor_to_ids(as_tensor) == padded.ids);
+  REQUIRE(padded.lengths_tensor().to_vector_i64() == padded.lengths);
+  // Data made before int64 tensors: float ids still convert.
+  REQUIRE(tensor_to_ids(as_tensor.to(Dtype::float32)) == padded.ids);
 }
 
 TEST_CASE("pad_ids and tensor_to_ids reject bad input", "[text][errors]") {
@@ -132,6 +136,8 @@ TEST_CASE("pad_ids and tensor_to_ids reject bad input", "[text][errors]") {
   REQUIRE_THROWS_WITH(tensor_to_ids(Tensor::from_vector({1.0f, 1.5f}, {2})),
                       Catch::Contains("tensor_to_ids") && Catch::Contains("index 1"));
   REQUIRE_THROWS_AS(tensor_to_ids(Tensor::from_vector({-1.0f}, {1})), ValueError);
+  REQUIRE_THROWS_WITH(tensor_to_ids(Tensor::from_vector_i64({4, -1}, {2})),
+                      Catch::Contains("tensor_to_ids: value -1 at index 1 is negative"));
 }
 
 TEST_CASE("Labels must satisfy 0 <= label < num_classes", "[text][errors]") {
@@ -146,7 +152,8 @@ TEST_CASE("Labels must satisfy 0 <= label < num_classes", "[text][errors]") {
 
   Tensor labels = labels_tensor({0, 2, 1}, 3);
   REQUIRE(labels.shape() == Shape{3});
-  REQUIRE(labels.to_vector() == std::vector<float>{0, 2, 1});
+  REQUIRE(labels.dtype() == Dtype::int64);
+  REQUIRE(labels.to_vector_i64() == std::vector<std::int64_t>{0, 2, 1});
   REQUIRE_THROWS_WITH(labels_tensor({1, 5}, 2), Catch::Contains("labels_tensor") &&
                                                     Catch::Contains("label 5") &&
                                                     Catch::Contains("index 1"));
@@ -171,7 +178,7 @@ TEST_CASE("The text pipeline feeds a DataLoader", "[text]") {
   for (const std::vector<Tensor>& batch : loader) {
     const std::vector<std::int64_t> ids = tensor_to_ids(batch[0]);
     for (std::int64_t r = 0; r < batch[1].shape()[0]; ++r) {
-      const auto label = static_cast<std::int64_t>(batch[1].at({r}));
+      const std::int64_t label = batch[1].data_i64()[r];
       seen_labels.push_back(label);
       // Each row's words decode back to its review; the first word tells which review it is.
       const std::vector<std::int64_t> row(ids.begin() + r * 3, ids.begin() + r * 3 + 3);

@@ -47,6 +47,21 @@ TEST_CASE("Embedding: N(0,1) table, zero padding row that gets no gradient", "[l
   REQUIRE_THROWS_AS(embed.forward({10}, {1}), IndexError);
 }
 
+TEST_CASE("Embedding: forward on an int64 index tensor, padding row without gradient",
+          "[layers][dtype]") {
+  Generator gen(2);
+  nn::Embedding embed({.num_embeddings = 10, .embedding_dim = 4, .padding_idx = 9}, gen);
+  const Tensor ids = Tensor::from_vector_i64({3, 9, 3, 0}, {2, 2});
+  Tensor out = embed.forward(ids);
+  REQUIRE(out.shape() == Shape{2, 2, 4});
+  REQUIRE(out.to_vector() == embed.forward({3, 9, 3, 0}, {2, 2}).to_vector());
+  sum(out).backward();
+  REQUIRE(embed.weight.grad().at({3, 0}) == 2.0f);
+  REQUIRE(embed.weight.grad().at({9, 0}) == 0.0f);  // padding
+  REQUIRE_THROWS_AS(embed.forward(ids.to(Dtype::float32)), TypeError);
+  REQUIRE_THROWS_AS(embed.forward(Tensor::from_vector_i64({10}, {1})), IndexError);
+}
+
 TEST_CASE("Dropout: active in training, the identity in eval", "[layers]") {
   Generator gen(3);
   nn::Dropout drop(0.5f, gen);

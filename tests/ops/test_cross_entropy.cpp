@@ -194,3 +194,85 @@ TEST_CASE("nll_loss bad inputs", "[nll_loss][errors]") {
   REQUIRE_THROWS_AS(nll_loss(log_probs, {0}), ShapeError);
   REQUIRE_THROWS_AS(nll_loss(log_probs, {0, 1}, {.weight = Tensor::ones({2})}), ShapeError);
 }
+
+// ---- int64 target tensors (issue 11): one implementation with the vector overloads
+
+TEST_CASE("cross_entropy and nll_loss with an int64 target tensor equal the vector overloads",
+          "[cross_entropy][nll_loss][dtype]") {
+  Generator generator(41);
+  const Tensor logits = Tensor::normal({3, 4}, 0.0f, 2.0f, generator);
+  const std::vector<std::int64_t> labels = {2, -100, 0};
+  const Tensor target = Tensor::from_vector_i64(labels, {3});
+  for (Reduction reduction : {Reduction::None, Reduction::Mean, Reduction::Sum}) {
+    const CrossEntropyOptions options{.reduction = reduction, .label_smoothing = 0.1f};
+    REQUIRE_ALL_CLOSE(cross_entropy(logits, target, options),
+                      cross_entropy(logits, labels, options), 0.0, 0.0);
+    REQUIRE_ALL_CLOSE(nll_loss(logits, target, {.reduction = reduction}),
+                      nll_loss(logits, labels, {.reduction = reduction}), 0.0, 0.0);
+  }
+  // [C] scores take a 0-D target; [N, C, d1] take [N, d1].
+  const Tensor unbatched = Tensor::normal({4}, 0.0f, 1.0f, generator);
+  REQUIRE_ALL_CLOSE(cross_entropy(unbatched, Tensor::from_vector_i64({3}, {})),
+                    cross_entropy(unbatched, std::vector<std::int64_t>{3}), 0.0, 0.0);
+  const Tensor spatial = Tensor::normal({2, 3, 2}, 0.0f, 1.0f, generator);
+  const Tensor spatial_loss = cross_entropy(spatial, Tensor::from_vector_i64({0, 2, 1, 1}, {2, 2}),
+                                            {.reduction = Reduction::None});
+  REQUIRE(spatial_loss.shape() == Shape{2, 2});
+  REQUIRE_ALL_CLOSE(spatial_loss,
+                    cross_entropy(spatial, std::vector<std::int64_t>{0, 2, 1, 1},
+                                  {.reduction = Reduction::None}),
+                    0.0, 0.0);
+}
+
+TEST_CASE("cross_entropy and nll_loss with an int64 target tensor: gradcheck",
+          "[cross_entropy][nll_loss][dtype][gradcheck]") {
+  Generator generator(42);
+  const Tensor logits = Tensor::normal({4, 5}, 0.0f, 2.0f, generator, true);
+  const Tensor w = Tensor::uniform({5}, 0.5f, 2.0f, generator);
+  const Tensor target = Tensor::from_vector_i64({3, -100, 0, 4}, {4});
+  REQUIRE_GRADCHECK(
+      [&](const std::vector<Tensor>& in) {
+        return cross_entropy(in[0], target, {.weight = w, .label_smoothing = 0.15f});
+      },
+      {logits});
+  const Tensor spatial = Tensor::normal({2, 5, 3}, -1.0f, 1.0f, generator, true);
+  const Tensor spatial_target = Tensor::from_vector_i64({0, 3, -100, 2, 1, 4}, {2, 3});
+  REQUIRE_GRADCHECK(
+      [&](const std::vector<Tensor>& in) {
+        return nll_loss(in[0], spatial_target, {.weight = w, .reduction = Reduction::Sum});
+      },
+      {spatial});
+}
+
+TEST_CASE("cross_entropy and nll_loss with a target tensor: bad inputs",
+          "[cross_entropy][nll_loss][dtype][errors]") {
+  const Tensor logits = Tensor::zeros({2, 3});
+  const Tensor float_target = Tensor::from_vector({0, 1}, {2});
+  // A float target, as PyTorch's "expected scalar type Long but found Float".
+  REQUIRE_THROWS_AS(cross_entropy(logits, float_target), TypeError);
+  REQUIRE_THROWS_WITH(cross_entropy(logits, float_target),
+                      Contains("cross_entropy: expected target to be int64, got float32"));
+  REQUIRE_THROWS_AS(nll_loss(logits, float_target), TypeError);
+  // Shapes name both.
+  REQUIRE_THROWS_MATCHES(cross_entropy(logits, Tensor::from_vector_i64({0, 1}, {2, 1})),
+                         ShapeError,
+                         Catch::Message("cross_entropy: logits of shape [2, 3] need a target of "
+                                        "shape [2], got shape [2, 1]"));
+  REQUIRE_THROWS_MATCHES(nll_loss(Tensor::zeros({3}), Tensor::from_vector_i64({0}, {1})),
+                         ShapeError,
+                         Catch::Message("nll_loss: log_probs of shape [3] need a target of "
+                                        "shape [], got shape [1]"));
+  REQUIRE_THROWS_AS(cross_entropy(Tensor::zeros({2, 3, 4}), Tensor::from_vector_i64({0, 1}, {2})),
+                    ShapeError);
+  // Values out of range: the same IndexError as the vector overload.
+  const Tensor out_of_range = Tensor::from_vector_i64({0, 3}, {2});
+  REQUIRE_THROWS_AS(cross_entropy(logits, out_of_range), IndexError);
+  REQUIRE_THROWS_WITH(cross_entropy(logits, out_of_range),
+                      Contains("cross_entropy: target 3 at position 1 is out of range for 3 "
+                               "classes"));
+  REQUIRE_THROWS_AS(cross_entropy(logits, Tensor()), ValueError);
+  // int64 scores are refused before the target is looked at.
+  REQUIRE_THROWS_WITH(cross_entropy(Tensor::zeros({2, 3}, Dtype::int64),
+                                    Tensor::from_vector_i64({0, 1}, {2})),
+                      Contains("cross_entropy: expected logits to be float32, got int64"));
+}

@@ -101,3 +101,46 @@ TEST_CASE("index_select and embedding: bad inputs", "[index_select][embedding][e
   REQUIRE_THROWS_NAMING(embedding(weight, {0}, {1}, -5), IndexError, "embedding");
   REQUIRE_THROWS_NAMING(embedding(weight, {0}, {-1}), ShapeError, "embedding");
 }
+
+// ---- int64 index tensors (issue 11): one implementation with the vector overload
+
+TEST_CASE("embedding with an int64 index tensor of any shape gives [*indices.shape, D]",
+          "[embedding][dtype]") {
+  const Tensor weight = iota({4, 3});  // row r = [3r, 3r+1, 3r+2]
+  const Tensor indices = Tensor::from_vector_i64({1, 3, 1, 0, 2, 3}, {2, 3});
+  const Tensor y = embedding(weight, indices);
+  REQUIRE(y.shape() == Shape{2, 3, 3});
+  REQUIRE(y.to_vector() == embedding(weight, {1, 3, 1, 0, 2, 3}, {2, 3}).to_vector());
+  REQUIRE(embedding(weight, Tensor::from_vector_i64({2}, {})).shape() == Shape{3});
+  REQUIRE(embedding(weight, Tensor::from_vector_i64({2}, {})).to_vector() ==
+          std::vector<float>{6, 7, 8});
+  REQUIRE(embedding(weight, Tensor::zeros({0, 5}, Dtype::int64)).shape() == Shape{0, 5, 3});
+  // padding_idx: that row gets no gradient.
+  Tensor table = iota({4, 3}, true);
+  sum(embedding(table, Tensor::from_vector_i64({1, 0, 1}, {3}), 0)).backward();
+  REQUIRE(table.grad().to_vector() == std::vector<float>{0, 0, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0});
+}
+
+TEST_CASE("embedding with an int64 index tensor: gradcheck", "[embedding][dtype][gradcheck]") {
+  const Tensor weight = random_input({5, 3});
+  const Tensor indices = Tensor::from_vector_i64({4, 0, 4, 2, 1, 2}, {3, 1, 2});
+  REQUIRE_GRADCHECK(
+      [&](const std::vector<Tensor>& in) { return embedding(in[0], indices, 3); }, {weight});
+}
+
+TEST_CASE("embedding with an index tensor: bad inputs", "[embedding][dtype][errors]") {
+  const Tensor weight = iota({4, 3});
+  REQUIRE_THROWS_AS(embedding(weight, Tensor::from_vector({1, 2}, {2})), TypeError);
+  REQUIRE_THROWS_WITH(embedding(weight, Tensor::from_vector({1, 2}, {2})),
+                      Catch::Contains("embedding: expected indices to be int64, got float32"));
+  REQUIRE_THROWS_MATCHES(embedding(weight, Tensor::from_vector_i64({1, 4}, {2})), IndexError,
+                         Catch::Message("embedding: index 4 (at position 1) is out of range for "
+                                        "a weight with num_embeddings of size 4 (expected [0, "
+                                        "4))"));
+  REQUIRE_THROWS_AS(embedding(weight, Tensor::from_vector_i64({-1}, {1})), IndexError);
+  REQUIRE_THROWS_AS(embedding(Tensor::zeros({4}), Tensor::from_vector_i64({1}, {1})),
+                    ShapeError);
+  REQUIRE_THROWS_AS(embedding(weight, Tensor()), ValueError);
+  REQUIRE_THROWS_WITH(embedding(weight.to(Dtype::int64), Tensor::from_vector_i64({1}, {1})),
+                      Catch::Contains("embedding: expected weight to be float32, got int64"));
+}

@@ -388,6 +388,15 @@ TEST_CASE("a bad state is rejected naming the entry, and nothing is loaded", "[o
                             Catch::Contains("[4]"));
     require_unchanged();
   }
+  SECTION("an int64 entry (an I64 safetensors entry), last") {
+    REQUIRE_THROWS_AS(
+        adam.load_state_tensors(replace("1.exp_avg", Tensor::zeros({4}, Dtype::int64))),
+        TypeError);
+    REQUIRE_THROWS_WITH(
+        adam.load_state_tensors(replace("1.exp_avg", Tensor::zeros({4}, Dtype::int64))),
+        "Adam: load_state_tensors: state '1.exp_avg' is int64, expected float32");
+    require_unchanged();
+  }
   SECTION("step with more than one element") {
     REQUIRE_THROWS_AS(adam.load_state_tensors(replace("0.step", Tensor::zeros({2}))), ShapeError);
     require_unchanged();

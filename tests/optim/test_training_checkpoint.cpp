@@ -275,6 +275,31 @@ TEST_CASE("a checkpoint of another model, setup or format is refused and changes
     REQUIRE_THROWS_WITH(victim.checkpoint.load(bad), Catch::Contains("optimizer \"optimizer\""));
     unchanged();
   }
+  SECTION("int64 values for a float parameter or optimizer state (I64 entries)") {
+    std::map<std::string, std::string> metadata;
+    const NamedTensors tensors = load_safetensors(path, &metadata);
+    const auto with_int64 = [&](const std::string& entry) {
+      NamedTensors changed = tensors;
+      for (auto& [name, tensor] : changed) {
+        if (name == entry) tensor = tensor.to(Dtype::int64);
+      }
+      const std::string damaged = dir.file("int64.safetensors");
+      save_safetensors(damaged, changed, metadata);
+      return damaged;
+    };
+    const std::string int64_weight = with_int64("model/lstm.weight_hh_l1");
+    REQUIRE_THROWS_AS(victim.checkpoint.load(int64_weight), TypeError);
+    REQUIRE_THROWS_WITH(victim.checkpoint.load(int64_weight),
+                        Catch::Contains("module \"model\"") &&
+                            Catch::Contains("dtype mismatches: 'lstm.weight_hh_l1' expected "
+                                            "float32 (module), got int64 (file)"));
+    unchanged();
+    const std::string int64_state = with_int64("optimizer/1.exp_avg_sq");
+    REQUIRE_THROWS_AS(victim.checkpoint.load(int64_state), TypeError);
+    REQUIRE_THROWS_WITH(victim.checkpoint.load(int64_state),
+                        Catch::Contains("'1.exp_avg_sq' is int64, expected float32"));
+    unchanged();
+  }
 }
 
 TEST_CASE("a second optimizer that refuses its state rolls the first back",
