@@ -22,6 +22,17 @@ using tapegrad::testing::ScratchDir;
 
 namespace {
 
+// A copy of the checkpoint at `path` with its metadata `key` set to `value` (a damaged file).
+std::string with_metadata(const ScratchDir& dir, const std::string& path, const std::string& key,
+                          const std::string& value) {
+  std::map<std::string, std::string> metadata;
+  const NamedTensors tensors = load_safetensors(path, &metadata);
+  metadata.at(key) = value;
+  const std::string damaged = dir.file("damaged.safetensors");
+  save_safetensors(damaged, tensors, metadata);
+  return damaged;
+}
+
 // A 2-layer LSTM with dropout between the layers: in training mode every forward draws masks
 // from the LSTM's own generator, so a resume that lost it would draw other masks.
 struct DropoutModel : nn::Module {
@@ -245,11 +256,7 @@ TEST_CASE("a checkpoint of another model, setup or format is refused and changes
     std::map<std::string, std::string> metadata;
     const NamedTensors tensors = load_safetensors(path, &metadata);
     const auto rewritten = [&](const std::string& key, const std::string& value) {
-      auto changed = metadata;
-      changed.at(key) = value;
-      const std::string damaged = dir.file("damaged.safetensors");
-      save_safetensors(damaged, tensors, changed);
-      return damaged;
+      return with_metadata(dir, path, key, value);
     };
     REQUIRE_THROWS_WITH(victim.checkpoint.load(rewritten("data/state", "tapegrad-mt19937_64 0 1")),
                         Catch::Contains("generator \"data\"") &&
@@ -438,14 +445,8 @@ TEST_CASE("a loader state the loader refuses fails the whole load and changes no
     for (int k = 0; k < 4; ++k, ++it) (void)*it;
     saved.checkpoint.save(path);
   }
-  std::map<std::string, std::string> metadata;
-  const NamedTensors tensors = load_safetensors(path, &metadata);
   const auto rewritten = [&](const std::string& key, const std::string& value) {
-    auto changed = metadata;
-    changed.at(key) = value;
-    const std::string damaged = dir.file("damaged.safetensors");
-    save_safetensors(damaged, tensors, changed);
-    return damaged;
+    return with_metadata(dir, path, key, value);
   };
 
   // The victim stands in epoch 1 after 2 batches; the integer entry comes first, so a load that
