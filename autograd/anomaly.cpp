@@ -65,6 +65,7 @@ std::string describe_shapes(const std::vector<Shape>& shapes) {
 }  // namespace
 
 std::string describe_anomaly(const Tensor& t) {
+  if (t.dtype() != Dtype::float32) return {};  // integers hold no NaN or inf
   const bool check_inf = anomaly_options().check_inf;
   const float* values = t.data();
   const std::int64_t n = t.numel();

@@ -85,6 +85,13 @@ Tensor run_gradient_hooks(const TensorHooks& hooks, Tensor grad,
                           " returned a gradient of shape " + format_shape(replacement.shape()) +
                           ", expected " + format_shape(grad.shape()) + " (the tensor's shape)");
     }
+    // PyTorch: "hook has changed the type of value". An int64 gradient would become a float
+    // parameter's .grad and fail later, in an optimizer's step or a DDP hook, half applied.
+    if (replacement.dtype() != grad.dtype()) {
+      throw AutogradError("register_hook: hook " + std::to_string(i) + " of " + describe() +
+                          " returned a gradient of dtype " + dtype_name(replacement.dtype()) +
+                          ", expected " + dtype_name(grad.dtype()));
+    }
     if (check_finite) {
       const std::string problem = describe_anomaly(replacement);
       if (!problem.empty()) {

@@ -80,6 +80,12 @@ void BackwardContext::accumulate(std::size_t input, Tensor gradient) {
                         " for input " + std::to_string(input) + " of shape " +
                         format_shape(expected));
   }
+  // Gradients are float32: an int64 one (a custom op's backward) would become a leaf's .grad.
+  if (gradient.dtype() != Dtype::float32) {
+    throw AutogradError(node_.name() + ": backward produced a gradient of dtype " +
+                        dtype_name(gradient.dtype()) + " for input " + std::to_string(input) +
+                        "; gradients are float32");
+  }
   Tensor& slot = grad_inputs_[input];
   if (!slot.defined()) {
     slot = std::move(gradient);
@@ -134,6 +140,9 @@ void record(const std::string& op, const std::vector<Tensor>& inputs,
   }
   for (std::size_t k = 0; k < outputs.size(); ++k) {
     TensorImpl* impl = outputs[k].impl();
+    // An integer output (a custom op's indices, say) is not differentiable, as PyTorch marks it:
+    // it stays a plain tensor, and only float32 tensors ever require grad.
+    if (impl->dtype != Dtype::float32) continue;
     impl->grad_fn = node;
     impl->output_nr = static_cast<int>(k);
     impl->requires_grad = true;

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/ops.h"
 #include "test_util.h"
 
 using namespace tapegrad;
@@ -182,4 +184,50 @@ TEST_CASE("check_floating and check_int64 name the op and the argument", "[tenso
   REQUIRE_NOTHROW(check_floating("my_op", "x", values));
   REQUIRE_NOTHROW(check_int64("my_op", "x", ids));
   REQUIRE_NOTHROW(check_floating("my_op", "x", Tensor()));
+}
+
+// The engine's own dtype checks: nothing that runs during backward can make a float parameter's
+// gradient int64 (it would fail later, in an optimizer step or a DDP hook, half applied).
+TEST_CASE("backward refuses int64 gradients from hooks and custom ops, and int64 outputs are not "
+          "differentiable",
+          "[tensor][dtype][autograd]") {
+  SECTION("a tensor hook that returns an int64 gradient") {
+    Tensor w = Tensor::ones({3}, /*requires_grad=*/true);
+    w.register_hook([](const Tensor& grad) { return grad.to(Dtype::int64); });
+    Tensor loss = sum(mul(w, w));
+    REQUIRE_THROWS_AS(loss.backward(), AutogradError);
+    REQUIRE_THROWS_WITH(sum(mul(w, w)).backward(),
+                        Contains("returned a gradient of dtype int64, expected float32"));
+    REQUIRE_FALSE(w.grad().defined());
+  }
+  SECTION("a custom op whose backward accumulates an int64 gradient") {
+    Tensor x = Tensor::ones({2}, /*requires_grad=*/true);
+    Tensor out = Tensor::zeros({2});
+    record("int64_backward", {x}, {out}, /*saved=*/{}, [](BackwardContext& ctx) {
+      ctx.accumulate(0, Tensor::ones({2}, Dtype::int64));
+    });
+    REQUIRE_THROWS_WITH(sum(out).backward(),
+                        Contains("int64_backward: backward produced a gradient of dtype int64"));
+    REQUIRE_FALSE(x.grad().defined());
+  }
+  SECTION("a custom op with a float and an int64 output") {
+    Tensor x = Tensor::from_vector({3, 1, 2}, {3}, /*requires_grad=*/true);
+    Tensor doubled = Tensor::from_vector({6, 2, 4}, {3});
+    Tensor order = Tensor::from_vector_i64({1, 2, 0}, {3});
+    record("double_and_argsort", {x}, {doubled, order}, /*saved=*/{}, [](BackwardContext& ctx) {
+      ctx.accumulate(0, mul(ctx.grad_output(0), Tensor::full({3}, 2.0f)));
+    });
+    REQUIRE(doubled.requires_grad());
+    REQUIRE_FALSE(order.requires_grad());
+    REQUIRE(order.grad_fn() == nullptr);
+    sum(doubled).backward();
+    REQUIRE(x.grad().to_vector() == std::vector<float>{2, 2, 2});
+    // Anomaly mode looks for NaN and inf in float outputs only.
+    DetectAnomalyGuard anomaly;
+    Tensor again = Tensor::from_vector({6, 2, 4}, {3});
+    Tensor order_again = Tensor::from_vector_i64({1, 2, 0}, {3});
+    record("double_and_argsort", {x}, {again, order_again}, /*saved=*/{},
+           [](BackwardContext&) {});
+    REQUIRE(again.requires_grad());
+  }
 }
