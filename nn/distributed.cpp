@@ -73,24 +73,35 @@ MPI_Op mpi_op(ReduceOp op) {
 
 // Agrees, before any value moves, that every rank's tensor has the root's shape; otherwise every
 // rank throws the same ShapeError naming the first mismatching rank and both shapes.
+// "[2, 3]", or "[2, 3] int64" for a tensor that is not float32.
+std::string describe_layout(const Tensor& tensor) {
+  return format_shape(tensor.shape()) +
+         (tensor.dtype() == Dtype::float32 ? "" : std::string(" ") + dtype_name(tensor.dtype()));
+}
+
+// Every rank's shape and dtype against the root's, agreed on by all ranks before any data moves
+// (a rank that alone refused would leave the others waiting in the collective).
 void check_same_shape(const Tensor& tensor, int root, const char* function) {
   if (!tensor.defined()) throw ValueError(std::string(function) + ": the tensor is undefined");
   const MPI_Comm comm = detail::communicator(function);
-  std::int64_t dims = tensor.dim();
-  detail::check(MPI_Bcast(&dims, 1, MPI_INT64_T, root, comm), function, "MPI_Bcast");
-  Shape root_shape(static_cast<std::size_t>(dims));
-  if (get_rank() == root) root_shape = tensor.shape();
-  detail::check(MPI_Bcast(root_shape.data(), static_cast<int>(dims), MPI_INT64_T, root, comm),
+  // The shape's extents, then the dtype.
+  std::vector<std::int64_t> layout(tensor.shape().begin(), tensor.shape().end());
+  layout.push_back(static_cast<std::int64_t>(tensor.dtype()));
+  auto length = static_cast<std::int64_t>(layout.size());
+  detail::check(MPI_Bcast(&length, 1, MPI_INT64_T, root, comm), function, "MPI_Bcast");
+  std::vector<std::int64_t> root_layout(static_cast<std::size_t>(length));
+  if (get_rank() == root) root_layout = layout;
+  detail::check(MPI_Bcast(root_layout.data(), static_cast<int>(length), MPI_INT64_T, root, comm),
                 function, "MPI_Bcast");
-  const std::vector<int> same = detail::all_gather(tensor.shape() == root_shape, function);
+  const std::vector<int> same = detail::all_gather(layout == root_layout, function);
   const auto first_bad = std::find(same.begin(), same.end(), 0);
   if (first_bad == same.end()) return;
   const int bad_rank = static_cast<int>(first_bad - same.begin());
-  const std::string bad_shape =
-      detail::broadcast_text(format_shape(tensor.shape()), bad_rank, function);
-  throw ShapeError(std::string(function) + ": every rank needs the root's shape: rank " +
-                   std::to_string(root) + " (root) has " + format_shape(root_shape) + ", rank " +
-                   std::to_string(bad_rank) + " has " + bad_shape + " (ranks differing: " +
+  const std::string root_text = detail::broadcast_text(describe_layout(tensor), root, function);
+  const std::string bad_text = detail::broadcast_text(describe_layout(tensor), bad_rank, function);
+  throw ShapeError(std::string(function) + ": every rank needs the root's shape and dtype: rank " +
+                   std::to_string(root) + " (root) has " + root_text + ", rank " +
+                   std::to_string(bad_rank) + " has " + bad_text + " (ranks differing: " +
                    detail::failing_ranks(same) + ")");
 }
 
@@ -180,6 +191,19 @@ void broadcast_floats(float* data, std::int64_t count, int root, const char* fun
   }
 }
 
+void broadcast_tensor(Tensor& tensor, int root, const char* function) {
+  if (tensor.dtype() == Dtype::float32) {
+    broadcast_floats(tensor.data(), tensor.numel(), root, function);
+    return;
+  }
+  const MPI_Comm comm = communicator(function);
+  std::int64_t* data = tensor.data_i64();
+  for (std::int64_t offset = 0, count = tensor.numel(); offset < count; offset += max_chunk) {
+    const auto chunk = static_cast<int>(std::min(max_chunk, count - offset));
+    check(MPI_Bcast(data + offset, chunk, MPI_INT64_T, root, comm), function, "MPI_Bcast");
+  }
+}
+
 void all_reduce_floats(float* data, std::int64_t count, MPI_Op op, const char* function) {
   const MPI_Comm comm = communicator(function);
   for (std::int64_t offset = 0; offset < count; offset += max_chunk) {
@@ -258,7 +282,7 @@ void broadcast(const Tensor& tensor, int root) {
   detail::check_root(root, function);
   check_same_shape(tensor, root, function);
   Tensor handle = tensor;
-  detail::broadcast_floats(handle.data(), handle.numel(), root, function);
+  detail::broadcast_tensor(handle, root, function);
   if (get_rank() != root) handle.bump_version();
 }
 
@@ -267,6 +291,7 @@ void all_reduce(const Tensor& tensor, ReduceOp op) {
   detail::communicator(function);
   const MPI_Op mpi = mpi_op(op);
   check_same_shape(tensor, 0, function);
+  check_floating(function, "tensor", tensor);  // after the check, so every rank refuses alike
   Tensor handle = tensor;
   detail::all_reduce_floats(handle.data(), handle.numel(), mpi, function);
   handle.bump_version();

@@ -47,6 +47,7 @@ double seconds_since(Clock::time_point start) {
 // What every rank must agree on, one line per parameter.
 std::string describe_parameter(const std::string& name, const Tensor& tensor) {
   return "'" + name + "' " + format_shape(tensor.shape()) +
+         (tensor.dtype() == Dtype::float32 ? "" : std::string(" ") + dtype_name(tensor.dtype())) +
          (tensor.requires_grad() ? "" : " (requires_grad=false)");
 }
 
@@ -282,7 +283,8 @@ void DistributedDataParallel::broadcast_parameters(int root) {
   const bool receiving = dist::get_rank() != root;
   for (const auto& named : {module_.named_parameters(), module_.named_buffers()}) {
     for (auto [name, tensor] : named) {
-      dist::detail::broadcast_floats(tensor.data(), tensor.numel(), root,
+      // Buffers may be int64 (counters); the cross-rank check compared dtypes too.
+      dist::detail::broadcast_tensor(tensor, root,
                                      "DistributedDataParallel: broadcast of the parameters");
       if (receiving) tensor.bump_version();
     }

@@ -58,10 +58,11 @@
 // finish_gradient_sync() completes whatever buckets backward left open. Parameters that do not
 // require grad are broadcast at construction and never synchronised.
 //
-// Buffers (Module::register_buffer) are checked like the parameters (names and shapes the same
-// on every rank) and broadcast from the root with them at construction, as PyTorch's DDP does;
-// they are not synchronised after that (PyTorch's broadcast_buffers re-broadcasts them before
-// every forward: a model whose buffers change in training keeps each rank's own here).
+// Buffers (Module::register_buffer), float32 or int64, are checked like the parameters (names,
+// shapes and dtypes the same on every rank) and broadcast from the root with them at
+// construction, as PyTorch's DDP does, and from the last rank to join at join(); they are not
+// synchronised in between (PyTorch's broadcast_buffers re-broadcasts them before every forward:
+// a model whose buffers change in training keeps each rank's own here).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -131,8 +132,9 @@ class DistributedDataParallel {
   // Uneven inputs (PyTorch's Join context manager): a rank with no more batches calls join()
   // instead of training; it then takes part in the other ranks' gradient syncs with zero
   // gradients (their averages still divide by the world size, PyTorch's default
-  // divide_by_initial_world_size) until every rank has called join(). Then the parameters of the
-  // rank that joined last, which took every step, are broadcast to all, so every replica ends
+  // divide_by_initial_world_size) until every rank has called join(). Then the parameters (and
+  // buffers) of the rank that joined last, which took every step, are broadcast to all, so every
+  // replica ends
   // equal. Optimizer state (Adam's moments) is not synchronised: a rank that joined early keeps
   // older moments, as in PyTorch. Collective in the sense that every rank must eventually call it.
   void join();

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "autograd/tensor.h"
+
 namespace tapegrad::dist::detail {
 
 // The group's communicator (a duplicate of MPI_COMM_WORLD). Throws Error naming `function` when
@@ -34,6 +36,8 @@ void check_root(int root, const char* function);
 
 // MPI takes int counts: these move or reduce any number of floats in chunks of at most 2^30.
 void broadcast_floats(float* data, std::int64_t count, int root, const char* function);
+// A tensor's elements, float32 or int64, from root (shapes and dtypes already agreed on).
+void broadcast_tensor(Tensor& tensor, int root, const char* function);
 void all_reduce_floats(float* data, std::int64_t count, MPI_Op op, const char* function);
 
 }  // namespace tapegrad::dist::detail

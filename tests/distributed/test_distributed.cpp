@@ -71,13 +71,18 @@ struct TinyModel : nn::Module {
   }
 };
 
-// A model with buffers, persistent and not, whose values (and optionally shape) differ by rank.
+// A model with buffers, persistent and not, float and int64, whose values (and optionally the
+// running mean's shape, or the counter's dtype) differ by rank.
 struct BufferedModel : nn::Module {
-  Tensor weight, running_mean, step_mask;
-  BufferedModel(float value, std::int64_t mean_size = 3) {
+  Tensor weight, running_mean, step_mask, batches_tracked;
+  BufferedModel(float value, std::int64_t mean_size = 3, bool float_counter = false) {
     weight = register_parameter("weight", Tensor::full({2}, value));
     running_mean = register_buffer("running_mean", Tensor::full({mean_size}, value));
     step_mask = register_buffer("step_mask", Tensor::full({4}, -value), /*persistent=*/false);
+    const auto count = static_cast<std::int64_t>(value) * 1000;
+    batches_tracked = register_buffer("num_batches_tracked",
+                                      float_counter ? Tensor::scalar(static_cast<float>(count))
+                                                    : Tensor::from_vector_i64({count}, {}));
   }
 };
 
@@ -138,6 +143,16 @@ TEST_CASE("a shape that differs on one rank is the same ShapeError on every rank
   REQUIRE_THROWS_AS(dist::all_reduce(tensor), ShapeError);
   REQUIRE_THROWS_WITH(dist::broadcast(tensor, dist::get_world_size()),
                       Contains("root must be a rank in [0, 1], got 2"));
+  // A dtype that differs is refused the same way, on every rank, before any data moves.
+  Tensor mixed = rank == 1 ? Tensor::zeros({2}, Dtype::int64) : Tensor::zeros({2});
+  REQUIRE_THROWS_WITH(dist::broadcast(mixed, 0),
+                      Contains("rank 0 (root) has [2], rank 1 has [2] int64"));
+  // int64 tensors broadcast exactly; all_reduce (a float sum) refuses them on every rank.
+  const std::int64_t big = (std::int64_t{1} << 53) + 1;
+  Tensor ids = Tensor::from_vector_i64({rank == 0 ? big : 0, -rank}, {2});
+  dist::broadcast(ids, 0);
+  REQUIRE(ids.to_vector_i64() == std::vector<std::int64_t>{big, 0});
+  REQUIRE_THROWS_AS(dist::all_reduce(ids), TypeError);
   dist::barrier();  // still in step
 }
 
@@ -178,6 +193,20 @@ TEST_CASE("DistributedDataParallel broadcasts the root's buffers and refuses buf
   REQUIRE(model.running_mean.to_vector() == std::vector<float>(3, 1.0f));  // rank 0's
   REQUIRE(model.step_mask.to_vector() == std::vector<float>(4, -1.0f));    // non-persistent too
   REQUIRE(model.weight.to_vector() == std::vector<float>(2, 1.0f));
+  REQUIRE(model.batches_tracked.dtype() == Dtype::int64);              // int64 buffers too
+  REQUIRE(model.batches_tracked.item_i64() == 1000);
+
+  // After join(), every rank holds the buffers of the rank that joined last (here: all at once,
+  // so rank 0's, which is what every rank has already).
+  model.batches_tracked.data_i64()[0] = 7 + dist::get_rank();
+  ddp.join();
+  REQUIRE(model.batches_tracked.item_i64() == 7);
+
+  BufferedModel other_dtype(1.0f, 3, /*float_counter=*/dist::get_rank() == 1);
+  REQUIRE_THROWS_WITH(nn::DistributedDataParallel(other_dtype),
+                      Contains("buffer 'num_batches_tracked' [] int64") &&
+                          Contains("but buffer 'num_batches_tracked' [] (requires_grad=false) on "
+                                   "rank 1"));
 
   BufferedModel other_shape(1.0f, dist::get_rank() == 1 ? 5 : 3);
   REQUIRE_THROWS_WITH(nn::DistributedDataParallel(other_shape),
