@@ -307,6 +307,24 @@ DataLoader::Iterator DataLoader::begin() {
 
 DataLoader::Iterator DataLoader::end() const { return Iterator(nullptr, size()); }
 
+DataLoader::DataLoader(const DataLoader& other)
+    : dataset_(other.dataset_),
+      options_(other.options_),
+      collate_(other.collate_),
+      generator_(other.generator_),
+      epoch_generator_(other.epoch_generator_),
+      sampler_(other.sampler_),
+      epochs_begun_(other.epochs_begun_),
+      // Its own copy: sharing it, the original's loop would move the copy's position too.
+      progress_(other.progress_ ? std::make_shared<const EpochProgress>(*other.progress_)
+                                : nullptr),
+      resume_batch_(other.resume_batch_) {}
+
+DataLoader& DataLoader::operator=(const DataLoader& other) {
+  if (this != &other) *this = DataLoader(other);
+  return *this;
+}
+
 LoaderState DataLoader::state() const {
   if (resume_batch_ > 0) return {generator_, epochs_begun_, resume_batch_};  // not begun yet
   if (progress_ && !progress_->finished) {

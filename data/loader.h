@@ -99,6 +99,13 @@ class DataLoader {
   explicit DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options = {});
   DataLoader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Sampler> sampler,
              LoaderOptions options = {});
+  // A copy is a snapshot: it shares the dataset, sampler and collate_fn, and starts from this
+  // loader's position (state()), which the original's iterators no longer move.
+  DataLoader(const DataLoader& other);
+  DataLoader& operator=(const DataLoader& other);
+  DataLoader(DataLoader&&) noexcept = default;
+  DataLoader& operator=(DataLoader&&) noexcept = default;
+  ~DataLoader() = default;
 
   class Iterator {
    public:

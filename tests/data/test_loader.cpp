@@ -857,6 +857,33 @@ TEST_CASE("A resumed epoch whose sampler shrank below the resume batch is refuse
   REQUIRE(ids == std::vector<std::int64_t>{6, 7});
 }
 
+TEST_CASE("A copied loader is a snapshot: the original's loop does not move its position",
+          "[loader][state]") {
+  const TensorDataset dataset = numbered_dataset(10);
+  DataLoader original(dataset, {.batch_size = 3, .shuffle = true, .seed = 9});
+  auto it = original.begin();
+  (void)*it;  // one batch handed out
+  const DataLoader snapshot = original;
+  DataLoader assigned(dataset, {.batch_size = 3});
+  assigned = original;
+  for (++it; it != original.end(); ++it) (void)*it;  // the original finishes its epoch
+  REQUIRE(original.state().batches_yielded == 0);
+  for (const DataLoader* copy : std::initializer_list<const DataLoader*>{&snapshot, &assigned}) {
+    const data::LoaderState state = copy->state();
+    REQUIRE(state.epochs_begun == 1);
+    REQUIRE(state.batches_yielded == 1);
+  }
+  // And the snapshot's state resumes where it was taken: the rest of that epoch, batches 1..3.
+  DataLoader resumed(dataset, {.batch_size = 3, .shuffle = true, .seed = 9});
+  resumed.load_state(snapshot.state());
+  std::int64_t rest = 0;
+  for (const data::Batch& batch : resumed) {
+    (void)batch;
+    ++rest;
+  }
+  REQUIRE(rest == 3);
+}
+
 TEST_CASE("DataLoader rejects bad options, datasets, collate results and states",
           "[loader][errors]") {
   auto sentences = std::make_shared<Sentences>(sentence_lengths(6));
