@@ -62,9 +62,10 @@ Tensor nll_loss(const Tensor& log_probs, const std::vector<std::int64_t>& target
 
 // The same losses with the targets as an int64 tensor (a batch of labels from a DataLoader), of
 // PyTorch's target shapes: [N] for [N, C] scores, [] for [C], [N, d1, ...] for [N, C, d1, ...].
-// TypeError for a float target (PyTorch: "expected scalar type Long but found Float"), ShapeError
-// naming both shapes for a target of another shape; then exactly as the vector overloads (one
-// implementation), gradients flowing to the scores only.
+// TypeError for a float target, ShapeError naming both shapes for a target of another shape;
+// then exactly as the vector overloads (one implementation), gradients flowing to the scores
+// only. Class indices only: PyTorch's cross_entropy also takes a float target of the input's
+// shape as class probabilities, which this does not (nll_loss, like PyTorch's, never does).
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options = {});
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target,

@@ -67,6 +67,7 @@ void check_layer_norm(const std::string& name, const CellKernel& cell, bool norm
       throw ValueError(name + ": the " + cell.name + " cell layer-normalises its " + row +
                        " gate rows, so " + what + " [" + std::to_string(G) + "] is needed");
     }
+    check_floating(name, what, value);
     check_same_shape(name.c_str(), what.c_str(), Shape{G}, value.shape());
   }
 }
@@ -147,6 +148,7 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   }
   for (const Tensor& param : w.cell_params) {
     if (!param.defined()) throw ValueError(name + ": a parameter of the " + cell.name + " cell is undefined");
+    check_floating(name, "cell parameter", param);
     check_same_shape(op, "cell parameter", Shape{H}, param.shape());
   }
   const bool norm_ih = cell.norm_ih, norm_hh = cell.norm_hh;
@@ -155,6 +157,9 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   const bool dropped = masks.recurrent.defined();
   const bool zone_h = masks.zoneout_h.defined();
   const bool zone_c = masks.zoneout_c.defined();
+  check_floating(name, "recurrent dropout mask", masks.recurrent);  // undefined ones pass
+  check_floating(name, "zoneout_h mask", masks.zoneout_h);
+  check_floating(name, "zoneout_c mask", masks.zoneout_c);
   if (dropped) check_same_shape(op, "recurrent dropout mask", Shape{B, P}, masks.recurrent.shape());
   if (zone_h) check_same_shape(op, "zoneout_h mask", Shape{T, B, P}, masks.zoneout_h.shape());
   if (zone_c) {

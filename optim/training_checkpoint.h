@@ -23,8 +23,8 @@
 // checkpoint, one with other entries (a checkpoint of another model or run setup), a parameter
 // or state tensor of another name or shape, another kind of optimizer or scheduler, param groups
 // of other sizes, a malformed number or generator state, a loader position the loader refuses:
-// each throws (ValueError, ShapeError for shapes) naming the file, the entry and the expected and
-// actual values, and leaves every registered object as it was.
+// each throws (ValueError; ShapeError for shapes, TypeError for dtypes) naming the file, the
+// entry and the expected and actual values, and leaves every registered object as it was.
 #include <cstdint>
 #include <string>
 #include <variant>

@@ -513,6 +513,19 @@ TEST_CASE("forward hooks on every recurrent module: layout, replaced inputs and 
     CHECK(zero(step.c));
     CHECK(zero(gru_cell(x_step, h_step)));
     CHECK(zero(rnn_cell(x_step, h_step)));
+    // A single output is the one the hook zeroes, so the replaced input is checked on fresh
+    // cells with the pre-hook alone.
+    nn::GRUCell gru_only({.input_size = 3, .hidden_size = 5}, gen);
+    nn::RNNCell rnn_only({.input_size = 3, .hidden_size = 5}, gen);
+    for (nn::Module* cell : std::initializer_list<nn::Module*>{&gru_only, &rnn_only}) {
+      cell->register_forward_pre_hook(
+          [&](const nn::Module&, std::vector<Tensor>& inputs) { inputs[0] = step_replacement; });
+    }
+    CHECK(gru_only(x_step, h_step).to_vector() ==
+          gru_only.forward(step_replacement, h_step).to_vector());
+    CHECK(rnn_only(x_step, h_step).to_vector() ==
+          rnn_only.forward(step_replacement, h_step).to_vector());
+    CHECK(gru_only(x_step, h_step).to_vector() != gru_only.forward(x_step, h_step).to_vector());
     CHECK(gru_seen.inputs == 2);
     CHECK(gru_seen.outputs == 1);
     CHECK(rnn_seen.inputs == 2);
