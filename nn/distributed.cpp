@@ -71,16 +71,15 @@ MPI_Op mpi_op(ReduceOp op) {
   throw ValueError("dist::all_reduce: unknown ReduceOp");
 }
 
-// Agrees, before any value moves, that every rank's tensor has the root's shape; otherwise every
-// rank throws the same ShapeError naming the first mismatching rank and both shapes.
 // "[2, 3]", or "[2, 3] int64" for a tensor that is not float32.
 std::string describe_layout(const Tensor& tensor) {
   return format_shape(tensor.shape()) +
          (tensor.dtype() == Dtype::float32 ? "" : std::string(" ") + dtype_name(tensor.dtype()));
 }
 
-// Every rank's shape and dtype against the root's, agreed on by all ranks before any data moves
-// (a rank that alone refused would leave the others waiting in the collective).
+// Agrees, before any value moves, that every rank's tensor has the root's shape and dtype;
+// otherwise every rank throws the same ShapeError naming the first mismatching rank and both
+// layouts (a rank that alone refused would leave the others waiting in the collective).
 void check_same_shape(const Tensor& tensor, int root, const char* function) {
   if (!tensor.defined()) throw ValueError(std::string(function) + ": the tensor is undefined");
   const MPI_Comm comm = detail::communicator(function);
