@@ -8,19 +8,13 @@
 #include <utility>
 
 #include "autograd/grad_mode.h"
-#include "autograd/tensor_impl.h"
+#include "data/tensor_bytes.h"
 
 namespace tapegrad::data {
 
 namespace {
 
-// Tensors are copied as bytes, so float32 and int64 fields keep their dtype and every bit.
-const unsigned char* bytes_of(const Tensor& tensor) {
-  return static_cast<const unsigned char*>(tensor.data_ptr());
-}
-unsigned char* bytes_of(Tensor& tensor) {
-  return static_cast<unsigned char*>(tensor.impl()->storage->data);
-}
+using detail::bytes_of;  // rows move as bytes: every dtype, every bit
 
 std::string field_of(std::size_t field, std::size_t sample) {
   return "field " + std::to_string(field) + " of sample " + std::to_string(sample);

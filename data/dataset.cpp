@@ -3,21 +3,14 @@
 #include <cstring>
 #include <string>
 
-#include "autograd/tensor_impl.h"
+#include "data/tensor_bytes.h"
 #include "data/collate.h"
 
 namespace tapegrad::data {
 
 namespace {
 
-// Rows are copied as bytes, so float32 and int64 fields (features, ids, labels) keep their dtype
-// and every bit.
-const unsigned char* bytes_of(const Tensor& tensor) {
-  return static_cast<const unsigned char*>(tensor.data_ptr());
-}
-unsigned char* bytes_of(Tensor& tensor) {
-  return static_cast<unsigned char*>(tensor.impl()->storage->data);
-}
+using detail::bytes_of;  // rows move as bytes: every dtype, every bit
 
 Shape row_shape(const Tensor& tensor) {
   return Shape(tensor.shape().begin() + 1, tensor.shape().end());
