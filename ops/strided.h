@@ -71,5 +71,10 @@ void for_each_offset(const Shape& shape, const Layout& a, const Layout& b, Visit
 // dst[dst_layout(i)] = src[src_layout(i)] for every index i of `shape`.
 void strided_copy(const Shape& shape, float* dst, const Layout& dst_layout, const float* src,
                   const Layout& src_layout);
+// The same between tensors of one dtype, element for element in that dtype, so int64 values keep
+// every bit (the shape ops move ids and labels; a float round trip would round above 2^24).
+// dst and src must have the same dtype: the callers check it, so a mismatch is an InternalError.
+void strided_copy(const Shape& shape, Tensor& dst, const Layout& dst_layout, const Tensor& src,
+                  const Layout& src_layout);
 
 }  // namespace tapegrad
