@@ -7,7 +7,8 @@
 // their gradients; embedding skips rows equal to padding_idx (they get no gradient).
 // Indices are int64 (a vector, or an int64 tensor for embedding): they carry no gradient, and are
 // validated before anything else. The tensor overload checks its dtype and passes its values on,
-// so both overloads share one implementation.
+// so both overloads share one implementation. index_select takes x of any dtype (ids picked by
+// position, say): an int64 x gives an int64 result with the same values and no gradient.
 #include <algorithm>
 #include <string>
 
@@ -29,10 +30,23 @@ void check_indices(const char* op, const std::vector<std::int64_t>& index, std::
   }
 }
 
+// values[o, k, :] = in[o, index[k], :] for x seen as [outer, extent, inner]; Element is x's own
+// element type, so the rows are copied exactly.
+template <typename Element>
+void gather_rows(Element* values, const Element* in, const std::vector<std::int64_t>& index,
+                 std::int64_t outer, std::int64_t extent, std::int64_t inner) {
+  const auto picks = static_cast<std::int64_t>(index.size());
+  for (std::int64_t o = 0; o < outer; ++o) {
+    for (std::int64_t k = 0; k < picks; ++k) {
+      std::copy_n(in + (o * extent + index[static_cast<std::size_t>(k)]) * inner, inner,
+                  values + (o * picks + k) * inner);
+    }
+  }
+}
+
 }  // namespace
 
 Tensor index_select(const Tensor& x, std::int64_t dim, const std::vector<std::int64_t>& index) {
-  check_floating("index_select", "x", x);
   const Shape& shape = x.shape();
   if (shape.empty()) {
     throw ShapeError("index_select: expected a tensor with at least 1 dim, got shape []");
@@ -49,14 +63,11 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const std::vector<std::in
   Shape out_shape = shape;
   out_shape[d] = picks;
   checked_numel("index_select", out_shape);  // picks can exceed the extent ([0, 2^40] with 2^10)
-  Tensor out = Tensor::empty(out_shape);
-  const float* in = x.data();
-  float* values = out.data();
-  for (std::int64_t o = 0; o < outer; ++o) {
-    for (std::int64_t k = 0; k < picks; ++k) {
-      std::copy_n(in + (o * extent + index[static_cast<std::size_t>(k)]) * inner, inner,
-                  values + (o * picks + k) * inner);
-    }
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  if (x.dtype() == Dtype::int64) {
+    gather_rows(out.data_i64(), x.data_i64(), index, outer, extent, inner);
+  } else {
+    gather_rows(out.data(), x.data(), index, outer, extent, inner);
   }
   record("index_select", {x}, {out}, {},
          [x_shape = shape, index, outer, extent, inner](BackwardContext& ctx) {

@@ -4,7 +4,7 @@
 // as a view (view, squeeze, unsqueeze) ours shares storage and version counter too, so an in-place
 // write through one handle is visible in the other, as in PyTorch. Where PyTorch leaves it open
 // (reshape, flatten: "may be a view or a copy") ours copies, so nothing aliases by surprise.
-#include <algorithm>
+// Any dtype: an int64 x gives an int64 result with the same values (and no gradient).
 #include <string>
 
 #include "autograd/node.h"
@@ -59,14 +59,9 @@ Shape infer_shape(const char* op, const Shape& requested, const Shape& input_sha
 }
 
 Tensor reshape_to(const char* op, const Tensor& x, const Shape& shape, bool share_storage) {
-  check_floating(op, "x", x);
-  Tensor out;
-  if (share_storage) {
-    out = x.view_data_as(shape);
-  } else {
-    out = Tensor::empty(shape);
-    std::copy_n(x.data(), x.numel(), out.data());
-  }
+  // The copy is detached: the node recorded below is the only history the result gets.
+  const Tensor out =
+      share_storage ? x.view_data_as(shape) : x.detach().clone().view_data_as(shape);
   record(op, {x}, {out}, {}, [x_shape = x.shape()](BackwardContext& ctx) {
     // A view of the incoming gradient: the engine copies it if anyone else still holds the buffer.
     if (ctx.needs_grad(0)) ctx.accumulate(0, ctx.grad_output(0).view_data_as(x_shape));

@@ -2,7 +2,8 @@
 // (https://pytorch.org/docs/stable/generated/torch.select.html, Python slicing rules).
 //   y = the elements of x in a strided region; dL/dx is dL/dy written into that region of zeros.
 // The region is a Layout over x's storage (offset start*stride, stride step*stride), so both
-// directions are one strided_copy. Results are copies (PyTorch returns views).
+// directions are one strided_copy. Results are copies (PyTorch returns views), of any dtype: an
+// int64 x (a label or id tensor) gives an int64 result with the same values and no gradient.
 #include <algorithm>
 #include <string>
 
@@ -17,8 +18,8 @@ namespace {
 // out = x read through `region` (a layout of out_shape over x's storage).
 Tensor gather_region(const char* op, const Tensor& x, const Shape& out_shape,
                      const Layout& region) {
-  Tensor out = Tensor::empty(out_shape);
-  strided_copy(out_shape, out.data(), contiguous_layout(out_shape), x.data(), region);
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  strided_copy(out_shape, out, contiguous_layout(out_shape), x, region);
   record(op, {x}, {out}, {}, [x_shape = x.shape(), out_shape, region](BackwardContext& ctx) {
     if (!ctx.needs_grad(0)) return;
     Tensor grad_x = Tensor::zeros(x_shape);
@@ -30,7 +31,6 @@ Tensor gather_region(const char* op, const Tensor& x, const Shape& out_shape,
 }
 
 void check_not_scalar(const char* op, const Tensor& x) {
-  check_floating(op, "x", x);
   if (x.dim() == 0) {
     throw ShapeError(std::string(op) + ": expected a tensor with at least 1 dim, got shape []");
   }

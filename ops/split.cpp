@@ -4,6 +4,7 @@
 //   back at its offset (an unused piece contributes zeros).
 // One node with one output per piece: unbinding a [B, T, H] sequence over T=1000 steps then costs
 // one pass over the gradient, where T separate slices would each build a full-size zero gradient.
+// Any dtype: the pieces of an int64 x are int64 with the same values (and no gradient).
 #include <algorithm>
 #include <string>
 
@@ -18,7 +19,6 @@ namespace {
 // sizes are validated (non-negative, summing to the extent); drop_dim removes dim from each piece.
 std::vector<Tensor> split_checked(const char* op, const Tensor& x, std::size_t dim,
                                   const std::vector<std::int64_t>& sizes, bool drop_dim) {
-  check_floating(op, "x", x);
   const Shape& x_shape = x.shape();
   const Strides x_strides = contiguous_strides(x_shape);
   std::vector<Shape> piece_shapes;  // with dim kept, for the copies
@@ -31,8 +31,8 @@ std::vector<Tensor> split_checked(const char* op, const Tensor& x, std::size_t d
     regions.push_back(Layout{x_strides, start * x_strides[dim]});
     Shape out_shape = shape;
     if (drop_dim) out_shape.erase(out_shape.begin() + static_cast<std::ptrdiff_t>(dim));
-    Tensor piece = Tensor::empty(out_shape);
-    strided_copy(shape, piece.data(), contiguous_layout(shape), x.data(), regions.back());
+    Tensor piece = Tensor::empty(out_shape, x.dtype());
+    strided_copy(shape, piece, contiguous_layout(shape), x, regions.back());
     pieces.push_back(std::move(piece));
     piece_shapes.push_back(std::move(shape));
     start += size;

@@ -2,7 +2,8 @@
 //   y[i_0, ..., i_{n-1}] = x[j] with j[perm[k]] = i_k;  dL/dx is dL/dy permuted back by the
 //   inverse permutation. Storage is contiguous, so unlike PyTorch's view the result is a copy.
 // Both directions are one strided_copy: the forward reads x with x's strides taken in perm order,
-// the backward writes grad_x with the same strides.
+// the backward writes grad_x with the same strides. Any dtype: an int64 x gives an int64 result
+// with the same values (and no gradient).
 #include <string>
 #include <utility>
 
@@ -15,7 +16,6 @@ namespace tapegrad {
 namespace {
 
 Tensor permute_checked(const char* op, const Tensor& x, const std::vector<std::int64_t>& perm) {
-  check_floating(op, "x", x);
   const Shape& x_shape = x.shape();
   const Strides x_strides = contiguous_strides(x_shape);
   Shape out_shape(perm.size());
@@ -25,8 +25,8 @@ Tensor permute_checked(const char* op, const Tensor& x, const std::vector<std::i
     out_shape[k] = x_shape[d];
     x_in_out_order.strides[k] = x_strides[d];
   }
-  Tensor out = Tensor::empty(out_shape);
-  strided_copy(out_shape, out.data(), contiguous_layout(out_shape), x.data(), x_in_out_order);
+  Tensor out = Tensor::empty(out_shape, x.dtype());
+  strided_copy(out_shape, out, contiguous_layout(out_shape), x, x_in_out_order);
   record(op, {x}, {out}, {}, [x_shape, out_shape, x_in_out_order](BackwardContext& ctx) {
     if (!ctx.needs_grad(0)) return;
     Tensor grad_x = Tensor::empty(x_shape);

@@ -144,3 +144,18 @@ TEST_CASE("embedding with an index tensor: bad inputs", "[embedding][dtype][erro
   REQUIRE_THROWS_WITH(embedding(weight.to(Dtype::int64), Tensor::from_vector_i64({1}, {1})),
                       Catch::Contains("embedding: expected weight to be float32, got int64"));
 }
+
+TEST_CASE("index_select: int64 values beyond 2^53 survive exactly", "[index_select][dtype]") {
+  using tapegrad::testing::require_moved_exactly;
+  using tapegrad::testing::wide_ids;
+  const Tensor ids = wide_ids({3, 2, 2});
+  const Tensor offsets = iota({3, 2, 2});
+  require_moved_exactly(index_select(ids, 0, {2, 0, 2}), index_select(offsets, 0, {2, 0, 2}));
+  require_moved_exactly(index_select(ids, 1, {1}), index_select(offsets, 1, {1}));
+  require_moved_exactly(index_select(ids, -1, {1, 0, 1}), index_select(offsets, -1, {1, 0, 1}));
+  require_moved_exactly(index_select(ids, 0, {}), index_select(offsets, 0, {}));
+  // Token ids picked by position keep INT64_MIN, INT64_MAX and 2^53 + 1 exactly.
+  REQUIRE(index_select(wide_ids({3}), 0, {2, 1, 0}).to_vector_i64() ==
+          std::vector<std::int64_t>{9007199254740993, std::numeric_limits<std::int64_t>::max(),
+                                    std::numeric_limits<std::int64_t>::min()});
+}

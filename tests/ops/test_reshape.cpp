@@ -97,3 +97,26 @@ TEST_CASE("reshape family: bad inputs", "[reshape][view][flatten][squeeze][unsqu
   REQUIRE_THROWS_NAMING(unsqueeze(x, 4), IndexError, "unsqueeze");
   REQUIRE_THROWS_NAMING(unsqueeze(x, -5), IndexError, "unsqueeze");
 }
+
+TEST_CASE("reshape family: int64 values beyond 2^53 survive exactly",
+          "[reshape][view][flatten][squeeze][unsqueeze][dtype]") {
+  using tapegrad::testing::require_moved_exactly;
+  using tapegrad::testing::wide_ids;
+  const Tensor ids = wide_ids({2, 3, 2});
+  const Tensor offsets = iota({2, 3, 2});
+  require_moved_exactly(reshape(ids, {3, -1}), reshape(offsets, {3, -1}));
+  require_moved_exactly(view(ids, {-1}), view(offsets, {-1}));
+  require_moved_exactly(flatten(ids, 1), flatten(offsets, 1));
+  require_moved_exactly(squeeze(view(ids, {1, 12}), 0), squeeze(view(offsets, {1, 12}), 0));
+  require_moved_exactly(unsqueeze(ids, -1), unsqueeze(offsets, -1));
+  require_moved_exactly(flatten(wide_ids({})), flatten(iota({})));
+  // The same sharing as float: view, squeeze and unsqueeze alias the storage, reshape copies.
+  REQUIRE(view(ids, {12}).data_ptr() == ids.data_ptr());
+  REQUIRE(unsqueeze(ids, 0).data_ptr() == ids.data_ptr());
+  REQUIRE(reshape(ids, {12}).data_ptr() != ids.data_ptr());
+  // Also under grad mode with float inputs elsewhere recording: no node for an int64 result.
+  const Tensor weight = random_input({2, 3});
+  const Tensor recorded = reshape(weight, {3, 2});
+  REQUIRE(recorded.grad_fn() != nullptr);
+  REQUIRE(reshape(ids, {12}).grad_fn() == nullptr);
+}

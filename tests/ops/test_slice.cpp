@@ -73,3 +73,21 @@ TEST_CASE("slice and select: bad inputs", "[slice][select][errors]") {
   REQUIRE_THROWS_NAMING(select(x, -3, 0), IndexError, "select");
   REQUIRE_THROWS_NAMING(select(Tensor::scalar(1.0f), 0, 0), ShapeError, "select");
 }
+
+TEST_CASE("slice and select: int64 values beyond 2^53 survive exactly", "[slice][select][dtype]") {
+  using tapegrad::testing::require_moved_exactly;
+  using tapegrad::testing::wide_ids;
+  const Tensor ids = wide_ids({2, 5, 3});
+  const Tensor offsets = iota({2, 5, 3});
+  require_moved_exactly(slice(ids, 1, 0, 5, 2), slice(offsets, 1, 0, 5, 2));
+  require_moved_exactly(slice(ids, -1, 1, 3), slice(offsets, -1, 1, 3));
+  require_moved_exactly(slice(ids, 0, 0, 1), slice(offsets, 0, 0, 1));
+  require_moved_exactly(slice(ids, 1, 4, 2), slice(offsets, 1, 4, 2));  // empty
+  require_moved_exactly(select(ids, 1, -1), select(offsets, 1, -1));
+  require_moved_exactly(select(ids, -1, 0), select(offsets, -1, 0));
+  // A label tensor: labels[1:] and labels[0] keep INT64_MAX and 2^53 + 1 exactly.
+  const Tensor labels = wide_ids({3});
+  REQUIRE(slice(labels, 0, 1, 3).to_vector_i64() ==
+          std::vector<std::int64_t>{std::numeric_limits<std::int64_t>::max(), 9007199254740993});
+  REQUIRE(select(labels, 0, 0).item_i64() == std::numeric_limits<std::int64_t>::min());
+}

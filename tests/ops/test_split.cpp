@@ -112,3 +112,25 @@ TEST_CASE("split family: bad inputs", "[chunk][split][unbind][errors]") {
   REQUIRE_THROWS_NAMING(unbind(x, 2), IndexError, "unbind");
   REQUIRE_THROWS_NAMING(unbind(Tensor::scalar(1.0f)), ShapeError, "unbind");
 }
+
+TEST_CASE("split family: int64 values beyond 2^53 survive exactly",
+          "[chunk][split][unbind][dtype]") {
+  using tapegrad::testing::require_moved_exactly;
+  using tapegrad::testing::wide_ids;
+  const Tensor ids = wide_ids({5, 3});
+  const Tensor offsets = iota({5, 3});
+  const auto require_all_moved = [](const std::vector<Tensor>& id_pieces,
+                                    const std::vector<Tensor>& offset_pieces) {
+    REQUIRE(id_pieces.size() == offset_pieces.size());
+    for (std::size_t k = 0; k < id_pieces.size(); ++k) {
+      require_moved_exactly(id_pieces[k], offset_pieces[k]);
+    }
+  };
+  require_all_moved(chunk(ids, 2), chunk(offsets, 2));
+  require_all_moved(chunk(ids, 2, -1), chunk(offsets, 2, -1));
+  require_all_moved(split(ids, 2), split(offsets, 2));
+  require_all_moved(split(ids, std::vector<std::int64_t>{1, 0, 2}, 1),
+                    split(offsets, std::vector<std::int64_t>{1, 0, 2}, 1));
+  require_all_moved(unbind(ids, 1), unbind(offsets, 1));
+  require_all_moved(unbind(ids), unbind(offsets));
+}

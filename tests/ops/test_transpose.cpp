@@ -59,3 +59,21 @@ TEST_CASE("permute and transpose: bad inputs", "[permute][transpose][errors]") {
   REQUIRE_THROWS_NAMING(transpose(x, 0, 3), IndexError, "transpose");
   REQUIRE_THROWS_NAMING(transpose(x, -4, 1), IndexError, "transpose");
 }
+
+TEST_CASE("permute and transpose: int64 values beyond 2^53 survive exactly",
+          "[permute][transpose][dtype]") {
+  using tapegrad::testing::require_moved_exactly;
+  using tapegrad::testing::wide_ids;
+  const Tensor ids = wide_ids({2, 3, 4});
+  const Tensor offsets = iota({2, 3, 4});
+  require_moved_exactly(transpose(ids, 0, -1), transpose(offsets, 0, -1));
+  require_moved_exactly(transpose(ids, 1, 1), transpose(offsets, 1, 1));
+  require_moved_exactly(permute(ids, {2, 0, 1}), permute(offsets, {2, 0, 1}));
+  require_moved_exactly(permute(wide_ids({}), {}), permute(iota({}), {}));
+  // Spelled out once: [[MIN, MAX, 2^53+1], [2^53+2, 2^53+3, 2^53+4]] transposed.
+  const std::int64_t min = std::numeric_limits<std::int64_t>::min();
+  const std::int64_t max = std::numeric_limits<std::int64_t>::max();
+  REQUIRE(transpose(wide_ids({2, 3}), 0, 1).to_vector_i64() ==
+          std::vector<std::int64_t>{min, 9007199254740994, max, 9007199254740995,
+                                    9007199254740993, 9007199254740996});
+}
