@@ -3,6 +3,8 @@
 //   stack: cat of the inputs each seen with a new extent-1 dim at `dim`, so both share one loop.
 // One node for all inputs: its backward touches each element of dL/dy once, where composing
 // from slices would allocate a full-size zero gradient per input.
+// Any dtype, but one for all inputs: cat of int64 id batches is int64 (no gradient). PyTorch would
+// promote mixed dtypes; we have no promotion, so a mix is a TypeError naming both dtypes.
 #include <string>
 
 #include "autograd/node.h"
@@ -20,7 +22,15 @@ void check_defined_inputs(const char* op, const std::vector<Tensor>& tensors) {
     if (!tensors[k].defined()) {
       throw ValueError(std::string(op) + ": tensor " + std::to_string(k) + " is undefined");
     }
-    check_floating(op, "tensor " + std::to_string(k), tensors[k]);
+  }
+  const Dtype dtype = tensors[0].dtype();
+  for (std::size_t k = 1; k < tensors.size(); ++k) {
+    if (tensors[k].dtype() != dtype) {
+      throw TypeError(std::string(op) + ": expected tensor " + std::to_string(k) +
+                      " to have tensor 0's dtype " + dtype_name(dtype) + ", got " +
+                      dtype_name(tensors[k].dtype()) +
+                      " (mixed dtypes are not promoted: convert with to() first)");
+    }
   }
 }
 
@@ -36,14 +46,14 @@ Tensor cat_pieces(const char* op, const std::vector<Tensor>& tensors,
     if (out_shape[dim] > max_numel) break;
   }
   checked_numel(op, out_shape);
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::empty(out_shape, tensors[0].dtype());
   const Strides out_strides = contiguous_strides(out_shape);
   std::vector<std::int64_t> starts(pieces.size());
   std::int64_t start = 0;
   for (std::size_t k = 0; k < pieces.size(); ++k) {
     starts[k] = start;
-    strided_copy(pieces[k], out.data(), Layout{out_strides, start * out_strides[dim]},
-                 tensors[k].data(), contiguous_layout(pieces[k]));
+    strided_copy(pieces[k], out, Layout{out_strides, start * out_strides[dim]}, tensors[k],
+                 contiguous_layout(pieces[k]));
     start += pieces[k][dim];
   }
   std::vector<Shape> input_shapes;

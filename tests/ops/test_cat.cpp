@@ -79,3 +79,43 @@ TEST_CASE("cat and stack: bad inputs", "[cat][stack][errors]") {
   REQUIRE_THROWS_NAMING(stack({a, a}, 3), IndexError, "stack");
   REQUIRE_THROWS_NAMING(stack({a, a}, -4), IndexError, "stack");
 }
+
+TEST_CASE("cat and stack: int64 values beyond 2^53 survive exactly", "[cat][stack][dtype]") {
+  using tapegrad::testing::require_moved_exactly;
+  using tapegrad::testing::wide_id;
+  using tapegrad::testing::wide_ids;
+  // Three batches of token ids cut from one tensor, so the expected values are wide_id(offset).
+  const Tensor ids = wide_ids({2, 6});
+  const Tensor offsets = iota({2, 6});
+  const std::vector<Tensor> id_parts = split(ids, std::vector<std::int64_t>{1, 3, 2}, 1);
+  const std::vector<Tensor> offset_parts = split(offsets, std::vector<std::int64_t>{1, 3, 2}, 1);
+  require_moved_exactly(cat(id_parts, 1), cat(offset_parts, 1));
+  require_moved_exactly(cat({id_parts[2], id_parts[0]}, -1),
+                        cat({offset_parts[2], offset_parts[0]}, -1));
+  require_moved_exactly(cat({ids, ids}), cat({offsets, offsets}));
+  require_moved_exactly(cat({ids, wide_ids({0, 6})}), cat({offsets, iota({0, 6})}));
+  require_moved_exactly(stack({ids, ids}, 1), stack({offsets, offsets}, 1));
+  require_moved_exactly(stack({ids, ids}, -1), stack({offsets, offsets}, -1));
+  require_moved_exactly(stack({wide_ids({}), wide_ids({})}), stack({iota({}), iota({})}));
+  REQUIRE(cat({wide_ids({1}), wide_ids({2})}).to_vector_i64() ==
+          std::vector<std::int64_t>{wide_id(0), wide_id(0), wide_id(1)});
+}
+
+TEST_CASE("cat and stack: mixed dtypes are a TypeError naming both",
+          "[cat][stack][dtype][errors]") {
+  const Tensor ids = Tensor::from_vector_i64({1, 2, 3, 4, 5, 6}, {2, 3});
+  const Tensor x = iota({2, 3}, true);
+  REQUIRE_THROWS_NAMING(cat({x, ids}), TypeError, "cat");
+  REQUIRE_THROWS_WITH(cat({x, ids}),
+                      "cat: expected tensor 1 to have tensor 0's dtype float32, got int64 (mixed "
+                      "dtypes are not promoted: convert with to() first)");
+  REQUIRE_THROWS_WITH(cat({ids, ids, x}, 1),
+                      Catch::StartsWith("cat: expected tensor 2 to have tensor 0's dtype int64, "
+                                        "got float32"));
+  REQUIRE_THROWS_WITH(stack({ids, x}),
+                      Catch::StartsWith("stack: expected tensor 1 to have tensor 0's dtype int64, "
+                                        "got float32"));
+  REQUIRE_THROWS_NAMING(stack({x, ids}), TypeError, "stack");
+  // The dtype is checked before the shapes: a mix with a shape mismatch names the dtypes.
+  REQUIRE_THROWS_AS(cat({x, Tensor::from_vector_i64({1}, {1})}), TypeError);
+}

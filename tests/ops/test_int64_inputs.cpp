@@ -45,8 +45,6 @@ TEST_CASE("float ops refuse int64 inputs with a TypeError naming the op", "[dtyp
       {"matmul", [&] { matmul(ids, square); }},
       {"matmul", [&] { matmul(x, Tensor::from_vector_i64({1, 2, 3}, {3, 1})); }},
       {"linear", [&] { linear(ids, square, Tensor()); }},
-      {"cat", [&] { cat({x, ids}); }},
-      {"stack", [&] { stack({ids, ids}); }},
       {"where", [&] { where(x, ids, x); }},
       {"masked_fill", [&] { masked_fill(ids, x, 0.0f); }},
       {"softmax", [&] { softmax(ids, 1); }},
