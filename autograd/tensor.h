@@ -1,7 +1,8 @@
 #pragma once
 // tapegrad::Tensor: a shared handle to row-major, contiguous storage plus its autograd state:
-// float32 elements (the default; every op computes in it) or int64 (ids, labels, lengths, as
-// torch.long). Copying a Tensor shares data, grad and history (like a PyTorch tensor in Python).
+// float32 elements (the default; every arithmetic op computes in it) or int64 (ids, labels,
+// lengths, as torch.long). Copying a Tensor shares data, grad and history (like a PyTorch tensor
+// in Python).
 // No xtensor type appears here: the implementation lives in tensor_impl.h and .cpp files, so user
 // code compiles fast and does not depend on our SIMD flags.
 #include <concepts>
@@ -54,8 +55,11 @@ class RemovableHandle {
 };
 
 // The element type of a tensor (torch.dtype). float32 is the default of every factory; int64 holds
-// ids, labels and lengths. Only float32 tensors can require grad, and every op computes in float32:
-// an int64 tensor given to one is a TypeError naming the op (convert with to(Dtype::float32)).
+// ids, labels and lengths. Only float32 tensors can require grad. Every op that computes
+// (arithmetic, reductions, matmul, losses) takes float32 only: an int64 tensor given to one is a
+// TypeError naming the op (convert with to(Dtype::float32)). The ops that only move data (reshape,
+// view, flatten, squeeze, unsqueeze, transpose, permute, expand, slice, select, cat, stack, split,
+// chunk, unbind, index_select; clone) take either dtype and keep it, copying values exactly.
 enum class Dtype : std::uint8_t { float32, int64 };
 
 // "float32", "int64" (as torch prints them, without the "torch." prefix).

@@ -60,6 +60,9 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // ---- shape ----
+// These and index_select only move data, so they take int64 tensors too (slicing labels, cat of
+// token-id batches): the result has the input's dtype and exactly its values, and an int64 result
+// has no gradient. cat and stack need one dtype for all inputs (TypeError otherwise: no promotion).
 Tensor reshape(const Tensor& x, const Shape& shape);  // one extent may be -1
 Tensor view(const Tensor& x, const Shape& shape);     // same as reshape: storage is contiguous
 Tensor flatten(const Tensor& x, std::int64_t start_dim = 0, std::int64_t end_dim = -1);
