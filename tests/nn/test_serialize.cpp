@@ -149,16 +149,47 @@ TEST_CASE("load_safetensors reads the file PyTorch wrote exactly", "[serialize]"
 
   CHECK(metadata == expected["metadata"].get<std::map<std::string, std::string>>());
   REQUIRE(loaded.size() == expected["tensors"].size());
+  std::size_t integer_entries = 0;
   for (std::size_t i = 0; i < loaded.size(); ++i) {
     const auto& want = expected["tensors"][i];
-    INFO(want["name"].get<std::string>() << " (" << want["dtype"].get<std::string>() << ")");
+    const std::string dtype = want["dtype"].get<std::string>();
+    INFO(want["name"].get<std::string>() << " (" << dtype << ")");
     CHECK(loaded[i].first == want["name"].get<std::string>());
     CHECK(loaded[i].second.shape() == want["shape"].get<Shape>());
-    std::vector<float> values;
-    for (double v : want["values"].get<std::vector<double>>())
-      values.push_back(static_cast<float>(v));
-    CHECK(loaded[i].second.to_vector() == values);  // exact: json holds the float32 values
+    if (dtype == "I64" || dtype == "I32") {
+      // Integer entries load as int64 (I32 widened) and hold the JSON integers exactly, read as
+      // int64: values such as INT64_MAX and 2^53 + 1 that no double holds.
+      ++integer_entries;
+      REQUIRE(loaded[i].second.dtype() == Dtype::int64);
+      std::vector<std::int64_t> values;
+      for (const auto& value : want["values"]) {
+        REQUIRE(value.is_number_integer());  // the fixture wrote an integer, not a rounded float
+        values.push_back(value.get<std::int64_t>());
+      }
+      CHECK(loaded[i].second.to_vector_i64() == values);
+    } else {
+      REQUIRE(loaded[i].second.dtype() == Dtype::float32);
+      std::vector<float> values;
+      for (double v : want["values"].get<std::vector<double>>())
+        values.push_back(static_cast<float>(v));
+      CHECK(loaded[i].second.to_vector() == values);  // exact: json holds the float32 values
+    }
   }
+  CHECK(integer_entries == 4);  // ids_i64, scalar_i64, empty_i64, as_i32
+
+  // The extremes once more, spelled out here rather than read from the json, so the fixture's
+  // json and safetensors file cannot agree on a wrong value.
+  constexpr std::int64_t int64_min = std::numeric_limits<std::int64_t>::min();
+  constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
+  CHECK(loaded.at("ids_i64").to_vector_i64() ==
+        std::vector<std::int64_t>{int64_min, int64_max, 9007199254740993, -9007199254740993, 0,
+                                  -1});
+  CHECK(loaded.at("scalar_i64").item_i64() == 9007199254740993);
+  CHECK(loaded.at("empty_i64").shape() == Shape{2, 0});
+  CHECK(loaded.at("empty_i64").dtype() == Dtype::int64);
+  CHECK(loaded.at("as_i32").to_vector_i64() ==
+        std::vector<std::int64_t>{std::numeric_limits<std::int32_t>::min(),
+                                  std::numeric_limits<std::int32_t>::max(), 16777217, -7, 0});
 }
 
 namespace {
