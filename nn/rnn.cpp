@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "autograd/grad_mode.h"
-#include "nn/cell_registry.h"
+#include "nn/cell_definition.h"
 #include "nn/init.h"
 #include "ops/cells.h"
 #include "ops/ops.h"
@@ -70,8 +70,7 @@ Tensor bernoulli_mask(const Shape& shape, float p, float scale, Generator& gener
 // PyTorch fixtures check; the variants run kernels derived from ops/cells.h, as a user's cell does.
 std::vector<CellDefinition> builtin_definitions() {
   std::vector<CellDefinition> cells;
-  cells.push_back(cell_definition<cells::LSTM>());
-  cells.back().kernel = &builtin_cell("lstm");
+  cells.push_back(cell_definition<cells::LSTM>(builtin_cell("lstm")));
   cells.back().composed = [](const Tensor& x, const Tensor& h0, const Tensor& c0,
                              const RecurrentWeights& w, const std::vector<std::int64_t>& lengths,
                              bool reverse, const RecurrentMasks& masks) {
@@ -79,8 +78,7 @@ std::vector<CellDefinition> builtin_definitions() {
     return lstm_layer_reference(x, h0, c0, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh,
                                 w.weight_hr, lengths, reverse);
   };
-  cells.push_back(cell_definition<cells::GRU>());
-  cells.back().kernel = &builtin_cell("gru");
+  cells.push_back(cell_definition<cells::GRU>(builtin_cell("gru")));
   cells.back().composed = [](const Tensor& x, const Tensor& h0, const Tensor& c0,
                              const RecurrentWeights& w, const std::vector<std::int64_t>& lengths,
                              bool reverse, const RecurrentMasks& masks) {
@@ -90,8 +88,9 @@ std::vector<CellDefinition> builtin_definitions() {
   };
   for (const RNNNonlinearity act : {RNNNonlinearity::Tanh, RNNNonlinearity::ReLU}) {
     const bool tanh_act = act == RNNNonlinearity::Tanh;
-    cells.push_back(tanh_act ? cell_definition<cells::RNNTanh>() : cell_definition<cells::RNNReLU>());
-    cells.back().kernel = &builtin_cell(tanh_act ? "rnn_tanh" : "rnn_relu");
+    const CellKernel& kernel = builtin_cell(tanh_act ? "rnn_tanh" : "rnn_relu");
+    cells.push_back(tanh_act ? cell_definition<cells::RNNTanh>(kernel)
+                             : cell_definition<cells::RNNReLU>(kernel));
     cells.back().composed = [act](const Tensor& x, const Tensor& h0, const Tensor& c0,
                                   const RecurrentWeights& w,
                                   const std::vector<std::int64_t>& lengths, bool reverse,
@@ -105,9 +104,9 @@ std::vector<CellDefinition> builtin_definitions() {
                                  lengths, reverse);
     };
   }
-  cells.push_back(cell_definition<cells::PeepholeLSTM>());
-  cells.push_back(cell_definition<cells::CIFGLSTM>());
-  cells.push_back(cell_definition<cells::LayerNormLSTM>());
+  cells.push_back(cell_definition<cells::PeepholeLSTM>(derived_cell("peephole_lstm")));
+  cells.push_back(cell_definition<cells::CIFGLSTM>(derived_cell("cifg_lstm")));
+  cells.push_back(cell_definition<cells::LayerNormLSTM>(derived_cell("ln_lstm")));
   return cells;
 }
 

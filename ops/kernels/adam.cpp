@@ -2,13 +2,14 @@
 // element loop has no branch and vectorises; the last n % lanes elements run the scalar twin,
 // whose operations per element are the same.
 #include "ops/kernels/adam.h"
+#include "ops/kernels/isa_namespace.h"
 
 #include <immintrin.h>
 
 #include <cmath>
 #include <xsimd/xsimd.hpp>
 
-namespace tapegrad::kernels {
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 
 namespace {
 
@@ -127,4 +128,4 @@ void adam_update_reference(const AdamUpdate& u) {
   for (std::int64_t k = 0; k < u.n; ++k) adam_element(u, k);
 }
 
-}  // namespace tapegrad::kernels
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

@@ -39,8 +39,13 @@
 #include "ops/recurrent_cell.h"
 
 namespace tapegrad::kernels {
+// Per instruction set, as pointwise_simd.h: a cell's kernel compiled under two flag sets is two
+// kernels, not one symbol with two bodies.
+inline namespace TAPEGRAD_KERNEL_ISA {
 
 namespace cell_detail {
+
+using namespace kernels::cell_plan;  // the plan (cell_plan.h), the same for every build
 
 // p + n, and null stays null (an input the caller does not have; the lane-block loop skips it).
 template <class T>
@@ -536,4 +541,5 @@ const CellKernel& derived_cell_kernel() {
   return kernel;
 }
 
+}  // namespace TAPEGRAD_KERNEL_ISA
 }  // namespace tapegrad::kernels

@@ -17,7 +17,7 @@
 
 #include "ops/cell_math.h"
 
-namespace tapegrad::kernels::cell_detail {
+namespace tapegrad::kernels::cell_plan {
 
 using cell::Graph;
 using cell::Node;
@@ -239,4 +239,4 @@ constexpr Plan plan(const Graph& graph) {
   return p;
 }
 
-}  // namespace tapegrad::kernels::cell_detail
+}  // namespace tapegrad::kernels::cell_plan

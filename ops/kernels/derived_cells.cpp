@@ -1,25 +1,21 @@
-// The fused kernels of the cells in ops/cells.h, derived from their math by cell_kernel.h.
-#include <string>
+// The fused kernels of the cells in ops/cells.h, derived from their math by cell_kernel.h, in this
+// instruction-set build (tapegrad::derived_cell in dispatch.cpp looks them up by name).
+#include <string_view>
 
-#include "autograd/errors.h"
 #include "ops/cells.h"
 #include "ops/kernels/cell_kernel.h"
 
-namespace tapegrad {
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 
-const CellKernel& derived_cell(const std::string& name) {
+const CellKernel* find_derived_cell(std::string_view name) {
   for (const CellKernel* cell :
-       {&kernels::derived_cell_kernel<cells::LSTM>(), &kernels::derived_cell_kernel<cells::GRU>(),
-        &kernels::derived_cell_kernel<cells::RNNTanh>(),
-        &kernels::derived_cell_kernel<cells::RNNReLU>(),
-        &kernels::derived_cell_kernel<cells::PeepholeLSTM>(),
-        &kernels::derived_cell_kernel<cells::CIFGLSTM>(),
-        &kernels::derived_cell_kernel<cells::LayerNormLSTM>()}) {
-    if (cell->name == name) return *cell;
+       {&derived_cell_kernel<cells::LSTM>(), &derived_cell_kernel<cells::GRU>(),
+        &derived_cell_kernel<cells::RNNTanh>(), &derived_cell_kernel<cells::RNNReLU>(),
+        &derived_cell_kernel<cells::PeepholeLSTM>(), &derived_cell_kernel<cells::CIFGLSTM>(),
+        &derived_cell_kernel<cells::LayerNormLSTM>()}) {
+    if (cell->name == name) return cell;
   }
-  throw ValueError("derived_cell: unknown cell \"" + name +
-                   "\"; the derived cells are lstm, gru, rnn_tanh, rnn_relu, peephole_lstm, "
-                   "cifg_lstm, ln_lstm");
+  return nullptr;
 }
 
-}  // namespace tapegrad
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

@@ -2,12 +2,13 @@
 // (16 lanes with -march=native on AVX-512) and a scalar tail, plus the plain std:: references the
 // tests compare against. Loads happen before stores within a batch, so out may alias x.
 #include "ops/kernels/elementwise.h"
+#include "ops/kernels/isa_namespace.h"
 
 #include <cmath>
 
 #include "ops/kernels/pointwise_simd.h"
 
-namespace tapegrad::kernels {
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 
 namespace {
 
@@ -67,4 +68,4 @@ void exp_forward(float* out, const float* x, std::int64_t n) {
       [](float v) { return std::exp(v); });
 }
 
-}  // namespace tapegrad::kernels
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

@@ -5,12 +5,13 @@
 //   d h_prev (direct) = dh z.
 // Every factor comes from saved activations in [0,1] or [-1,1], so nothing overflows at +-50.
 #include "ops/kernels/gru_gates.h"
+#include "ops/kernels/isa_namespace.h"
 
 #include <cmath>
 
 #include "ops/kernels/pointwise_simd.h"
 
-namespace tapegrad::kernels {
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 
 void gru_gates_forward_reference(float* h, float* gates_act, float* hn_saved,
                                  const float* gates_x, const float* gates_h, const float* h_prev,
@@ -129,4 +130,4 @@ void gru_gates_backward(float* grad_gates_x, float* grad_gates_h, float* grad_h_
   });
 }
 
-}  // namespace tapegrad::kernels
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

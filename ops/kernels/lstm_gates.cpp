@@ -3,12 +3,13 @@
 // c_prev once and writes every output, instead of one memory pass per pointwise op. Rows are
 // independent, so large batches split across TBB workers with bitwise-identical results.
 #include "ops/kernels/lstm_gates.h"
+#include "ops/kernels/isa_namespace.h"
 
 #include <cmath>
 
 #include "ops/kernels/pointwise_simd.h"
 
-namespace tapegrad::kernels {
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 
 namespace {
 float sigmoid(float v) {
@@ -137,4 +138,4 @@ void lstm_gates_backward(float* grad_gates_pre, float* grad_c_prev, const float*
   });
 }
 
-}  // namespace tapegrad::kernels
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

@@ -13,6 +13,7 @@
 // tiny M) splits k over SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree
 // bit for bit.
 #include "ops/kernels/matmul.h"
+#include "ops/kernels/isa_namespace.h"
 #include "ops/kernels/matmul_thin.h"
 
 #include "autograd/aligned_alloc.h"
@@ -30,7 +31,7 @@
 #include <utility>
 #include <xsimd/xsimd.hpp>
 
-namespace tapegrad::kernels {
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 namespace {
 
 using namespace matmul_detail;
@@ -487,18 +488,15 @@ void compute_dot_block(const Problem& p, Index m0, Index m1, Index n0, Index n1)
 
 }  // namespace
 
-namespace matmul_detail {
-
-Kernel choose_kernel(bool transpose_a, bool transpose_b, Index M) {
+// matmul_detail::choose_kernel and tile_rows of this build (dispatch.cpp).
+Kernel choose_gemm_kernel(bool transpose_a, bool transpose_b, Index M) {
   if (!transpose_a && transpose_b && M <= kDotRows) return Kernel::dot;
   // Below MR rows a turned tile (16 or 32 rows) would mostly multiply padding.
   if (transpose_b && M >= MR && M <= kTurnedMaxRows) return Kernel::turned;
   return Kernel::packed;
 }
 
-Index tile_rows(Kernel kernel) { return kernel == Kernel::turned ? kBtRows : MR; }
-
-}  // namespace matmul_detail
+Index gemm_tile_rows(Kernel kernel) { return kernel == Kernel::turned ? kBtRows : MR; }
 
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
@@ -529,7 +527,7 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
     return;
   }
   const Problem p{transpose_a, transpose_b, accumulate, M, N, K, lda, ldb, ldc, a, b, c};
-  const Kernel kernel = choose_kernel(transpose_a, transpose_b, M);
+  const Kernel kernel = choose_gemm_kernel(transpose_a, transpose_b, M);
   auto compute = [&](Index m0, Index m1, Index n0, Index n1) {
     switch (kernel) {
       case Kernel::dot: return compute_dot_block(p, m0, m1, n0, n1);
@@ -538,7 +536,7 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
     }
   };
   const GridPlan grid =
-      plan_grid(M, N, K, tapegrad::num_threads(), tile_rows(kernel));
+      plan_grid(M, N, K, tapegrad::num_threads(), gemm_tile_rows(kernel));
   if (grid.row_blocks * grid.col_blocks == 1) {  // serial cut-off: no TBB at all
     compute(0, M, 0, N);
     return;
@@ -555,4 +553,4 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
       tbb::simple_partitioner());
 }
 
-}  // namespace tapegrad::kernels
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

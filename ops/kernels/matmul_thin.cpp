@@ -16,7 +16,7 @@
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
-namespace tapegrad::kernels::detail {
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA::detail {
 namespace {
 
 using Index = std::int64_t;
@@ -186,4 +186,4 @@ bool gemm_thin(bool transpose_a, bool transpose_b, Index M, Index N, Index K, co
   return true;
 }
 
-}  // namespace tapegrad::kernels::detail
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA::detail

@@ -3,7 +3,9 @@
 // loops instead (see matmul_thin.cpp). Same contract and dimension letters as gemm in matmul.h.
 #include <cstdint>
 
-namespace tapegrad::kernels::detail {
+#include "ops/kernels/isa_namespace.h"
+
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA::detail {
 
 // Handles the product and returns true when N or K is tiny (N <= 4 columns: matrix-vector
 // products such as the weight gradient of a 1-feature input; K == 1: an outer product such as
@@ -14,4 +16,4 @@ bool gemm_thin(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t 
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
                std::int64_t ldc, bool accumulate, std::int64_t kc_block);
 
-}  // namespace tapegrad::kernels::detail
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA::detail

@@ -3,6 +3,7 @@
 // the stable sigmoid shared by the pointwise and gate kernels, a lane-block loop whose tail runs the
 // same SIMD body on zero-padded copies, and the serial/parallel row split for the gate kernels.
 #include "autograd/threads.h"
+#include "ops/kernels/isa_namespace.h"
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <xsimd/xsimd.hpp>
@@ -14,7 +15,11 @@
 #include <cstdint>
 #include <cstring>
 
-namespace tapegrad::kernels::detail {
+// In a namespace per instruction set (isa_namespace.h): these inline functions compile to other
+// code under other flags, so they must not share names across builds.
+namespace tapegrad::kernels {
+inline namespace TAPEGRAD_KERNEL_ISA {
+namespace detail {
 
 using Arch = xsimd::default_arch;
 using FloatBatch = xsimd::batch<float, Arch>;
@@ -126,4 +131,6 @@ inline void for_rows(std::int64_t rows_total, std::int64_t row_elements, Rows&& 
                     [&](const tbb::blocked_range<std::int64_t>& r) { rows(r.begin(), r.end()); });
 }
 
-}  // namespace tapegrad::kernels::detail
+}  // namespace detail
+}  // namespace TAPEGRAD_KERNEL_ISA
+}  // namespace tapegrad::kernels

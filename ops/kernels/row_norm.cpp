@@ -2,12 +2,13 @@
 // the variance of the centred values), which stays accurate when |mean| >> std, unlike
 // E[v^2] - mean^2.
 #include "ops/kernels/row_norm.h"
+#include "ops/kernels/isa_namespace.h"
 
 #include <cmath>
 
 #include "ops/kernels/pointwise_simd.h"
 
-namespace tapegrad::kernels {
+namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 
 namespace {
 
@@ -119,4 +120,4 @@ void row_norm_backward(float* grad_v, double* grad_gain, const float* grad_out, 
   });
 }
 
-}  // namespace tapegrad::kernels
+}  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

@@ -1,0 +1,68 @@
+#pragma once
+// Internal to ops/kernels: the kernels of one instruction-set build as a table of function
+// pointers. Each build (ops/CMakeLists.txt) exports exactly one symbol, the C function returning
+// its table; dispatch.cpp defines the public kernel functions (matmul.h, lstm_gates.h, ...) as
+// calls through the table of the level in use (isa.h). The entries have the public functions'
+// types, so a build whose signature drifts does not compile.
+#include <string>
+#include <string_view>
+
+#include "ops/kernels/adam.h"
+#include "ops/kernels/elementwise.h"
+#include "ops/kernels/gru_gates.h"
+#include "ops/kernels/lstm_gates.h"
+#include "ops/kernels/matmul.h"
+#include "ops/kernels/matmul_internal.h"
+#include "ops/kernels/row_norm.h"
+#include "ops/recurrent_cell.h"
+
+namespace tapegrad::kernels {
+
+struct KernelTable {
+  const char* isa;  // "avx512", "avx2", "baseline", "generic"
+  decltype(&kernels::gemm) gemm;
+  decltype(&kernels::gemm_reference) gemm_reference;
+  decltype(&kernels::matmul_detail::choose_kernel) choose_gemm_kernel;
+  decltype(&kernels::matmul_detail::tile_rows) gemm_tile_rows;
+  decltype(&kernels::sigmoid_forward) sigmoid_forward;
+  decltype(&kernels::tanh_forward) tanh_forward;
+  decltype(&kernels::exp_forward) exp_forward;
+  decltype(&kernels::sigmoid_forward_reference) sigmoid_forward_reference;
+  decltype(&kernels::tanh_forward_reference) tanh_forward_reference;
+  decltype(&kernels::exp_forward_reference) exp_forward_reference;
+  decltype(&kernels::lstm_gates_forward) lstm_gates_forward;
+  decltype(&kernels::lstm_gates_forward_reference) lstm_gates_forward_reference;
+  decltype(&kernels::lstm_gates_backward) lstm_gates_backward;
+  decltype(&kernels::lstm_gates_backward_reference) lstm_gates_backward_reference;
+  decltype(&kernels::gru_gates_forward) gru_gates_forward;
+  decltype(&kernels::gru_gates_forward_reference) gru_gates_forward_reference;
+  decltype(&kernels::gru_gates_backward) gru_gates_backward;
+  decltype(&kernels::gru_gates_backward_reference) gru_gates_backward_reference;
+  decltype(&kernels::adam_update) adam_update;
+  decltype(&kernels::adam_update_reference) adam_update_reference;
+  decltype(&kernels::row_stats) row_stats;
+  decltype(&kernels::row_norm_grad_means) row_norm_grad_means;
+  decltype(&kernels::row_norm_forward) row_norm_forward;
+  decltype(&kernels::row_norm_backward) row_norm_backward;
+  // The kernel derived from the math of the built-in cell `name` (ops/cells.h), or null.
+  const CellKernel* (*find_derived_cell)(std::string_view name);
+};
+
+// The table in use: select_kernels(getenv("TAPEGRAD_KERNELS")) at the first call (isa.h).
+const KernelTable& active_kernels();
+// The widest runnable table for null or "", else the named one; ValueError naming the runnable
+// levels for a name that is not one of them.
+const KernelTable& select_kernels(const char* requested);
+// The table of the named level, or null when it is not built or this CPU cannot run it: the
+// kernel tests run every level this machine has.
+const KernelTable* kernels_for(std::string_view isa);
+
+}  // namespace tapegrad::kernels
+
+// One per level built (ops/CMakeLists.txt); the only global symbols of the kernel objects.
+extern "C" {
+const tapegrad::kernels::KernelTable* tapegrad_kernels_avx512();
+const tapegrad::kernels::KernelTable* tapegrad_kernels_avx2();
+const tapegrad::kernels::KernelTable* tapegrad_kernels_baseline();
+const tapegrad::kernels::KernelTable* tapegrad_kernels_generic();
+}
