@@ -1,6 +1,8 @@
 // The reference LSTM variants (nn/rnn_variant_reference.h) against PyTorch compositions of the same
 // cells (tests/fixtures/rnn_variants.json, made by tests/fixtures/make_rnn_variant_fixtures.py),
 // finite differences, the existing LSTM layers, and bad input.
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -83,6 +85,16 @@ Tensor projection(const Tensor& value, const json& weights) {
 constexpr double kRtol = 1e-5;
 constexpr double kAtol = 2e-6;
 
+// A parameter's gradient sums over steps and the batch, so its rounding error scales with the
+// largest terms, not with each result: an element that cancels to 4e-4 in a vector reaching 7.7
+// (ln_lstm's layernorm_hh_weight) is held to the vector's scale. The SSE2 kernel build, which has
+// no FMA, lands 2.2e-6 away on that one element.
+double sum_atol(const Tensor& expected) {
+  double largest = 1.0;
+  for (const float v : expected.to_vector()) largest = std::max(largest, std::fabs(double(v)));
+  return kAtol * largest;
+}
+
 }  // namespace
 
 TEST_CASE("LSTM variant references match PyTorch: outputs, states and every gradient",
@@ -142,7 +154,8 @@ TEST_CASE("LSTM variant references match PyTorch: outputs, states and every grad
       REQUIRE(named_parameters.size() == c.at("grad_parameters").size());
       for (const auto& [name, p] : named_parameters) {
         INFO(name);
-        REQUIRE_ALL_CLOSE(p.grad(), from_json(c.at("grad_parameters").at(name)), kRtol, kAtol);
+        const Tensor expected = from_json(c.at("grad_parameters").at(name));
+        REQUIRE_ALL_CLOSE(p.grad(), expected, kRtol, sum_atol(expected));
       }
     }
   }
@@ -223,7 +236,8 @@ TEST_CASE("fused variant layers match PyTorch too: outputs, states and every gra
       }
       for (const auto& [name, p] : named_parameters) {
         INFO(name);
-        REQUIRE_ALL_CLOSE(p.grad(), from_json(c.at("grad_parameters").at(name)), kRtolFused, kAtol);
+        const Tensor expected = from_json(c.at("grad_parameters").at(name));
+        REQUIRE_ALL_CLOSE(p.grad(), expected, kRtolFused, sum_atol(expected));
       }
 
       // Without masks, the module itself, its parameters loaded by the fixture's names.
