@@ -40,12 +40,22 @@ constexpr Index kLanes = static_cast<Index>(Batch::size);
 static_assert(kLanes % 4 == 0, "the packing transpose works on 4x4 blocks");
 
 constexpr Index NR = 2 * kLanes;  // 32 floats with AVX-512
-static_assert(kSplitColumns % NR == 0 && kWideSplitColumns % (16 * kLanes) == 0);
 
-// With one row of A the tile can be wider; ~16 accumulators either way.
+// The register tile is sized for this build's vector registers: AVX-512 has 32, AVX2 and SSE2
+// have 16. A rows x 2-batch tile holds 2 * rows accumulators, 2 batches of B and a broadcast of
+// A: 8 rows take 19 registers, 6 take 15. On Zen 4 the AVX2 build ran at 49-55% of fma_peak with
+// 8 rows (spilling) and 61-82% with 6; AVX-512 runs at 86-96%. matmul_internal.h's MR is the
+// AVX-512 value (and the turned kernel's threshold in every build); kTileRows is this build's.
+constexpr bool kWideRegisters = kLanes >= 16;
+constexpr Index kTileRows = kWideRegisters ? MR : 6;
+
+// With one row of A the tile can be wider: ~16 accumulators with 32 registers, and with 16, 8
+// for one row (B straight from memory into the FMA) and 8 for two (plus 4 B batches).
 constexpr Index wide_batches(Index rows) {
-  return rows == 1 ? 16 : rows == 2 ? 8 : rows <= 4 ? 4 : 2;
+  if constexpr (kWideRegisters) return rows == 1 ? 16 : rows == 2 ? 8 : rows <= 4 ? 4 : 2;
+  return rows == 1 ? 8 : rows == 2 ? 4 : 2;
 }
+static_assert(kSplitColumns % NR == 0 && kWideSplitColumns % (wide_batches(1) * kLanes) == 0);
 
 struct Problem {
   bool transpose_a, transpose_b, accumulate;
@@ -123,7 +133,7 @@ void pack_k_strided(const float* src, Index ld, Index valid, Index width, Index 
 // op(A)[row0 .. row0+rows, k0 .. k0+depth] as panels of `width` rows: a panel holds `width`
 // values per k (MR for the main kernel, kBtRows for the A . B^T kernel).
 void pack_a(const Problem& p, Index row0, Index rows, Index k0, Index depth, float* out,
-            Index width = MR) {
+            Index width = kTileRows) {
   for (Index panel = 0; panel < rows; panel += width) {
     const Index valid = std::min(width, rows - panel);
     float* dst = out + panel * depth;
@@ -210,7 +220,7 @@ void micro_kernel(const Tile& t, float* c, Index ldc) {
       for (Index v = 0; v < Batches; ++v) b_k[v].store_aligned(t.pack_to + k * NR + v * kLanes);
 #pragma GCC unroll 16
     for (Index r = 0; r < Rows; ++r) {
-      const Batch a_rk(t.a_panel[k * MR + r]);
+      const Batch a_rk(t.a_panel[k * kTileRows + r]);
 #pragma GCC unroll 16
       for (Index v = 0; v < Batches; ++v) acc[r][v] = xsimd::fma(a_rk, b_k[v], acc[r][v]);
     }
@@ -240,9 +250,9 @@ void run_rows(std::integer_sequence<Index, R...>, const Tile& t, float* c, Index
 // A tile narrower than NR (the last columns of C) goes through a local copy, so the kernel never
 // touches memory past C's row ends; its B sliver is zero-padded.
 void run_tile(const Tile& t, Index cols, float* c, Index ldc) {
-  constexpr auto row_counts = std::make_integer_sequence<Index, MR>{};
+  constexpr auto row_counts = std::make_integer_sequence<Index, kTileRows>{};
   if (t.mode == Mode::wide || cols == NR) return run_rows(row_counts, t, c, ldc);
-  alignas(64) float tile[MR * NR];
+  alignas(64) float tile[kTileRows * NR];
   if (t.load_c)
     for (Index r = 0; r < t.rows; ++r) std::memcpy(tile + r * NR, c + r * ldc, 4 * cols);
   run_rows(row_counts, t, tile, NR);
@@ -261,7 +271,7 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
   const bool one_row_block = m1 - m0 <= MC;
   const Index col_block = one_row_block ? n1 - n0 : NC;
   const Index depth_max = std::min(KC, p.K);
-  const auto a_pack = scratch(round_up(std::min(MC, m1 - m0), MR) * depth_max);
+  const auto a_pack = scratch(round_up(std::min(MC, m1 - m0), kTileRows) * depth_max);
   const Index b_pack_cols = one_row_block ? NR : round_up(std::min(NC, n1 - n0), NR);
   const auto b_pack = scratch(b_pack_cols * depth_max);
   for (Index j0 = n0; j0 < n1; j0 += col_block) {
@@ -278,7 +288,7 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
                  .b = p.transpose_b ? nullptr : p.b + k0 * p.ldb + col,
                  .load_c = p.accumulate || k0 > 0};
           const Index wide_cols = wide_batches(mc) * kLanes;
-          if (in_place && mc <= MR && nc - j >= wide_cols) {
+          if (in_place && mc <= kTileRows && nc - j >= wide_cols) {
             t.mode = Mode::wide;
             t.rows = mc;
             t.a_panel = a_pack.get();
@@ -295,16 +305,16 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
             t.mode = Mode::prefetch_next;
             const float* next = p.transpose_b ? p.b + (col + NR) * p.ldb + k0
                                               : p.b + k0 * p.ldb + col + NR;
-            t.prefetch = {next, p.ldb, p.transpose_b ? depth - 1 : NR - 1, 0, (mc + MR - 1) / MR,
-                          p.transpose_b};
+            t.prefetch = {next, p.ldb, p.transpose_b ? depth - 1 : NR - 1, 0,
+                          (mc + kTileRows - 1) / kTileRows, p.transpose_b};
           }
           // t is updated field by field, not copied: a whole-struct copy reads back with wide
           // loads what was just written with narrow stores, and that store-forwarding stall cost
           // ~30 cycles per call (7% of 2048x64x512, where a call is 64 steps).
           const Mode sliver_mode = t.mode;
-          for (Index i = 0; i < mc; i += MR, ++t.prefetch.first) {
+          for (Index i = 0; i < mc; i += kTileRows, ++t.prefetch.first) {
             const bool packing_now = fused_pack && i == 0;
-            t.rows = std::min(MR, mc - i);
+            t.rows = std::min(kTileRows, mc - i);
             t.a_panel = a_pack.get() + i * depth;
             t.mode = packing_now ? Mode::pack : sliver_mode;
             t.pack_to = packing_now ? sliver : nullptr;
@@ -328,7 +338,8 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
 // FMAs per element at M = 64, and waited on L3 for B (64x512x2048: 80-82% of peak; in place,
 // 91-94%; 8-48 rows 1.1-1.5x faster).
 constexpr Index kBtRows = 2 * kLanes;  // rows of C per tile (32 with AVX-512, 16 with AVX2)
-constexpr Index kBtCols = 8;           // columns of C per tile: 16 accumulators
+// columns of C per tile: 16 accumulators with 32 registers, 8 with 16 (2 x 8 would spill)
+constexpr Index kBtCols = kWideRegisters ? 8 : 4;
 // Rows of op(A) packed at a time: 512 KB of the 1 MB L2 at KC = 512 (128 rows measured 2-5%
 // slower on the large products with 2 threads, which re-read B from L3 once per block).
 constexpr Index kBtMC = 256;
@@ -496,7 +507,7 @@ Kernel choose_gemm_kernel(bool transpose_a, bool transpose_b, Index M) {
   return Kernel::packed;
 }
 
-Index gemm_tile_rows(Kernel kernel) { return kernel == Kernel::turned ? kBtRows : MR; }
+Index gemm_tile_rows(Kernel kernel) { return kernel == Kernel::turned ? kBtRows : kTileRows; }
 
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
