@@ -35,7 +35,7 @@
 #include "ops/cell_math.h"
 #include "ops/kernels/cell_plan.h"
 #include "ops/kernels/pointwise_simd.h"
-#include "ops/kernels/row_norm.h"
+#include "ops/kernels/row_norm_simd.h"
 #include "ops/recurrent_cell.h"
 
 namespace tapegrad::kernels {

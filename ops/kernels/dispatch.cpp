@@ -1,7 +1,9 @@
 // The public kernel functions as calls through the table of the instruction-set build in use
 // (isa.h, kernel_table.h). Built for the baseline like the rest of the library: only the tables'
 // code uses wider instructions, and only once the CPU has been asked whether it runs them.
+#include <array>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -9,6 +11,9 @@
 #include "ops/kernels/isa.h"
 #include "ops/kernels/kernel_table.h"
 
+#ifndef TAPEGRAD_KERNEL_ISAS_X86
+#error "TAPEGRAD_KERNEL_ISAS_X86 is set by ops/CMakeLists.txt: 1 with the x86-64 levels, 0 without"
+#endif
 #if TAPEGRAD_KERNEL_ISAS_X86
 #include <cpuid.h>
 #endif
@@ -18,54 +23,51 @@ namespace tapegrad::kernels {
 namespace {
 
 #if TAPEGRAD_KERNEL_ISAS_X86
-struct CpuLevels {
-  bool avx2 = false, avx512 = false;
-};
-
-// The x86-64 levels of the psABI, from CPUID, and whether the OS saves the wider registers
-// (XCR0): a CPU can have AVX-512 that its kernel does not enable.
-CpuLevels detect_levels() {
-  CpuLevels levels;
+CpuidBits read_cpuid() {
+  CpuidBits bits;
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return levels;
-  const auto bit = [](unsigned reg, int n) { return ((reg >> n) & 1u) != 0; };
-  const bool fma = bit(ecx, 12), movbe = bit(ecx, 22), osxsave = bit(ecx, 27), avx = bit(ecx, 28),
-             f16c = bit(ecx, 29);
-  if (!osxsave || !avx) return levels;
-  unsigned xcr0_low = 0, xcr0_high = 0;
-  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-  const bool os_ymm = (xcr0_low & 0x6u) == 0x6u;     // SSE and AVX state
-  const bool os_zmm = (xcr0_low & 0xe6u) == 0xe6u;   // and opmask, ZMM_Hi256, Hi16_ZMM
-  unsigned ext_eax = 0, ext_ebx = 0, ext_ecx = 0, ext_edx = 0;
-  const bool lzcnt = __get_cpuid(0x80000001u, &ext_eax, &ext_ebx, &ext_ecx, &ext_edx) &&
-                     bit(ext_ecx, 5);
-  if (__get_cpuid_max(0, nullptr) < 7) return levels;
-  unsigned l7_eax = 0, l7_ebx = 0, l7_ecx = 0, l7_edx = 0;
-  __cpuid_count(7, 0, l7_eax, l7_ebx, l7_ecx, l7_edx);
-  const bool bmi1 = bit(l7_ebx, 3), avx2 = bit(l7_ebx, 5), bmi2 = bit(l7_ebx, 8);
-  levels.avx2 = os_ymm && avx2 && fma && f16c && movbe && lzcnt && bmi1 && bmi2;
-  const bool avx512f = bit(l7_ebx, 16), avx512dq = bit(l7_ebx, 17), avx512cd = bit(l7_ebx, 28),
-             avx512bw = bit(l7_ebx, 30), avx512vl = bit(l7_ebx, 31);
-  levels.avx512 = levels.avx2 && os_zmm && avx512f && avx512dq && avx512cd && avx512bw && avx512vl;
-  return levels;
+  bits.max_leaf = __get_cpuid_max(0, nullptr);
+  if (bits.max_leaf < 1) return bits;
+  __cpuid(1, eax, ebx, ecx, edx);
+  bits.leaf1_ecx = ecx;
+  if (bits.max_leaf >= 7) {
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    bits.leaf7_ebx = ebx;
+  }
+  if (__get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx)) bits.ext1_ecx = ecx;
+  // xgetbv faults without OSXSAVE; volatile keeps the compiler from hoisting it above the test.
+  if ((bits.leaf1_ecx >> 27) & 1u) {
+    unsigned low = 0, high = 0;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    bits.xcr0 = (static_cast<unsigned long long>(high) << 32) | low;
+  }
+  return bits;
 }
 
-// The builds this CPU runs, widest first.
-std::vector<const KernelTable*> runnable_tables() {
-  const CpuLevels levels = detect_levels();
-  std::vector<const KernelTable*> tables;
-  if (levels.avx512) tables.push_back(tapegrad_kernels_avx512());
-  if (levels.avx2) tables.push_back(tapegrad_kernels_avx2());
-  tables.push_back(tapegrad_kernels_baseline());
-  return tables;
+// The builds this CPU runs, widest first; never destroyed, so a static destructor may still ask.
+struct Runnable {
+  std::array<const KernelTable*, 3> tables{};
+  std::size_t count = 0;
+};
+Runnable find_runnable() {
+  const CpuLevels levels = levels_from(read_cpuid());
+  Runnable runnable;
+  if (levels.avx512) runnable.tables[runnable.count++] = tapegrad_kernels_avx512();
+  if (levels.avx2) runnable.tables[runnable.count++] = tapegrad_kernels_avx2();
+  runnable.tables[runnable.count++] = tapegrad_kernels_baseline();
+  return runnable;
 }
 #else
-std::vector<const KernelTable*> runnable_tables() { return {tapegrad_kernels_generic()}; }
+struct Runnable {
+  std::array<const KernelTable*, 1> tables{};
+  std::size_t count = 0;
+};
+Runnable find_runnable() { return {{tapegrad_kernels_generic()}, 1}; }
 #endif
 
-const std::vector<const KernelTable*>& runnable() {
-  static const std::vector<const KernelTable*> tables = runnable_tables();
-  return tables;
+std::span<const KernelTable* const> runnable() {
+  static const Runnable found = find_runnable();
+  return {found.tables.data(), found.count};
 }
 
 std::string runnable_names() {
@@ -78,6 +80,27 @@ std::string runnable_names() {
 }
 
 }  // namespace
+
+CpuLevels levels_from(const CpuidBits& bits) {
+  const auto bit = [](unsigned long long reg, int n) { return ((reg >> n) & 1u) != 0; };
+  CpuLevels levels;
+  if (bits.max_leaf < 7) return levels;
+  const unsigned ecx = bits.leaf1_ecx, ebx7 = bits.leaf7_ebx, ext = bits.ext1_ecx;
+  // x86-64-v2, which the compiler may use at v3 too: SSE3, SSSE3, CMPXCHG16B, SSE4.1, SSE4.2,
+  // POPCNT, LAHF/SAHF.
+  const bool v2 = bit(ecx, 0) && bit(ecx, 9) && bit(ecx, 13) && bit(ecx, 19) && bit(ecx, 20) &&
+                  bit(ecx, 23) && bit(ext, 0);
+  // v3: FMA, MOVBE, AVX, F16C, LZCNT, BMI1, AVX2, BMI2, and the OS saving xmm/ymm (XCR0 1, 2).
+  const bool osxsave = bit(ecx, 27);
+  const bool os_ymm = osxsave && (bits.xcr0 & 0x6u) == 0x6u;
+  levels.avx2 = v2 && os_ymm && bit(ecx, 12) && bit(ecx, 22) && bit(ecx, 28) && bit(ecx, 29) &&
+                bit(ext, 5) && bit(ebx7, 3) && bit(ebx7, 5) && bit(ebx7, 8);
+  // v4: AVX-512 F, DQ, CD, BW, VL, and the OS saving opmask, ZMM_Hi256, Hi16_ZMM (XCR0 5-7).
+  const bool os_zmm = osxsave && (bits.xcr0 & 0xe6u) == 0xe6u;
+  levels.avx512 = levels.avx2 && os_zmm && bit(ebx7, 16) && bit(ebx7, 17) && bit(ebx7, 28) &&
+                  bit(ebx7, 30) && bit(ebx7, 31);
+  return levels;
+}
 
 const KernelTable& select_kernels(const char* requested) {
   if (requested == nullptr || *requested == '\0') return *runnable().front();

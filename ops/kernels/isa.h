@@ -6,8 +6,9 @@
 // binary runs at full speed on any x86-64 machine. Elsewhere there is one build, "generic".
 //
 // TAPEGRAD_KERNELS=<level> in the environment, read at that first call, picks a level instead
-// (to compare them, or to rule the wide ones out); a level this CPU cannot run, or an unknown
-// name, makes that call throw ValueError naming the levels that can run.
+// (to compare them, or to rule the wide ones out). A level this CPU cannot run, or an unknown
+// name, is not replaced by a guess: every kernel call (and kernel_isa()) throws ValueError naming
+// the levels that can run, until the process is restarted with a good value.
 // Results can differ between levels in the last bits (other vector widths sum in other orders);
 // within a level they do not depend on the thread count.
 #include <string>

@@ -48,6 +48,18 @@ struct KernelTable {
   const CellKernel* (*find_derived_cell)(std::string_view name);
 };
 
+// What CPUID and XCR0 report (leaf 1 ECX, leaf 7.0 EBX, leaf 0x80000001 ECX, the highest basic
+// leaf) and the x86-64 levels they allow: levels_from is the decision, apart from the reading so
+// that tests can feed it CPUs other than the one they run on.
+struct CpuidBits {
+  unsigned max_leaf = 0, leaf1_ecx = 0, leaf7_ebx = 0, ext1_ecx = 0;
+  unsigned long long xcr0 = 0;  // meaningful only with OSXSAVE (leaf 1 ECX bit 27)
+};
+struct CpuLevels {
+  bool avx2 = false, avx512 = false;  // x86-64-v3, x86-64-v4 (psABI), with the OS's support
+};
+CpuLevels levels_from(const CpuidBits& bits);
+
 // The table in use: select_kernels(getenv("TAPEGRAD_KERNELS")) at the first call (isa.h).
 const KernelTable& active_kernels();
 // The widest runnable table for null or "", else the named one; ValueError naming the runnable

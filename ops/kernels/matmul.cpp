@@ -123,7 +123,7 @@ void pack_k_strided(const float* src, Index ld, Index valid, Index width, Index 
     if (valid == width && width % kLanes == 0)
       for (Index j = 0; j < width; j += kLanes)
         Batch::load_unaligned(row + j).store_aligned(dst + j);
-    else if (valid == width)  // MR = 8 floats of A^T: one copy, not 8 scalar moves
+    else if (valid == width)  // a tile row of A^T (6 or 8 floats): one copy, not scalar moves
       std::memcpy(dst, row, sizeof(float) * static_cast<std::size_t>(width));
     else
       for (Index j = 0; j < width; ++j) dst[j] = j < valid ? row[j] : 0.0f;

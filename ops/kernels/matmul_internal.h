@@ -1,6 +1,6 @@
 #pragma once
-// Private to ops/kernels/matmul.cpp (and its test): gemm's blocking parameters and how it splits
-// C over TBB tasks. No xsimd or TBB here; the tile width NR (2 batches) lives in the .cpp.
+// Private to ops/kernels (matmul.cpp, the dispatcher) and gemm's test: the blocking parameters
+// and how gemm splits C over TBB tasks. No xsimd or TBB here; the tile width NR (2 batches) lives in the .cpp.
 // Letters as in matmul.h; MR x NR is the register tile, KC/MC/NC the cache blocks over K, M, N.
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,8 @@ using Index = std::int64_t;
 
 // 8 x 32 register tile: 16 accumulators + 2 B batches + 1 broadcast = 19 of 32 zmm registers.
 // 16 independent FMA chains cover 4 cycles of latency at 1 FMA/cycle with room to spare, and 8
-// rows divide the batch-64 LSTM shapes; 6-, 12- and 14-row tiles measured the same or worse.
+// rows divide the batch-64 LSTM shapes; 6-, 12- and 14-row tiles measured the same or worse with
+// AVX-512. Builds with 16 vector registers use 6 rows (matmul.cpp: kTileRows), 8 would spill.
 constexpr Index MR = 8;
 // KC = 512: a B sliver (KC x NR) is 64 KB and lives in L2, which feeds one FMA per cycle easily;
 // against KC = 256 it halves the passes over C (+5-8% at 512^3). Packed A (MC x KC) is 256 KB.
@@ -50,11 +51,12 @@ struct GridPlan {
 };
 
 // The kernel gemm runs for a product, chosen by the transposes and M alone (so never by the thread
-// count), and the rows of its register tile, the grid's row unit. Defined in matmul.cpp, where the
-// SIMD width is known; the tests ask them which path and which plan a shape gets.
+// count), and the rows of its register tile, the grid's row unit. Each kernel build defines its
+// own (matmul.cpp, where the SIMD width is known); these call the build in use (dispatch.cpp),
+// and the tests ask them which path and which plan a shape gets.
 //   dot     A . B^T with M <= kDotRows: dot products along k
 //   turned  A . B^T with MR <= M <= kTurnedMaxRows: B read in place, vectors along M
-//   packed  everything else: MR x NR tiles over packed or in-place B slivers
+//   packed  everything else: register tiles (tile_rows() x NR) over packed or in-place B slivers
 enum class Kernel { dot, turned, packed };
 Kernel choose_kernel(bool transpose_a, bool transpose_b, Index M);
 Index tile_rows(Kernel kernel);
@@ -63,7 +65,7 @@ Index tile_rows(Kernel kernel);
 // (when there is work for that). Each column split repacks A and each row split repacks B, so the
 // row count is the divisor of the task count closest to the aspect sqrt(tasks * M / N).
 // row_unit: rows of the register tile (tile_rows() of the kernel that runs).
-inline GridPlan plan_grid(Index M, Index N, Index K, Index threads, Index row_unit = MR) {
+inline GridPlan plan_grid(Index M, Index N, Index K, Index threads, Index row_unit) {
   const Index affordable = static_cast<Index>(2.0 * double(M) * double(N) * double(K) / kTaskFlops);
   if (threads <= 1 || affordable < 2) return {1, 1, M, N};
   Index tasks = std::min(kTasksPerThread * threads, affordable);
