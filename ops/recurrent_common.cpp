@@ -66,26 +66,6 @@ void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const flo
   for (std::int64_t r = 0; r < rows; ++r) std::copy(row.begin(), row.end(), out + r * width);
 }
 
-void add_column_sums(float* sums, const float* values, std::int64_t rows, std::int64_t width) {
-  // Rows are added in float within blocks of 64 (a loop the compiler vectorises), and the block
-  // totals in double, so long T*B columns keep double accuracy without a scalar double loop.
-  constexpr std::int64_t kBlockRows = 64;
-  std::vector<double> total(static_cast<std::size_t>(width), 0.0);
-  std::vector<float> block(static_cast<std::size_t>(width));
-  for (std::int64_t begin = 0; begin < rows; begin += kBlockRows) {
-    const std::int64_t end = std::min(rows, begin + kBlockRows);
-    std::fill(block.begin(), block.end(), 0.0f);
-    for (std::int64_t r = begin; r < end; ++r) {
-      const float* row = values + r * width;
-      for (std::int64_t j = 0; j < width; ++j) block[static_cast<std::size_t>(j)] += row[j];
-    }
-    for (std::int64_t j = 0; j < width; ++j) {
-      total[static_cast<std::size_t>(j)] += block[static_cast<std::size_t>(j)];
-    }
-  }
-  for (std::int64_t j = 0; j < width; ++j) sums[j] += static_cast<float>(total[static_cast<std::size_t>(j)]);
-}
-
 void carry_finished_rows(float* to, const float* from, std::int64_t B, std::int64_t width,
                          const std::vector<std::int64_t>& lengths, std::int64_t t, bool add) {
   for (std::int64_t b = 0; b < B; ++b) {

@@ -76,8 +76,6 @@ Tensor input_grad(const float* dgates, std::int64_t T, std::int64_t B, std::int6
 // out[r, :] = bias_a + bias_b for every row (either bias may be null); the start of a fused product.
 void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
                     const float* bias_b);
-// sums[j] += column sums of values [rows, width], accumulated in double.
-void add_column_sums(float* sums, const float* values, std::int64_t rows, std::int64_t width);
 
 // Copies state into a fresh [B, size] tensor, or zeros when undefined.
 Tensor initial_state(const Tensor& state, std::int64_t B, std::int64_t size);

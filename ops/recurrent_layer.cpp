@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "autograd/node.h"
+#include "ops/kernels/column_sums.h"
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/row_norm.h"
 #include "ops/recurrent.h"
@@ -349,7 +350,7 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
       zero_finished_rows(dpre_t, B, G, lengths, t);
       zero_finished_rows(dpre_h_t, B, G, lengths, t);
       zero_finished_rows(dparams_t, B, num_params * H, lengths, t);
-      if (num_params > 0) recurrent::add_column_sums(dparams_sum.data(), dparams_t, B, num_params * H);
+      if (num_params > 0) kernels::add_column_sums(dparams_sum.data(), dparams_t, B, num_params * H);
       if (zone_c) add_into(dc_prev.data(), dc_kept.data(), B * H);
       if (stateful) recurrent::carry_finished_rows(dc_prev.data(), dc.data(), B, H, lengths, t);
       // d h_{t-1}: the path through W_hh (times the dropout mask), the cell's direct term when it
@@ -388,7 +389,7 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     // adds into the same rows, so it gets the same sums.
     const auto column_sums = [&](const float* values) {
       Tensor sums = Tensor::zeros({G});
-      recurrent::add_column_sums(sums.data(), values, rows, G);
+      kernels::add_column_sums(sums.data(), values, rows, G);
       return sums;
     };
     const bool any_ih_bias = ctx.needs_grad(5) || ctx.needs_grad(9) || (!split && ctx.needs_grad(6)) ||

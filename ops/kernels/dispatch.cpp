@@ -227,6 +227,14 @@ void row_norm_backward(float* grad_v, double* grad_gain, const float* grad_out, 
   active_kernels().row_norm_backward(grad_v, grad_gain, grad_out, xhat, rstd, gain, R, W);
 }
 
+void add_column_sums(float* sums, const float* values, std::int64_t rows, std::int64_t width) {
+  active_kernels().add_column_sums(sums, values, rows, width);
+}
+void add_column_sums_reference(float* sums, const float* values, std::int64_t rows,
+                               std::int64_t width) {
+  active_kernels().add_column_sums_reference(sums, values, rows, width);
+}
+
 }  // namespace tapegrad::kernels
 
 namespace tapegrad {

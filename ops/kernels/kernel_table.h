@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "ops/kernels/adam.h"
+#include "ops/kernels/column_sums.h"
 #include "ops/kernels/elementwise.h"
 #include "ops/kernels/gru_gates.h"
 #include "ops/kernels/lstm_gates.h"
@@ -44,6 +45,8 @@ struct KernelTable {
   decltype(&kernels::row_norm_grad_means) row_norm_grad_means;
   decltype(&kernels::row_norm_forward) row_norm_forward;
   decltype(&kernels::row_norm_backward) row_norm_backward;
+  decltype(&kernels::add_column_sums) add_column_sums;
+  decltype(&kernels::add_column_sums_reference) add_column_sums_reference;
   // The kernel derived from the math of the built-in cell `name` (ops/cells.h), or null.
   const CellKernel* (*find_derived_cell)(std::string_view name);
 };

@@ -29,6 +29,8 @@ decltype(kernels::adam_update) adam_update;
 decltype(kernels::adam_update_reference) adam_update_reference;
 decltype(kernels::row_norm_forward) row_norm_forward;
 decltype(kernels::row_norm_backward) row_norm_backward;
+decltype(kernels::add_column_sums) add_column_sums;
+decltype(kernels::add_column_sums_reference) add_column_sums_reference;
 const CellKernel* find_derived_cell(std::string_view name);  // derived_cells.cpp
 
 namespace {
@@ -60,6 +62,8 @@ constexpr KernelTable table{.isa = TAPEGRAD_STRINGIFY(TAPEGRAD_KERNEL_ISA),
                             .row_norm_grad_means = &row_norm_grad_means,
                             .row_norm_forward = &row_norm_forward,
                             .row_norm_backward = &row_norm_backward,
+                            .add_column_sums = &add_column_sums,
+                            .add_column_sums_reference = &add_column_sums_reference,
                             .find_derived_cell = &find_derived_cell};
 }  // namespace
 

@@ -261,6 +261,16 @@ TEST_CASE("every level this CPU runs matches the scalar references", "[kernels][
     var /= double(4 * H);
     CHECK(stats.mean == Approx(mean).margin(1e-5));
     CHECK(stats.rstd == Approx(1.0 / std::sqrt(var + 1e-5)).epsilon(1e-5));
+    // Column sums over enough rows for several 64-row blocks, a width with a tail.
+    const std::vector<float> column_values = random_floats(std::size_t(150 * 37), 14);
+    std::vector<float> sums(37, 0.5f), sums_ref(37, 0.5f);
+    table->add_column_sums(sums.data(), column_values.data(), 150, 37);
+    table->add_column_sums_reference(sums_ref.data(), column_values.data(), 150, 37);
+    CHECK(max_abs_difference(sums, sums_ref) < 1e-5);
+    CHECK(sums_ref[0] != 0.5f);
+    const std::vector<float> before = sums;
+    table->add_column_sums(sums.data(), nullptr, 0, 37);  // no rows: nothing added, nothing read
+    CHECK(sums == before);
     // The gemm paths are per build (the 6-row tile where there are 16 registers).
     using kernels::matmul_detail::Kernel;
     CHECK(table->choose_gemm_kernel(false, true, 2) == Kernel::dot);
