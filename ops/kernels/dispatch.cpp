@@ -22,6 +22,12 @@ namespace tapegrad::kernels {
 
 namespace {
 
+// The builds this CPU runs, widest first; never destroyed, so a static destructor may still ask.
+struct Runnable {
+  std::array<const KernelTable*, TAPEGRAD_KERNEL_ISAS_X86 ? 3 : 1> tables{};
+  std::size_t count = 0;
+};
+
 #if TAPEGRAD_KERNEL_ISAS_X86
 CpuidBits read_cpuid() {
   CpuidBits bits;
@@ -44,11 +50,6 @@ CpuidBits read_cpuid() {
   return bits;
 }
 
-// The builds this CPU runs, widest first; never destroyed, so a static destructor may still ask.
-struct Runnable {
-  std::array<const KernelTable*, 3> tables{};
-  std::size_t count = 0;
-};
 Runnable find_runnable() {
   const CpuLevels levels = levels_from(read_cpuid());
   Runnable runnable;
@@ -58,10 +59,6 @@ Runnable find_runnable() {
   return runnable;
 }
 #else
-struct Runnable {
-  std::array<const KernelTable*, 1> tables{};
-  std::size_t count = 0;
-};
 Runnable find_runnable() { return {{tapegrad_kernels_generic()}, 1}; }
 #endif
 
