@@ -19,34 +19,25 @@
 
 namespace tapegrad::kernels {
 
+// The public kernel functions that each build defines under the same name, listed once: the
+// table's fields below, and each build's declarations and entries (table.cpp), come from it.
+#define TAPEGRAD_KERNEL_FUNCTIONS(X) \
+  X(gemm) X(gemm_reference) X(sigmoid_forward) X(tanh_forward) X(exp_forward) \
+  X(sigmoid_forward_reference) X(tanh_forward_reference) X(exp_forward_reference) \
+  X(lstm_gates_forward) X(lstm_gates_forward_reference) X(lstm_gates_backward) \
+  X(lstm_gates_backward_reference) X(gru_gates_forward) X(gru_gates_forward_reference) \
+  X(gru_gates_backward) X(gru_gates_backward_reference) X(adam_update) X(adam_update_reference) \
+  X(row_stats) X(row_norm_grad_means) X(row_norm_forward) X(row_norm_backward) \
+  X(add_column_sums) X(add_column_sums_reference)
+
 struct KernelTable {
   const char* isa;  // "avx512", "avx2", "baseline", "generic"
-  decltype(&kernels::gemm) gemm;
-  decltype(&kernels::gemm_reference) gemm_reference;
+#define TAPEGRAD_KERNEL_FIELD(name) decltype(&kernels::name) name;
+  TAPEGRAD_KERNEL_FUNCTIONS(TAPEGRAD_KERNEL_FIELD)
+#undef TAPEGRAD_KERNEL_FIELD
+  // matmul_detail::choose_kernel and tile_rows, under other names in the builds (matmul.cpp).
   decltype(&kernels::matmul_detail::choose_kernel) choose_gemm_kernel;
   decltype(&kernels::matmul_detail::tile_rows) gemm_tile_rows;
-  decltype(&kernels::sigmoid_forward) sigmoid_forward;
-  decltype(&kernels::tanh_forward) tanh_forward;
-  decltype(&kernels::exp_forward) exp_forward;
-  decltype(&kernels::sigmoid_forward_reference) sigmoid_forward_reference;
-  decltype(&kernels::tanh_forward_reference) tanh_forward_reference;
-  decltype(&kernels::exp_forward_reference) exp_forward_reference;
-  decltype(&kernels::lstm_gates_forward) lstm_gates_forward;
-  decltype(&kernels::lstm_gates_forward_reference) lstm_gates_forward_reference;
-  decltype(&kernels::lstm_gates_backward) lstm_gates_backward;
-  decltype(&kernels::lstm_gates_backward_reference) lstm_gates_backward_reference;
-  decltype(&kernels::gru_gates_forward) gru_gates_forward;
-  decltype(&kernels::gru_gates_forward_reference) gru_gates_forward_reference;
-  decltype(&kernels::gru_gates_backward) gru_gates_backward;
-  decltype(&kernels::gru_gates_backward_reference) gru_gates_backward_reference;
-  decltype(&kernels::adam_update) adam_update;
-  decltype(&kernels::adam_update_reference) adam_update_reference;
-  decltype(&kernels::row_stats) row_stats;
-  decltype(&kernels::row_norm_grad_means) row_norm_grad_means;
-  decltype(&kernels::row_norm_forward) row_norm_forward;
-  decltype(&kernels::row_norm_backward) row_norm_backward;
-  decltype(&kernels::add_column_sums) add_column_sums;
-  decltype(&kernels::add_column_sums_reference) add_column_sums_reference;
   // The kernel derived from the math of the built-in cell `name` (ops/cells.h), or null.
   const CellKernel* (*find_derived_cell)(std::string_view name);
 };
