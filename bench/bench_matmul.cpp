@@ -124,6 +124,9 @@ void register_all() {
   // h.W_hh^T (1 x 128 x 512), at every time step.
   all.push_back({1, 512, 128, false, false});
   all.push_back({1, 128, 512, false, true});
+  // The same at H = 100 (tiny), where neither K nor N is a whole number of 16-float batches.
+  all.push_back({1, 400, 100, false, false});
+  all.push_back({1, 100, 400, false, true});
   for (const Shape& s : all) {
     const std::string form = s.transpose_b ? "sgemm_nt/" : s.transpose_a ? "sgemm_tn/" : "sgemm/";
     benchmark::RegisterBenchmark((form + shape_name(s)).c_str(), bench_tapegrad, s)

@@ -88,10 +88,13 @@ TEST_CASE("thin products give the same bits on one thread and on two",
 TEST_CASE("a one-row A.B gives the bits of the same row in a batched product, on 1 and 2 threads",
           "[kernels][matmul][two_threads]") {
   // The batch-1 path (one row of A against a row-major B) reproduces the packed kernels' chain per
-  // KC block of k: K = 1100 crosses two block edges, N = 4100 leaves a partial chunk and a tail.
+  // KC block of k: K = 1100 crosses two block edges. N = 4100 leaves a last chunk narrower than a
+  // vector (padded); N = 100 and 23 end in a partial vector that overlaps the one before it;
+  // N = 7 is one padded vector.
   Generator gen(19);
+  for (const Index N : {Index{4100}, Index{100}, Index{23}, Index{7}})
   for (const bool accumulate : {false, true}) {
-    const Index N = 4100, K = 1100, rows = 9;
+    const Index K = 1100, rows = 9;
     const Product batched(false, false, rows, N, K, /*pad=*/0, gen);
     const std::vector<float> all_rows = batched.run(false, accumulate);
     for (const Index row : {Index{0}, Index{5}}) {
@@ -104,7 +107,7 @@ TEST_CASE("a one-row A.B gives the bits of the same row in a batched product, on
       };
       std::vector<float> one_thread, two_threads;
       tbb::task_arena(1).execute([&] { one_thread = run(); });
-      INFO("row " << row << " accumulate " << accumulate);
+      INFO("N " << N << " row " << row << " accumulate " << accumulate);
       for (Index n = 0; n < N; ++n) {  // names the first column that differs
         if (one_thread[static_cast<std::size_t>(n)] != all_rows[static_cast<std::size_t>(row * N + n)]) {
           FAIL("column " << n << ": " << one_thread[static_cast<std::size_t>(n)] << " vs "
