@@ -128,7 +128,11 @@ TEST_CASE("gemm matches gemm_reference on awkward sizes and all transposes", "[k
       {1, 2047, 513}, {2, 300, 70},  {3, 70, 1100}, {4, 33, 17},   {5, 100, 17},
       {8, 32, 512}, {9, 31, 513},   {7, 33, 511},  {32, 97, 512}, {33, 97, 512},
       {64, 40, 256}, {65, 40, 257}, {16, 600, 40}, {24, 130, 1100}, {12, 50, 30},
-      {260, 45, 70}, {1030, 20, 30}, {300, 40, 530}, {1024, 20, 600}};
+      {260, 45, 70}, {1030, 20, 30}, {300, 40, 530}, {1024, 20, 600},
+      // Batch-1 LSTM steps at H = 100 (forward and backward products), and dot tiles (M <= 4)
+      // whose K is one vector, less than one, or one and a part.
+      {1, 400, 100}, {1, 100, 400}, {1, 20, 16}, {1, 33, 15}, {2, 40, 9}, {4, 15, 33},
+      {3, 9, 17}};
   std::uint64_t seed = 1;
   for (const Shape& shape : shapes) check_against_reference(ta, tb, shape, 0, accumulate, seed++);
 }
