@@ -469,14 +469,17 @@ template <std::size_t Count>
     // The tree leaves accumulator 4a+b in lane 4b+a: fed in that order, lane i holds acc[i].
     constexpr int kOrder[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
     __m512 halves[8], quarters[4], eighths[2];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) {  // [a0+a2, a1+a3, b0+b2, b1+b3] in 128-bit blocks
       const __m512 a = acc[kOrder[2 * i]], b = acc[kOrder[2 * i + 1]];
       halves[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
     }
+#pragma GCC unroll 8
     for (int i = 0; i < 4; ++i) {  // one 4-float block per accumulator
       const __m512 a = halves[2 * i], b = halves[2 * i + 1];
       quarters[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
     }
+#pragma GCC unroll 8
     for (int i = 0; i < 2; ++i) {  // two floats per accumulator within each block
       const __m512 a = quarters[2 * i], b = quarters[2 * i + 1];
       eighths[i] = _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x44), _mm512_shuffle_ps(a, b, 0xEE));
@@ -486,12 +489,13 @@ template <std::size_t Count>
     return;
   }
 #endif
+#pragma GCC unroll 16
   for (std::size_t i = 0; i < Count; ++i) sums[i] = xsimd::hadd(acc[i]);
 }
 #pragma GCC diagnostic pop
 
 // The k batches of a dot tile: whole ones from k = 0, then, when K is not a multiple of kLanes, the
-// one ending at K (its lanes shared with the batch before are zero in A); for K < kLanes one batch
+// one ending at K (its lanes shared with the batch before are zeroed); for K < kLanes one batch
 // of scalar terms (B's rows are shorter than a vector).
 Index dot_batches(Index K) {
   const Index whole = K / kLanes;
@@ -499,31 +503,50 @@ Index dot_batches(Index K) {
 }
 Index dot_batch_start(Index K, Index kb) { return std::min(kb * kLanes, std::max<Index>(0, K - kLanes)); }
 
-// Dot-product tile for A . B^T with tiny M: Rows rows of A against kLanes / Rows columns of B, both
-// contiguous along k. A comes as its block's padded copy (compute_dot_block), Rows rows from
+// One k batch of a dot tile: acc[r * Cols + j] += A row r's batch kb * B row j's k = start ..
+// start + kLanes. Masked: B's lanes where lane_offset < 0 are taken as zero.
+template <Index Rows, Index Cols, bool Masked>
+[[gnu::always_inline]] inline void dot_batch(Batch (&acc)[Rows * Cols], const float* a_rows,
+                                             Index batches, Index kb, const float* const (&b_rows)[Cols],
+                                             Index start, const Batch& lane_offset) {
+  Batch a_k[Rows];
+#pragma GCC unroll 16
+  for (Index r = 0; r < Rows; ++r) a_k[r] = Batch::load_aligned(a_rows + (r * batches + kb) * kLanes);
+#pragma GCC unroll 16
+  for (Index j = 0; j < Cols; ++j) {
+    Batch b_k = Batch::load_unaligned(b_rows[j] + start);
+    if constexpr (Masked) b_k = xsimd::select(lane_offset < Batch(0.0f), Batch(0.0f), b_k);
+#pragma GCC unroll 16
+    for (Index r = 0; r < Rows; ++r) acc[r * Cols + j] = xsimd::fma(a_k[r], b_k, acc[r * Cols + j]);
+  }
+}
+
+// Dot-product tile for A . B^T with tiny M: Rows rows of A against kLanes / Rows rows of B (columns
+// of C), both contiguous along k. A comes as its block's padded copy (compute_dot_block), Rows rows from
 // a_rows, each `batches` vectors long.
 template <Index Rows>
 void dot_tile(const Problem& p, const float* a_rows, Index batches, Index m0, Index rows, Index n0,
               Index cols) {
   constexpr Index Cols = kLanes / Rows;
-  const float* b_rows[Cols];  // rows past the block repeat its last one (never stored)
+  const float* b_rows[Cols] = {};  // rows past the block repeat its last one (never stored)
   for (Index j = 0; j < Cols; ++j) b_rows[j] = p.b + (n0 + std::min(j, cols - 1)) * p.ldb;
-  // Row r, column j at r * Cols + j. Zeroed one by one: `= {}` zeroed the array on the stack
-  // with rep stos and reloaded it, 11% of a 1 x 100 x 400 product.
+  // Row r, column j at r * Cols + j. (g++ 12 still zeroes this on the stack and loads it into
+  // registers for the k loop, once per tile.)
   Batch acc[Rows * Cols];
   for (Batch& sum : acc) sum = Batch(0.0f);
   const Index whole = p.K / kLanes;
-  for (Index kb = 0; whole > 0 && kb < batches; ++kb) {
-    Batch a_k[Rows];
-#pragma GCC unroll 16
-    for (Index r = 0; r < Rows; ++r) a_k[r] = Batch::load_aligned(a_rows + (r * batches + kb) * kLanes);
-    const Index start = dot_batch_start(p.K, kb);
-#pragma GCC unroll 16
-    for (Index j = 0; j < Cols; ++j) {
-      const Batch b_k = Batch::load_unaligned(b_rows[j] + start);
-#pragma GCC unroll 16
-      for (Index r = 0; r < Rows; ++r) acc[r * Cols + j] = xsimd::fma(a_k[r], b_k, acc[r * Cols + j]);
-    }
+  for (Index kb = 0; kb < whole; ++kb) {
+    dot_batch<Rows, Cols, false>(acc, a_rows, batches, kb, b_rows, kb * kLanes, Batch(0.0f));
+  }
+  if (whole > 0 && batches > whole) {
+    // The batch ending at K: B's lanes that the batch before counted are zeroed too, not only A's,
+    // so that an infinite element there cannot add 0 * inf = NaN to a sum that is +-inf.
+    alignas(64) float lane_index[kLanes];
+    for (Index lane = 0; lane < kLanes; ++lane) lane_index[lane] = static_cast<float>(lane);
+    const Index start = dot_batch_start(p.K, whole);
+    const Batch counted_lanes(static_cast<float>(whole * kLanes - start));
+    dot_batch<Rows, Cols, true>(acc, a_rows, batches, whole, b_rows, start,
+                                Batch::load_aligned(lane_index) - counted_lanes);
   }
   alignas(64) float sums[Rows * Cols];
   lane_sums(acc, sums);

@@ -1,11 +1,13 @@
-// Thin matrix products (N <= 4 or K == 1). A register tile of 8 x 32 wastes 31 of 32 lanes on a
-// one-column result, and packing a K == 1 panel costs more than the product: the LSTM layer of a
-// one-feature series (the sine tutorial) hits both, x W_ih^T with K = 1 and its weight gradient
-// with N = 1, over T*B = 9900 rows. These are memory-bound, so the loops here stream each matrix
-// once, vectorised along a contiguous axis.
+// Thin matrix products (N <= 4 or K == 1) and one-row A . B (M == 1). A register tile of 8 x 32
+// wastes 31 of 32 lanes on a one-column result, and packing a K == 1 panel costs more than the
+// product: the LSTM layer of a one-feature series (the sine tutorial) hits both, x W_ih^T with
+// K = 1 and its weight gradient with N = 1, over T*B = 9900 rows. A batch-1 step's backward
+// multiplies one row by W_hh at every time step. These are memory-bound, so the loops here stream
+// each matrix once, vectorised along a contiguous axis.
 //
-// Every output element is still a sum over k in increasing order, and work is split over rows of
-// the output only, so results do not depend on the thread count.
+// Every output element is still a sum over k in increasing order, and work is split over whole
+// rows (or, for one row, whole column chunks) of the output, so results do not depend on the
+// thread count.
 #include "ops/kernels/matmul_thin.h"
 
 #include "autograd/threads.h"
@@ -85,7 +87,9 @@ void gemv_block(Index depth, const float* a, const float* b, Index ldb, Index la
   for (int j = 0; j < Batches; ++j) sums[j] = acc[j];
 }
 
-constexpr int kChunkBatches = 16;  // 16 accumulators of the 32 vector registers
+// Accumulators per chunk: 16 of AVX-512's 32 vector registers; with 16 registers, 12 (16 spilled
+// two of them, a store and a reload per k). The width changes no bits: each column is its own chain.
+constexpr int kChunkBatches = kLanes >= 16 ? 16 : 12;
 using GemvBlock = void (*)(Index, const float*, const float*, Index, Index, Batch*);
 template <std::size_t... Counts>
 constexpr std::array<GemvBlock, sizeof...(Counts)> gemv_blocks(std::index_sequence<Counts...>) {
@@ -105,27 +109,29 @@ void gemv_row(Index N, Index K, const float* a, const float* b, Index ldb, float
   const auto chunk_product = [&](Index n0, Index n1) {
     for (; n0 < n1; n0 += kChunk) {
       const Index width = std::min(kChunk, n1 - n0), batches = width / kLanes;
-      // The last columns short of a batch run in the lanes of one more batch. With a whole
-      // batch before them, that batch ends at the chunk's end and overlaps the one before:
-      // each lane is its own column's chain, so the overlapped lanes are simply not stored.
-      // A chunk narrower than a batch copies its columns into a zero-padded row instead.
+      // The last columns short of a vector run in the lanes of one more vector, ending at the
+      // chunk's end and overlapping the columns before it (of this chunk or, for a last chunk
+      // narrower than a vector, of the previous one; B is only read): each lane is its own
+      // column's chain, so the overlapped lanes are simply not stored. Only a B narrower than a
+      // vector is copied, k block by k block, into zero-padded rows.
       const Index rest = width - batches * kLanes;
-      const bool padded = batches == 0;
+      const bool padded = N < kLanes;
       const Index vectors = batches + (rest > 0 ? 1 : 0);
       const Index last_start = rest > 0 && !padded ? width - kLanes : (vectors - 1) * kLanes;
       std::vector<float> padded_b;
-      if (padded) {
-        padded_b.assign(static_cast<std::size_t>(K * kLanes), 0.0f);
-        for (Index k = 0; k < K; ++k)
-          std::copy_n(b + k * ldb + n0, rest, padded_b.data() + k * kLanes);
-      }
-      const float* b_chunk = padded ? padded_b.data() : b + n0;
-      const Index ld_chunk = padded ? kLanes : ldb;
+      if (padded) padded_b.assign(static_cast<std::size_t>(std::min(K, kc_block) * kLanes), 0.0f);
       for (Index k0 = 0; k0 < K; k0 += kc_block) {
         const Index depth = std::min(kc_block, K - k0);
+        const float* b_block = b + k0 * ldb + n0;
+        Index ld_block = ldb;
+        if (padded) {
+          for (Index k = 0; k < depth; ++k) std::copy_n(b_block + k * ldb, rest, padded_b.data() + k * kLanes);
+          b_block = padded_b.data();
+          ld_block = kLanes;
+        }
         Batch sums[kChunkBatches];
-        kGemvBlocks[static_cast<std::size_t>(vectors - 1)](depth, a + k0, b_chunk + k0 * ld_chunk,
-                                                           ld_chunk, last_start, sums);
+        kGemvBlocks[static_cast<std::size_t>(vectors - 1)](depth, a + k0, b_block, ld_block,
+                                                           last_start, sums);
         const bool add = accumulate || k0 > 0;
         float* out = c + n0;
         for (Index j = 0; j < batches; ++j) {

@@ -132,7 +132,7 @@ TEST_CASE("gemm matches gemm_reference on awkward sizes and all transposes", "[k
       // Batch-1 LSTM steps at H = 100 (forward and backward products), and dot tiles (M <= 4)
       // whose K is one vector, less than one, or one and a part.
       {1, 400, 100}, {1, 100, 400}, {1, 20, 16}, {1, 33, 15}, {2, 40, 9}, {4, 15, 33},
-      {3, 9, 17}};
+      {3, 9, 17}, {2, 40, 3}};
   std::uint64_t seed = 1;
   for (const Shape& shape : shapes) check_against_reference(ta, tb, shape, 0, accumulate, seed++);
 }
@@ -288,4 +288,24 @@ TEST_CASE("the turned and the packed A.B^T kernels give the same bits", "[kernel
             << pair.packed_rows);
   REQUIRE(std::memcmp(turned.data(), packed.data(),
                       sizeof(float) * static_cast<std::size_t>(shared_rows * op.ldc)) == 0);
+}
+
+TEST_CASE("gemm keeps an infinite element of B infinite in the dot tiles", "[kernels][matmul]") {
+  // The dot tiles' last k batch ends at K and overlaps the batch before it; lanes already counted
+  // must add nothing, not 0 * inf = NaN. One +inf anywhere in B's row, A all ones: C is +inf.
+  for (const Index M : {Index{1}, Index{2}, Index{4}})
+    for (const Index K : {Index{3}, Index{9}, Index{17}, Index{33}, Index{100}})
+      for (Index position = 0; position < K; ++position) {
+        const Index N = 20;
+        std::vector<float> a(static_cast<std::size_t>(M * K), 1.0f), b(static_cast<std::size_t>(N * K), 0.5f);
+        std::vector<float> c(static_cast<std::size_t>(M * N), 0.0f);
+        b[static_cast<std::size_t>(3 * K + position)] = INFINITY;  // row 3 of B: column 3 of C
+        gemm(false, true, M, N, K, a.data(), K, b.data(), K, c.data(), N, false);
+        INFO("M " << M << " K " << K << " inf at k = " << position);
+        for (Index m = 0; m < M; ++m) {
+          REQUIRE(std::isinf(c[static_cast<std::size_t>(m * N + 3)]));
+          REQUIRE(c[static_cast<std::size_t>(m * N + 3)] > 0.0f);
+          REQUIRE(c[static_cast<std::size_t>(m * N + 4)] == 0.5f * static_cast<float>(K));
+        }
+      }
 }
