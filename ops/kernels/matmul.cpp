@@ -158,8 +158,10 @@ void pack_b(const Problem& p, Index k0, Index depth, Index col0, Index valid, fl
 //  prefetch_next  also prefetch a share of the next sliver's source (see Prefetch);
 //  pack           B is the row-major source, and every row loaded is also stored into the packed
 //                 sliver for the other row panels. Packing in a pass of its own cost 15-20% at
-//                 64x512x2048, mostly waiting on L3; fused, the loads overlap the FMAs.
-enum class Mode { plain, wide, prefetch_next, pack };
+//                 64x512x2048, mostly waiting on L3; fused, the loads overlap the FMAs;
+//  narrow         plain, one batch wide: the last columns of C when at most kLanes remain (N = 100
+//                 ends in 4 columns, which a 2-batch tile spent a whole tile's FMAs on).
+enum class Mode { plain, wide, prefetch_next, pack, narrow };
 
 // The next sliver's source as line pairs t = 0..depth-1: row t (NR floats) of a row-major B, or
 // NR floats at column t / NR * NR of row t % NR of a transposed B (NR rows of depth floats).
@@ -242,6 +244,7 @@ void run_rows(std::integer_sequence<Index, R...>, const Tile& t, float* c, Index
       case Mode::wide: return micro_kernel<Rows, wide_batches(Rows), Mode::wide>(t, c, ldc);
       case Mode::prefetch_next: return micro_kernel<Rows, 2, Mode::prefetch_next>(t, c, ldc);
       case Mode::pack: return micro_kernel<Rows, 2, Mode::pack>(t, c, ldc);
+      case Mode::narrow: return micro_kernel<Rows, 1, Mode::narrow>(t, c, ldc);
     }
   };
   ((t.rows == R + 1 ? run.template operator()<R + 1>() : void()), ...);
@@ -311,6 +314,7 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
           // t is updated field by field, not copied: a whole-struct copy reads back with wide
           // loads what was just written with narrow stores, and that store-forwarding stall cost
           // ~30 cycles per call (7% of 2048x64x512, where a call is 64 steps).
+          if (cols <= kLanes && t.mode == Mode::plain) t.mode = Mode::narrow;
           const Mode sliver_mode = t.mode;
           for (Index i = 0; i < mc; i += kTileRows, ++t.prefetch.first) {
             const bool packing_now = fused_pack && i == 0;

@@ -309,3 +309,34 @@ TEST_CASE("gemm keeps an infinite element of B infinite in the dot tiles", "[ker
         }
       }
 }
+
+TEST_CASE("a narrow last column tile gives the bits of a full-width one", "[kernels][matmul]") {
+  // N = 100 ends in 4 columns, run one vector wide; with 28 more columns in B the same columns
+  // run in a full tile. Per element the chain is the same, so the shared columns must agree bit
+  // for bit (row-major and transposed A; A . B^T at M = 1030, where it takes the packed kernel).
+  struct Case {
+    bool ta, tb;
+    Index M;
+  };
+  const Case c = GENERATE(Case{false, false, 70}, Case{true, false, 70}, Case{false, true, 1030});
+  const bool accumulate = GENERATE(false, true);
+  const Index K = 300, narrow = 100, full = 128;
+  Generator gen(23);
+  const Operands wide(c.ta, c.tb, {c.M, full, K}, 0, gen);
+  // The narrow product reads the first 100 columns of the same B, and the same C.
+  std::vector<float> b_narrow(static_cast<std::size_t>(narrow * K));
+  for (Index k = 0; k < K; ++k)
+    for (Index n = 0; n < narrow; ++n)
+      b_narrow[static_cast<std::size_t>(c.tb ? n * K + k : k * narrow + n)] = wide.b_at(k, n);
+  std::vector<float> c_narrow(static_cast<std::size_t>(c.M * narrow));
+  for (Index m = 0; m < c.M; ++m)
+    for (Index n = 0; n < narrow; ++n)
+      c_narrow[static_cast<std::size_t>(m * narrow + n)] = wide.c[static_cast<std::size_t>(m * full + n)];
+  gemm(c.ta, c.tb, c.M, narrow, K, wide.a.data(), wide.lda, b_narrow.data(), c.tb ? K : narrow,
+       c_narrow.data(), narrow, accumulate);
+  const std::vector<float> c_full = wide.run(accumulate);
+  INFO(describe(wide, accumulate));
+  for (Index m = 0; m < c.M; ++m)
+    REQUIRE(std::memcmp(c_narrow.data() + m * narrow, c_full.data() + m * full,
+                        sizeof(float) * static_cast<std::size_t>(narrow)) == 0);
+}
