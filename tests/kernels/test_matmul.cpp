@@ -311,16 +311,21 @@ TEST_CASE("gemm keeps an infinite element of B infinite in the dot tiles", "[ker
 }
 
 TEST_CASE("a narrow last column tile gives the bits of a full-width one", "[kernels][matmul]") {
-  // N = 100 ends in 4 columns, run one vector wide; with 28 more columns in B the same columns
-  // run in a full tile. Per element the chain is the same, so the shared columns must agree bit
-  // for bit (row-major and transposed A; A . B^T at M = 1030, where it takes the packed kernel).
+  // N = 100 ends in 4 columns at every level, run one vector wide; N = 112 and 113 end in 16 and
+  // 17 (one whole AVX-512 vector, and one column past it). With more columns in B the same
+  // columns run in full tiles. Per element the chain is the same, so the shared columns must agree
+  // bit for bit: row-major and transposed A, A . B^T at M = 1030 (there the packed kernel), M = 5
+  // (wide tiles, then the narrow rest), and K = 600 (a second KC block adds to C).
   struct Case {
     bool ta, tb;
     Index M;
   };
-  const Case c = GENERATE(Case{false, false, 70}, Case{true, false, 70}, Case{false, true, 1030});
+  const Case c = GENERATE(Case{false, false, 70}, Case{true, false, 70}, Case{false, true, 1030},
+                          Case{false, false, 5});
   const bool accumulate = GENERATE(false, true);
-  const Index K = 300, narrow = 100, full = 128;
+  const Index narrow = GENERATE(100, 112, 113);
+  const Index K = GENERATE(300, 600);
+  const Index full = 160;
   Generator gen(23);
   const Operands wide(c.ta, c.tb, {c.M, full, K}, 0, gen);
   // The narrow product reads the first 100 columns of the same B, and the same C.

@@ -88,12 +88,13 @@ TEST_CASE("thin products give the same bits on one thread and on two",
 TEST_CASE("a one-row A.B gives the bits of the same row in a batched product, on 1 and 2 threads",
           "[kernels][matmul][two_threads]") {
   // The batch-1 path (one row of A against a row-major B) reproduces the packed kernels' chain per
-  // KC block of k: K = 1100 crosses two block edges. N = 4097 and 4100 leave a last chunk
-  // narrower than a vector at some kernel level (read overlapping the chunk before); 100 and 23
-  // end in a partial vector that overlaps the one before it; N = 7 is narrower than a vector with
-  // AVX2 and AVX-512 (copied into padded rows) and N = 5 at every level.
+  // KC block of k: K = 1100 crosses two block edges. A last chunk narrower than a vector (read
+  // overlapping the chunk before): N = 4097 with AVX-512 (256-column chunks), N = 4033 with AVX2
+  // and SSE2 (96 and 48). 100 and 23 end in a partial vector that overlaps the one before it.
+  // A B narrower than a vector (copied into padded rows): N = 7 and 5 with AVX2 and AVX-512; SSE2
+  // never gets there (this path needs N > 4, a vector is 4 wide).
   Generator gen(19);
-  for (const Index N : {Index{4097}, Index{4100}, Index{100}, Index{23}, Index{7}, Index{5}})
+  for (const Index N : {Index{4097}, Index{4033}, Index{4100}, Index{100}, Index{23}, Index{7}, Index{5}})
   for (const bool accumulate : {false, true}) {
     const Index K = 1100, rows = 9;
     const Product batched(false, false, rows, N, K, /*pad=*/0, gen);
