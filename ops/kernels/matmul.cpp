@@ -476,12 +476,14 @@ template <std::size_t Count>
 #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) {  // [a0+a2, a1+a3, b0+b2, b1+b3] in 128-bit blocks
       const __m512 a = acc[kOrder[2 * i]], b = acc[kOrder[2 * i + 1]];
-      halves[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+      halves[i] =
+          _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
     }
 #pragma GCC unroll 8
     for (int i = 0; i < 4; ++i) {  // one 4-float block per accumulator
       const __m512 a = halves[2 * i], b = halves[2 * i + 1];
-      quarters[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
+      quarters[i] =
+          _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xDD));
     }
 #pragma GCC unroll 8
     for (int i = 0; i < 2; ++i) {  // two floats per accumulator within each block
@@ -489,7 +491,8 @@ template <std::size_t Count>
       eighths[i] = _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x44), _mm512_shuffle_ps(a, b, 0xEE));
     }
     const __m512 a = eighths[0], b = eighths[1];
-    _mm512_storeu_ps(sums, _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x88), _mm512_shuffle_ps(a, b, 0xDD)));
+    _mm512_storeu_ps(sums,
+                     _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x88), _mm512_shuffle_ps(a, b, 0xDD)));
     return;
   }
 #endif
@@ -505,17 +508,21 @@ Index dot_batches(Index K) {
   const Index whole = K / kLanes;
   return whole == 0 ? 1 : whole + (K % kLanes != 0 ? 1 : 0);
 }
-Index dot_batch_start(Index K, Index kb) { return std::min(kb * kLanes, std::max<Index>(0, K - kLanes)); }
+Index dot_batch_start(Index K, Index kb) {
+  return std::min(kb * kLanes, std::max<Index>(0, K - kLanes));
+}
 
 // One k batch of a dot tile: acc[r * Cols + j] += A row r's batch kb * B row j's k = start ..
 // start + kLanes. Masked: B's lanes where lane_offset < 0 are taken as zero.
 template <Index Rows, Index Cols, bool Masked>
 [[gnu::always_inline]] inline void dot_batch(Batch (&acc)[Rows * Cols], const float* a_rows,
-                                             Index batches, Index kb, const float* const (&b_rows)[Cols],
-                                             Index start, const Batch& lane_offset) {
+                                             Index batches, Index kb,
+                                             const float* const (&b_rows)[Cols], Index start,
+                                             const Batch& lane_offset) {
   Batch a_k[Rows];
 #pragma GCC unroll 16
-  for (Index r = 0; r < Rows; ++r) a_k[r] = Batch::load_aligned(a_rows + (r * batches + kb) * kLanes);
+  for (Index r = 0; r < Rows; ++r)
+    a_k[r] = Batch::load_aligned(a_rows + (r * batches + kb) * kLanes);
 #pragma GCC unroll 16
   for (Index j = 0; j < Cols; ++j) {
     Batch b_k = Batch::load_unaligned(b_rows[j] + start);
@@ -526,8 +533,8 @@ template <Index Rows, Index Cols, bool Masked>
 }
 
 // Dot-product tile for A . B^T with tiny M: Rows rows of A against kLanes / Rows rows of B (columns
-// of C), both contiguous along k. A comes as its block's padded copy (compute_dot_block), Rows rows from
-// a_rows, each `batches` vectors long.
+// of C), both contiguous along k. A comes as its block's padded copy (compute_dot_block): Rows
+// rows from a_rows, each `batches` vectors long.
 template <Index Rows>
 void dot_tile(const Problem& p, const float* a_rows, Index batches, Index m0, Index rows, Index n0,
               Index cols) {
@@ -588,7 +595,8 @@ void compute_dot_block(const Problem& p, Index m0, Index m1, Index n0, Index n1)
     std::fill(out, out + row_floats, 0.0f);
     for (Index kb = 0; kb < batches; ++kb) {
       const Index start = dot_batch_start(p.K, kb), first = kb < whole ? start : whole * kLanes;
-      for (Index k = first; k < std::min(p.K, start + kLanes); ++k) out[kb * kLanes + k - start] = a_row[k];
+      for (Index k = first; k < std::min(p.K, start + kLanes); ++k)
+        out[kb * kLanes + k - start] = a_row[k];
     }
   }
   for (Index n = n0; n < n1; n += tile_cols)  // B's rows stay in L1 across the rows of A

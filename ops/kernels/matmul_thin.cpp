@@ -88,7 +88,8 @@ void gemv_block(Index depth, const float* a, const float* b, Index ldb, Index la
 }
 
 // Accumulators per chunk: 16 of AVX-512's 32 vector registers; with 16 registers, 12 (16 spilled
-// two of them, a store and a reload per k). The width changes no bits: each column is its own chain.
+// two of them, a store and a reload per k). The width changes no bits: each column is its own
+// chain.
 constexpr int kChunkBatches = kLanes >= 16 ? 16 : 12;
 using GemvBlock = void (*)(Index, const float*, const float*, Index, Index, Batch*);
 template <std::size_t... Counts>
@@ -125,7 +126,8 @@ void gemv_row(Index N, Index K, const float* a, const float* b, Index ldb, float
         const float* b_block = b + k0 * ldb + n0;
         Index ld_block = ldb;
         if (padded) {
-          for (Index k = 0; k < depth; ++k) std::copy_n(b_block + k * ldb, rest, padded_b.data() + k * kLanes);
+          for (Index k = 0; k < depth; ++k)
+            std::copy_n(b_block + k * ldb, rest, padded_b.data() + k * kLanes);
           b_block = padded_b.data();
           ld_block = kLanes;
         }

@@ -297,7 +297,8 @@ TEST_CASE("gemm keeps an infinite element of B infinite in the dot tiles", "[ker
     for (const Index K : {Index{3}, Index{9}, Index{17}, Index{33}, Index{100}})
       for (Index position = 0; position < K; ++position) {
         const Index N = 20;
-        std::vector<float> a(static_cast<std::size_t>(M * K), 1.0f), b(static_cast<std::size_t>(N * K), 0.5f);
+        std::vector<float> a(static_cast<std::size_t>(M * K), 1.0f);
+        std::vector<float> b(static_cast<std::size_t>(N * K), 0.5f);
         std::vector<float> c(static_cast<std::size_t>(M * N), 0.0f);
         b[static_cast<std::size_t>(3 * K + position)] = INFINITY;  // row 3 of B: column 3 of C
         gemm(false, true, M, N, K, a.data(), K, b.data(), K, c.data(), N, false);
@@ -336,7 +337,8 @@ TEST_CASE("a narrow last column tile gives the bits of a full-width one", "[kern
   std::vector<float> c_narrow(static_cast<std::size_t>(c.M * narrow));
   for (Index m = 0; m < c.M; ++m)
     for (Index n = 0; n < narrow; ++n)
-      c_narrow[static_cast<std::size_t>(m * narrow + n)] = wide.c[static_cast<std::size_t>(m * full + n)];
+      c_narrow[static_cast<std::size_t>(m * narrow + n)] =
+          wide.c[static_cast<std::size_t>(m * full + n)];
   gemm(c.ta, c.tb, c.M, narrow, K, wide.a.data(), wide.lda, b_narrow.data(), c.tb ? K : narrow,
        c_narrow.data(), narrow, accumulate);
   const std::vector<float> c_full = wide.run(accumulate);

@@ -94,7 +94,8 @@ TEST_CASE("a one-row A.B gives the bits of the same row in a batched product, on
   // A B narrower than a vector (copied into padded rows): N = 7 and 5 with AVX2 and AVX-512; SSE2
   // never gets there (this path needs N > 4, a vector is 4 wide).
   Generator gen(19);
-  for (const Index N : {Index{4097}, Index{4033}, Index{4100}, Index{100}, Index{23}, Index{7}, Index{5}})
+  for (const Index N :
+       {Index{4097}, Index{4033}, Index{4100}, Index{100}, Index{23}, Index{7}, Index{5}})
   for (const bool accumulate : {false, true}) {
     const Index K = 1100, rows = 9;
     const Product batched(false, false, rows, N, K, /*pad=*/0, gen);
