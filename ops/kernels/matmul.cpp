@@ -534,10 +534,11 @@ template <Index Rows, Index Cols, bool Masked>
 
 // Dot-product tile for A . B^T with tiny M: Rows rows of A against kLanes / Rows rows of B (columns
 // of C), both contiguous along k. A comes as its block's padded copy (compute_dot_block): Rows
-// rows from a_rows, each `batches` vectors long.
+// rows from a_rows, each `batches` vectors long. tail_offset: below zero in the lanes of the batch
+// ending at K that the batch before already counted.
 template <Index Rows>
-void dot_tile(const Problem& p, const float* a_rows, Index batches, Index m0, Index rows, Index n0,
-              Index cols) {
+void dot_tile(const Problem& p, const float* a_rows, Index batches, const Batch& tail_offset,
+              Index m0, Index rows, Index n0, Index cols) {
   constexpr Index Cols = kLanes / Rows;
   const float* b_rows[Cols] = {};  // rows past the block repeat its last one (never stored)
   for (Index j = 0; j < Cols; ++j) b_rows[j] = p.b + (n0 + std::min(j, cols - 1)) * p.ldb;
@@ -552,12 +553,8 @@ void dot_tile(const Problem& p, const float* a_rows, Index batches, Index m0, In
   if (whole > 0 && batches > whole) {
     // The batch ending at K: B's lanes that the batch before counted are zeroed too, not only A's,
     // so that an infinite element there cannot add 0 * inf = NaN to a sum that is +-inf.
-    alignas(64) float lane_index[kLanes];
-    for (Index lane = 0; lane < kLanes; ++lane) lane_index[lane] = static_cast<float>(lane);
-    const Index start = dot_batch_start(p.K, whole);
-    const Batch counted_lanes(static_cast<float>(whole * kLanes - start));
-    dot_batch<Rows, Cols, true>(acc, a_rows, batches, whole, b_rows, start,
-                                Batch::load_aligned(lane_index) - counted_lanes);
+    dot_batch<Rows, Cols, true>(acc, a_rows, batches, whole, b_rows,
+                                dot_batch_start(p.K, whole), tail_offset);
   }
   alignas(64) float sums[Rows * Cols];
   lane_sums(acc, sums);
@@ -599,13 +596,19 @@ void compute_dot_block(const Problem& p, Index m0, Index m1, Index n0, Index n1)
         out[kb * kLanes + k - start] = a_row[k];
     }
   }
+  // Which lanes of the batch ending at K are already counted: derived once per block (built per
+  // tile, its scalar stores read back as a vector stalled like A's copy did).
+  alignas(64) float lane_index[kLanes];
+  for (Index lane = 0; lane < kLanes; ++lane) lane_index[lane] = static_cast<float>(lane);
+  const Batch tail_offset = Batch::load_aligned(lane_index) -
+                            Batch(static_cast<float>(whole * kLanes - dot_batch_start(p.K, whole)));
   for (Index n = n0; n < n1; n += tile_cols)  // B's rows stay in L1 across the rows of A
     for (Index m = m0; m < m1; m += tile_rows) {
       const Index rows = std::min(tile_rows, m1 - m), cols = std::min(tile_cols, n1 - n);
       const float* a_rows = a_pad.get() + (m - m0) * row_floats;
-      if (tile_rows == 4) dot_tile<4>(p, a_rows, batches, m, rows, n, cols);
-      if (tile_rows == 2) dot_tile<2>(p, a_rows, batches, m, rows, n, cols);
-      if (tile_rows == 1) dot_tile<1>(p, a_rows, batches, m, rows, n, cols);
+      if (tile_rows == 4) dot_tile<4>(p, a_rows, batches, tail_offset, m, rows, n, cols);
+      if (tile_rows == 2) dot_tile<2>(p, a_rows, batches, tail_offset, m, rows, n, cols);
+      if (tile_rows == 1) dot_tile<1>(p, a_rows, batches, tail_offset, m, rows, n, cols);
     }
 }
 
