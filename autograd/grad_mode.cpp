@@ -8,6 +8,7 @@ namespace tapegrad {
 namespace {
 thread_local bool grad_enabled = true;
 thread_local AnomalyOptions anomaly_settings{};
+thread_local MatmulPrecision matmul_precision_setting = MatmulPrecision::float32;
 // How many ops were recorded since anomaly mode was last turned on: names an op in messages.
 thread_local std::uint64_t anomaly_ops_recorded = 0;
 }  // namespace
@@ -18,6 +19,9 @@ thread_local constinit bool anomaly_enabled = false;
 
 bool is_grad_enabled() { return grad_enabled; }
 void set_grad_enabled(bool enabled) { grad_enabled = enabled; }
+
+MatmulPrecision matmul_precision() { return matmul_precision_setting; }
+void set_matmul_precision(MatmulPrecision precision) { matmul_precision_setting = precision; }
 
 void set_detect_anomaly(bool enabled, AnomalyOptions options) {
   if (enabled && !detail::anomaly_enabled) anomaly_ops_recorded = 0;

@@ -1,6 +1,6 @@
 #pragma once
-// Grad mode and anomaly mode: the documented pieces of global state in tapegrad. Both are
-// thread-local, so a guard on one thread never affects another.
+// Grad mode, anomaly mode and the matmul precision: the documented pieces of global state in
+// tapegrad. All three are thread-local, so a guard on one thread never affects another.
 //
 // Grad mode: when it is off, ops record nothing and return plain tensors, which is what eval loops
 // and optimizer steps want.
@@ -40,6 +40,33 @@ class GradModeGuard {
 
  private:
   bool previous_;
+};
+
+// Matmul precision: float32 (the default) or bfloat16. Under bfloat16, matmul, linear and the
+// recurrent layers (LSTM, GRU, RNN and every cell on the layer driver) multiply operands rounded
+// to bfloat16 and accumulate in float32: twice the multiply-adds per cycle on CPUs with
+// AVX512_BF16 (Zen 4, Zen 5, Sapphire Rapids), and the same arithmetic, slower, elsewhere.
+// Tensors stay float32, and so does everything else: pointwise math, losses, gradients between
+// ops, and the optimizers' master weights and moments. PyTorch's nearest is torch.autocast("cpu", torch.bfloat16) with
+// float32 parameters, or torch.set_float32_matmul_precision("medium") on hardware that honours it.
+// bfloat16 has float32's exponent range, so no loss scaling is needed. An op's backward multiplies
+// at the precision its forward ran at, wherever backward() is called.
+enum class MatmulPrecision { float32, bfloat16 };
+MatmulPrecision matmul_precision();
+void set_matmul_precision(MatmulPrecision precision);
+
+// RAII: the matmul precision for its scope, then the previous one back.
+class MatmulPrecisionGuard {
+ public:
+  explicit MatmulPrecisionGuard(MatmulPrecision precision) : previous_(matmul_precision()) {
+    set_matmul_precision(precision);
+  }
+  ~MatmulPrecisionGuard() { set_matmul_precision(previous_); }
+  MatmulPrecisionGuard(const MatmulPrecisionGuard&) = delete;
+  MatmulPrecisionGuard& operator=(const MatmulPrecisionGuard&) = delete;
+
+ private:
+  MatmulPrecision previous_;
 };
 
 struct AnomalyOptions {

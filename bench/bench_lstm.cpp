@@ -51,17 +51,28 @@ struct Config {
   std::int64_t T, B, I, H, L;
 };
 
+// Removes `suffix` from the end of name and says whether it was there.
+bool strip_suffix(std::string& name, std::string_view suffix) {
+  if (name.size() <= suffix.size() ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return false;
+  }
+  name.resize(name.size() - suffix.size());
+  return true;
+}
+
 // `cell` is "rnn" (the tanh RNN) or any registered cell; a "_composed" suffix runs the same
-// cell composed from generic ops (set_fused(false)), the form a cell has without a fused kernel.
+// cell composed from generic ops (set_fused(false)), the form a cell has without a fused kernel;
+// a "_bf16" suffix runs it under the matmul precision bfloat16 (autograd/grad_mode.h).
 struct Model : nn::Module {
   nn::RecurrentBase* rnn = nullptr;
   nn::Linear* head = nullptr;
+  MatmulPrecision precision = MatmulPrecision::float32;
 
   Model(const std::string& cell_name, const Config& c, Generator& gen) {
-    const std::string suffix = "_composed";
-    const bool composed = cell_name.size() > suffix.size() &&
-                          cell_name.compare(cell_name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    std::string cell = composed ? cell_name.substr(0, cell_name.size() - suffix.size()) : cell_name;
+    std::string cell = cell_name;
+    if (strip_suffix(cell, "_bf16")) precision = MatmulPrecision::bfloat16;
+    const bool composed = strip_suffix(cell, "_composed");
     if (cell == "rnn") cell = "rnn_tanh";
     rnn = &register_module("rnn", nn::make_recurrent(cell, {.input_size = c.I, .hidden_size = c.H,
                                                             .num_layers = c.L, .batch_first = true},
@@ -135,6 +146,7 @@ void run_forward(benchmark::State& state, const std::string& name, const std::st
   Model model(cell, c, gen);
   Tensor x = Tensor::normal({c.B, c.T, c.I}, 0, 1, gen);
   arena.execute([&] {
+    const MatmulPrecisionGuard precision(model.precision);
     NoGradGuard no_grad;
     benchmark::DoNotOptimize(model.forward(x).data());  // untimed warm-up
     const StepCounters counters;
@@ -159,6 +171,7 @@ void run_step(benchmark::State& state, const std::string& name, const std::strin
     adam.step();
   };
   arena.execute([&] {
+    const MatmulPrecisionGuard precision(model.precision);
     step();  // untimed warm-up: creates the grads and Adam's state
     const StepCounters counters;
     for (auto _ : state) step();
@@ -189,7 +202,8 @@ int main(int argc, char** argv) {
     // a fused kernel.
     for (const std::string cell : {"lstm", "gru", "rnn", "lstm_composed", "peephole_lstm",
                                    "peephole_lstm_composed", "cifg_lstm", "cifg_lstm_composed",
-                                   "ln_lstm", "ln_lstm_composed", "mgu", "mgu_composed"}) {
+                                   "ln_lstm", "ln_lstm_composed", "mgu", "mgu_composed",
+                                   "lstm_bf16", "gru_bf16", "rnn_bf16"}) {
       for (int threads : {1, 2}) {
         const std::string suffix = "/" + cell + "/" + c.id + "/threads:" + std::to_string(threads);
         const std::string fwd_name = "lstm_fwd" + suffix, step_name = "lstm_step" + suffix;

@@ -57,25 +57,26 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     const float* b = bias.data();
     for (std::int64_t r = 0; r < rows; ++r) std::copy_n(b, out_features, y + r * out_features);
   }
+  const MatmulPrecision precision = matmul_precision();
   kernels::matmul_nt(y, x.data(), weight.data(), rows, in_features, out_features,
-                     /*accumulate=*/bias.defined());
+                     /*accumulate=*/bias.defined(), precision);
 
   record("linear", {x, weight, bias}, {out}, {x, weight},
-         [rows, in_features, out_features](BackwardContext& ctx) {
+         [rows, in_features, out_features, precision](BackwardContext& ctx) {
            const Tensor& grad_out = ctx.grad_output(0);
            const float* g = grad_out.data();
            if (ctx.needs_grad(0)) {
              const Tensor& saved_weight = ctx.saved(1);
              Tensor grad_x = Tensor::empty(ctx.saved(0).shape());
              kernels::matmul_forward(grad_x.data(), g, saved_weight.data(), rows, out_features,
-                                     in_features);
+                                     in_features, false, precision);
              ctx.accumulate(0, std::move(grad_x));
            }
            if (ctx.needs_grad(1)) {
              const Tensor& saved_x = ctx.saved(0);
              Tensor grad_weight = Tensor::empty({out_features, in_features});
              kernels::matmul_tn(grad_weight.data(), g, saved_x.data(), out_features, rows,
-                                in_features);
+                                in_features, false, precision);
              ctx.accumulate(1, std::move(grad_weight));
            }
            if (ctx.needs_grad(2)) {

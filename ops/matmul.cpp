@@ -75,17 +75,20 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const std::int64_t stride_a = d.batch_a == 1 ? 0 : d.M * d.K;
   const std::int64_t stride_b = d.batch_b == 1 ? 0 : d.K * d.N;
   const std::int64_t stride_c = d.M * d.N;
+  const MatmulPrecision precision = matmul_precision();
   if (d.batch_b == 1) {
     // A's slices are contiguous, so [batch, M, K] is one [batch*M, K] matrix.
-    kernels::matmul_forward(out.data(), a.data(), b.data(), d.batch_a * d.M, d.K, d.N);
+    kernels::matmul_forward(out.data(), a.data(), b.data(), d.batch_a * d.M, d.K, d.N, false,
+                            precision);
   } else {
     for (std::int64_t i = 0; i < d.batch; ++i) {
       kernels::matmul_forward(out.data() + i * stride_c, a.data() + i * stride_a,
-                              b.data() + i * stride_b, d.M, d.K, d.N);
+                              b.data() + i * stride_b, d.M, d.K, d.N, false, precision);
     }
   }
 
-  record("matmul", {a, b}, {out}, {a, b}, [d, stride_a, stride_b, stride_c](BackwardContext& ctx) {
+  record("matmul", {a, b}, {out}, {a, b},
+         [d, stride_a, stride_b, stride_c, precision](BackwardContext& ctx) {
     const Tensor& grad_out = ctx.grad_output(0);
     const Tensor& saved_a = ctx.saved(0);
     const Tensor& saved_b = ctx.saved(1);
@@ -93,13 +96,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       Tensor grad_a = Tensor::empty(saved_a.shape());
       if (d.batch_b == 1) {
         kernels::matmul_nt(grad_a.data(), grad_out.data(), saved_b.data(), d.batch_a * d.M, d.N,
-                           d.K);
+                           d.K, false, precision);
       } else {
         // A shared over batch slices sums the slices' gradients (accumulate after the first).
         for (std::int64_t i = 0; i < d.batch; ++i) {
           kernels::matmul_nt(grad_a.data() + i * stride_a, grad_out.data() + i * stride_c,
                              saved_b.data() + i * stride_b, d.M, d.N, d.K,
-                             /*accumulate=*/stride_a == 0 && i > 0);
+                             /*accumulate=*/stride_a == 0 && i > 0, precision);
         }
       }
       ctx.accumulate(0, std::move(grad_a));
@@ -108,11 +111,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       Tensor grad_b = Tensor::empty(saved_b.shape());
       if (d.batch_b == 1) {
         kernels::matmul_tn(grad_b.data(), saved_a.data(), grad_out.data(), d.K, d.batch_a * d.M,
-                           d.N);
+                           d.N, false, precision);
       } else {
         for (std::int64_t i = 0; i < d.batch; ++i) {
           kernels::matmul_tn(grad_b.data() + i * stride_b, saved_a.data() + i * stride_a,
-                             grad_out.data() + i * stride_c, d.K, d.M, d.N);
+                             grad_out.data() + i * stride_c, d.K, d.M, d.N, false, precision);
         }
       }
       ctx.accumulate(1, std::move(grad_b));

@@ -111,17 +111,19 @@ void add_output_grad(float* dh, const float* grad_output, std::int64_t t, std::i
 }
 
 Tensor weight_grad(const float* dgates, std::int64_t rows, std::int64_t G, const float* values,
-                   std::int64_t width) {
+                   std::int64_t width, MatmulPrecision precision) {
   Tensor grad = Tensor::empty({G, width});
-  kernels::gemm(true, false, G, width, rows, dgates, G, values, width, grad.data(), width, false);
+  kernels::gemm_at(precision, true, false, G, width, rows, dgates, G, values, width,
+                   grad.data(), width, false);
   return grad;
 }
 
 Tensor input_grad(const float* dgates, std::int64_t T, std::int64_t B, std::int64_t G,
-                  const Tensor& weight_ih) {
+                  const Tensor& weight_ih, MatmulPrecision precision) {
   const std::int64_t I = weight_ih.size(1);
   Tensor grad = Tensor::empty({T, B, I});
-  kernels::gemm(false, false, T * B, I, G, dgates, G, weight_ih.data(), I, grad.data(), I, false);
+  kernels::gemm_at(precision, false, false, T * B, I, G, dgates, G, weight_ih.data(), I,
+                   grad.data(), I, false);
   return grad;
 }
 

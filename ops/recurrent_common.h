@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/grad_mode.h"
 #include "autograd/tensor.h"
 
 namespace tapegrad::recurrent {
@@ -69,9 +70,9 @@ void add_output_grad(float* dh, const float* grad_output, std::int64_t t, std::i
 //   weight_grad: dgates^T . values [T*B, width] -> [G, width]  (dW_ih with x, dW_hh with h_prev)
 //   input_grad:  dgates . weight_ih [G, I]      -> [T, B, I]   (dx)
 Tensor weight_grad(const float* dgates, std::int64_t rows, std::int64_t G, const float* values,
-                   std::int64_t width);
+                   std::int64_t width, MatmulPrecision precision);
 Tensor input_grad(const float* dgates, std::int64_t T, std::int64_t B, std::int64_t G,
-                  const Tensor& weight_ih);
+                  const Tensor& weight_ih, MatmulPrecision precision);
 
 // out[r, :] = bias_a + bias_b for every row (either bias may be null); the start of a fused product.
 void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,

@@ -13,6 +13,7 @@
 // with each product normalised over its row of G (ops/kernels/row_norm.h); the xhat rows and their
 // rstd are saved, and backward takes d pre through LN's backward before the weight gradients.
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "autograd/node.h"
@@ -24,9 +25,34 @@
 
 namespace tapegrad {
 
-using kernels::gemm;
-
 namespace {
+
+// A weight that every step multiplies by (W_hh, W_hr, in the forward and again in the backward):
+// read in place in float32; under bfloat16 rounded and packed once per layer call, not per step.
+class StepWeight {
+ public:
+  StepWeight(MatmulPrecision precision, bool transpose_b, std::int64_t K, std::int64_t N,
+             const float* b, std::int64_t ldb)
+      : transpose_b_(transpose_b), K_(K), N_(N), b_(b), ldb_(ldb) {
+    if (precision == MatmulPrecision::bfloat16)
+      panels_ = kernels::pack_bf16(transpose_b, K, N, b, ldb);
+  }
+  // C[M, N] (+)= A[M, K] . op(B)
+  void multiply(std::int64_t M, const float* a, std::int64_t lda, float* c, std::int64_t ldc,
+                bool accumulate) const {
+    if (panels_.empty())
+      kernels::gemm(false, transpose_b_, M, N_, K_, a, lda, b_, ldb_, c, ldc, accumulate);
+    else
+      kernels::gemm_bf16(false, M, a, lda, panels_, c, ldc, accumulate);
+  }
+
+ private:
+  bool transpose_b_;
+  std::int64_t K_, N_;
+  const float* b_;
+  std::int64_t ldb_;
+  kernels::Bf16Panels panels_;
+};
 
 std::string gate_rows(std::int64_t gates) {
   return gates == 1 ? "hidden_size" : std::to_string(gates) + "*hidden_size";
@@ -170,6 +196,8 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
 
   const std::int64_t rows = T * B;
   const bool split = cell.split_recurrent;
+  // Recorded with the node: the backward multiplies at the same precision.
+  const MatmulPrecision precision = matmul_precision();
   const float* b_ih = w.bias_ih.defined() ? w.bias_ih.data() : nullptr;
   const float* b_hh = w.bias_hh.defined() ? w.bias_hh.data() : nullptr;
   // Pre-activations of all steps: biases, then x W_ih^T in one product. The cell kernel
@@ -184,14 +212,16 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   Tensor rstd_hh = norm_hh ? Tensor::empty({rows}) : Tensor();
   Tensor recurrent_product = norm_hh ? Tensor::empty({B, G}) : Tensor();
   if (norm_ih) {
-    gemm(false, true, rows, G, I, x.data(), I, weight_ih.data(), I, pre.data(), G, false);
+    kernels::gemm_at(precision, false, true, rows, G, I, x.data(), I, weight_ih.data(), I,
+                     pre.data(), G, false);
     const std::vector<float> shift =
         summed_bias(G, w.layernorm_ih_bias.data(), b_ih, split ? nullptr : b_hh);
     kernels::row_norm_forward(pre.data(), xhat_ih.data(), rstd_ih.data(), pre.data(),
                               w.layernorm_ih_weight.data(), shift.data(), rows, G, eps, false);
   } else {
     recurrent::fill_bias_rows(pre.data(), rows, G, b_ih, split ? nullptr : b_hh);
-    gemm(false, true, rows, G, I, x.data(), I, weight_ih.data(), I, pre.data(), G, true);
+    kernels::gemm_at(precision, false, true, rows, G, I, x.data(), I, weight_ih.data(), I,
+                     pre.data(), G, true);
   }
   // The recurrent row's LayerNorm shift: its bias, and b_hh where pre does not hold it already.
   const std::vector<float> shift_hh =
@@ -222,6 +252,11 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   }
   const Tensor& weight_hh = w.weight_hh;
   const Tensor& weight_hr = w.weight_hr;
+  const StepWeight hh_forward(precision, true, P, G, weight_hh.data(), P);
+  const std::optional<StepWeight> hr_forward =
+      projected ? std::optional<StepWeight>(std::in_place, precision, true, H, P,
+                                            weight_hr.data(), H)
+                : std::nullopt;
 
   for (std::int64_t step = 0; step < T; ++step) {
     const std::int64_t t = recurrent::time_at(step, T, reverse);
@@ -241,21 +276,21 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     }
     if (norm_hh) {
       // LN_hh(h W_hh^T) + its shift, into pre_h (split cells) or added to pre_t
-      gemm(false, true, B, G, P, h_recurrent, P, weight_hh.data(), P, recurrent_product.data(), G, false);
+      hh_forward.multiply(B, h_recurrent, P, recurrent_product.data(), G, false);
       kernels::row_norm_forward(split ? pre_h.data() : pre_t, xhat_hh.data() + t * B * G,
                                 rstd_hh.data() + t * B, recurrent_product.data(),
                                 w.layernorm_hh_weight.data(), shift_hh.data(), B, G, eps, !split);
     } else if (split) {
       recurrent::fill_bias_rows(pre_h.data(), B, G, b_hh, nullptr);
-      gemm(false, true, B, G, P, h_recurrent, P, weight_hh.data(), P, pre_h.data(), G, true);
+      hh_forward.multiply(B, h_recurrent, P, pre_h.data(), G, true);
     } else {
-      gemm(false, true, B, G, P, h_recurrent, P, weight_hh.data(), P, pre_t, G, true);
+      hh_forward.multiply(B, h_recurrent, P, pre_t, G, true);
     }
     float* h_cell = projected ? h_unprojected.data() + t * B * H : h_next;
     cell.forward({pre_t, split ? pre_h.data() : nullptr, h_prev, c_prev, params.data(), h_cell,
                   c_next, extra_width > 0 ? kept_extra.data() + t * B * extra_width : nullptr, B,
                   H, stats_width > 0 ? row_stats.data() + t * B * stats_width : nullptr});
-    if (projected) gemm(false, true, B, P, H, h_cell, H, weight_hr.data(), H, h_next, P, false);
+    if (projected) hr_forward->multiply(B, h_cell, H, h_next, P, false);
     // zoneout: the previous state's weight z, h_t = h~ + z (h_{t-1} - h~)
     if (zone_h) blend_previous(h_next, h_prev, zoneout_h.data() + t * B * P, B * P);
     if (zone_c) blend_previous(c_next, c_prev, zoneout_c.data() + t * B * H, B * H);
@@ -309,6 +344,10 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     // norm_hh: d (h W_hh^T) of every step, through LN_hh's backward, and its gain's gradient
     Tensor drecurrent = norm_hh ? Tensor::empty({T, B, G}) : Tensor();
     std::vector<double> dgain_hh = zeros_double(norm_hh ? G : 0);
+    const StepWeight hh_backward(precision, false, G, P, w_hh.data(), P);
+    const std::optional<StepWeight> hr_backward =
+        projected ? std::optional<StepWeight>(std::in_place, precision, false, P, H, w_hr.data(), H)
+                  : std::nullopt;
     for (std::int64_t step = T - 1; step >= 0; --step) {
       const std::int64_t t = recurrent::time_at(step, T, reverse);
       const std::int64_t prev = recurrent::slot_before(t, reverse);
@@ -334,7 +373,7 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
         for (std::int64_t b = 0; b < B; ++b) {
           if (recurrent::is_valid(lengths, b, t)) std::copy_n(dh_proposed.data() + b * P, P, dh_t + b * P);
         }
-        gemm(false, false, B, H, P, dh_proposed.data(), P, w_hr.data(), H, dh_cell.data(), H, false);
+        hr_backward->multiply(B, dh_proposed.data(), P, dh_cell.data(), H, false);
         dh_for_cell = dh_cell.data();
       }
       float* dpre_t = dpre.data() + t * B * G;
@@ -364,13 +403,13 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
         dgates_recurrent = drecurrent_t;
       }
       if (dropped) {
-        gemm(false, false, B, P, G, dgates_recurrent, G, w_hh.data(), P, dh_through_mask.data(), P, false);
+        hh_backward.multiply(B, dgates_recurrent, G, dh_through_mask.data(), P, false);
         float* through = dh_through_mask.data();
         const float* m = recurrent_mask.data();
         float* to = dh_prev.data();
         for (std::int64_t i = 0; i < B * P; ++i) to[i] = (reads_h_prev ? to[i] : 0.0f) + through[i] * m[i];
       } else {
-        gemm(false, false, B, P, G, dgates_recurrent, G, w_hh.data(), P, dh_prev.data(), P, reads_h_prev);
+        hh_backward.multiply(B, dgates_recurrent, G, dh_prev.data(), P, reads_h_prev);
       }
       if (zone_h) add_into(dh_prev.data(), dh_kept.data(), B * P);
       recurrent::carry_finished_rows(dh_prev.data(), dh_data, B, P, lengths, t);
@@ -383,7 +422,8 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     if (ctx.needs_grad(4)) {
       const float* h_prev_all = dropped ? h_dropped.data()
                                         : h_seq.data() + recurrent::slot_before(0, reverse) * B * P;
-      ctx.accumulate(4, recurrent::weight_grad(dgates_recurrent_all, rows, G, h_prev_all, P));
+      ctx.accumulate(4, recurrent::weight_grad(dgates_recurrent_all, rows, G, h_prev_all, P,
+                                               precision));
     }
     // Bias gradients: column sums of d pre (and of d pre_h for split cells); a LayerNorm bias
     // adds into the same rows, so it gets the same sums.
@@ -420,16 +460,18 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
                                  rstd_ih.data(), gain_ih.data(), rows, G);
       if (ctx.needs_grad(8)) ctx.accumulate(8, to_tensor(dgain_ih));
     }
-    if (ctx.needs_grad(0)) ctx.accumulate(0, recurrent::input_grad(dpre.data(), T, B, G, w_ih));
+    if (ctx.needs_grad(0)) {
+      ctx.accumulate(0, recurrent::input_grad(dpre.data(), T, B, G, w_ih, precision));
+    }
     if (ctx.needs_grad(1)) ctx.accumulate(1, dh);
     if (stateful && ctx.needs_grad(2)) ctx.accumulate(2, dc);
     if (ctx.needs_grad(3)) {
-      ctx.accumulate(3, recurrent::weight_grad(dpre.data(), rows, G, x_saved.data(), I));
+      ctx.accumulate(3, recurrent::weight_grad(dpre.data(), rows, G, x_saved.data(), I, precision));
     }
     if (ctx.needs_grad(7)) {
       Tensor dw_hr = Tensor::empty({P, H});
-      gemm(true, false, P, H, rows, dh_all.data(), P, h_unprojected.data(), H, dw_hr.data(), H,
-           false);
+      kernels::gemm_at(precision, true, false, P, H, rows, dh_all.data(), P,
+                       h_unprojected.data(), H, dw_hr.data(), H, false);
       ctx.accumulate(7, dw_hr);
     }
     if (num_params > 0) {

@@ -1,12 +1,14 @@
 // The public kernel functions as calls through the table of the instruction-set build in use
 // (isa.h, kernel_table.h). Built for the baseline like the rest of the library: only the tables'
 // code uses wider instructions, and only once the CPU has been asked whether it runs them.
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "autograd/aligned_alloc.h"
 #include "autograd/errors.h"
 #include "ops/kernels/isa.h"
 #include "ops/kernels/kernel_table.h"
@@ -39,6 +41,10 @@ CpuidBits read_cpuid() {
   if (bits.max_leaf >= 7) {
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
     bits.leaf7_ebx = ebx;
+    if (eax >= 1) {  // leaf 7's highest subleaf
+      __cpuid_count(7, 1, eax, ebx, ecx, edx);
+      bits.leaf7_1_eax = eax;
+    }
   }
   if (__get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx)) bits.ext1_ecx = ecx;
   // xgetbv faults without OSXSAVE; volatile keeps the compiler from hoisting it above the test.
@@ -96,6 +102,7 @@ CpuLevels levels_from(const CpuidBits& bits) {
   const bool os_zmm = osxsave && (bits.xcr0 & 0xe6u) == 0xe6u;
   levels.avx512 = levels.avx2 && os_zmm && bit(ebx7, 16) && bit(ebx7, 17) && bit(ebx7, 28) &&
                   bit(ebx7, 30) && bit(ebx7, 31);
+  levels.avx512_bf16 = levels.avx512 && bit(bits.leaf7_1_eax, 5);
   return levels;
 }
 
@@ -104,6 +111,15 @@ const KernelTable& select_kernels(const char* requested) {
   if (const KernelTable* table = kernels_for(requested)) return *table;
   throw ValueError(std::string("TAPEGRAD_KERNELS=") + requested +
                    ": not a kernel level this CPU runs; it runs " + runnable_names());
+}
+
+bool cpu_has_avx512_bf16() {
+#if TAPEGRAD_KERNEL_ISAS_X86
+  static const bool has = levels_from(read_cpuid()).avx512_bf16;
+  return has;
+#else
+  return false;
+#endif
 }
 
 const KernelTable* kernels_for(std::string_view isa) {
@@ -136,6 +152,57 @@ Kernel choose_kernel(bool transpose_a, bool transpose_b, Index M) {
 }
 Index tile_rows(Kernel kernel) { return active_kernels().gemm_tile_rows(kernel); }
 }  // namespace matmul_detail
+
+Bf16Panels::Bf16Panels(std::int64_t K, std::int64_t N) : rows_(K), cols_(N) {
+  if (K < 1 || N < 1)
+    throw ValueError("pack_bf16: K and N must be at least 1, got K = " + std::to_string(K) +
+                     ", N = " + std::to_string(N));
+  // words = pairs * slivers * kColumns, each factor below 2^62 / 4 bytes before it is multiplied
+  std::int64_t words = 0, bytes = 0;
+  if (__builtin_mul_overflow(pairs(), slivers() * kColumns, &words) ||
+      __builtin_mul_overflow(words, std::int64_t{sizeof(std::uint32_t)}, &bytes))
+    throw OutOfMemoryError("pack_bf16: " + std::to_string(K) + " x " + std::to_string(N) +
+                           " bfloat16 panels overflow the address space");
+  void* p = tapegrad::detail::aligned_allocate(static_cast<std::size_t>(bytes));
+  if (p == nullptr)
+    throw OutOfMemoryError("pack_bf16: cannot allocate " + std::to_string(bytes) +
+                           " bytes of bfloat16 panels");
+  words_ = std::unique_ptr<std::uint32_t[], Free>(static_cast<std::uint32_t*>(p),
+                                                   Free{static_cast<std::size_t>(bytes)});
+}
+
+void Bf16Panels::Free::operator()(std::uint32_t* words) const {
+  tapegrad::detail::aligned_free(words, bytes);
+}
+
+Bf16Panels pack_bf16(bool transpose_b, std::int64_t K, std::int64_t N, const float* b,
+                     std::int64_t ldb) {
+  Bf16Panels panels(K, N);
+  active_kernels().pack_bf16_words(transpose_b, K, N, b, ldb, panels.sliver(0));
+  return panels;
+}
+
+bool bf16_instructions() {
+  return std::string_view(active_kernels().isa) == "avx512" && cpu_has_avx512_bf16();
+}
+
+void gemm_bf16(bool transpose_a, std::int64_t M, const float* a, std::int64_t lda,
+               const Bf16Panels& b, float* c, std::int64_t ldc, bool accumulate) {
+  active_kernels().gemm_bf16_panels(transpose_a, M, a, lda, b, c, ldc, accumulate,
+                                    bf16_instructions());
+}
+
+void gemm_bf16(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+               std::int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {  // an empty sum, as gemm
+    if (!accumulate)
+      for (std::int64_t m = 0; m < M; ++m) std::fill(c + m * ldc, c + m * ldc + N, 0.0f);
+    return;
+  }
+  gemm_bf16(transpose_a, M, a, lda, pack_bf16(transpose_b, K, N, b, ldb), c, ldc, accumulate);
+}
 
 void sigmoid_forward(float* out, const float* x, std::int64_t n) {
   active_kernels().sigmoid_forward(out, x, n);

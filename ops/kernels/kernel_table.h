@@ -13,6 +13,7 @@
 #include "ops/kernels/gru_gates.h"
 #include "ops/kernels/lstm_gates.h"
 #include "ops/kernels/matmul.h"
+#include "ops/kernels/matmul_bf16.h"
 #include "ops/kernels/matmul_internal.h"
 #include "ops/kernels/row_norm.h"
 #include "ops/recurrent_cell.h"
@@ -38,6 +39,15 @@ struct KernelTable {
   // matmul_detail::choose_kernel and tile_rows, under other names in the builds (matmul.cpp).
   decltype(&kernels::matmul_detail::choose_kernel) choose_gemm_kernel;
   decltype(&kernels::matmul_detail::tile_rows) gemm_tile_rows;
+  // pack_bf16's rounding and layout into `words` (Bf16Panels(K, N)'s storage: the panels are
+  // made and freed by the caller, outside the kernel builds).
+  void (*pack_bf16_words)(bool transpose_b, std::int64_t K, std::int64_t N, const float* b,
+                          std::int64_t ldb, std::uint32_t* words);
+  // gemm_bf16 on packed B; dpbf16: use vdpbf16ps (only the avx512 build has it, and only a CPU
+  // with AVX512_BF16 may be asked to), else widen to float32 FMAs.
+  void (*gemm_bf16_panels)(bool transpose_a, std::int64_t M, const float* a, std::int64_t lda,
+                           const Bf16Panels& b, float* c, std::int64_t ldc, bool accumulate,
+                           bool dpbf16);
   // The kernel derived from the math of the built-in cell `name` (ops/cells.h), or null.
   const CellKernel* (*find_derived_cell)(std::string_view name);
 };
@@ -47,12 +57,18 @@ struct KernelTable {
 // that tests can feed it CPUs other than the one they run on.
 struct CpuidBits {
   unsigned max_leaf = 0, leaf1_ecx = 0, leaf7_ebx = 0, ext1_ecx = 0;
+  unsigned leaf7_1_eax = 0;  // leaf 7 subleaf 1 EAX (AVX512_BF16: bit 5)
   unsigned long long xcr0 = 0;  // meaningful only with OSXSAVE (leaf 1 ECX bit 27)
 };
 struct CpuLevels {
   bool avx2 = false, avx512 = false;  // x86-64-v3, x86-64-v4 (psABI), with the OS's support
+  bool avx512_bf16 = false;           // v4 and AVX512_BF16 (vdpbf16ps)
 };
 CpuLevels levels_from(const CpuidBits& bits);
+
+// Whether this CPU and its OS run AVX512_BF16: whether a table's gemm_bf16_panels may be asked
+// to use vdpbf16ps.
+bool cpu_has_avx512_bf16();
 
 // The table in use: select_kernels(getenv("TAPEGRAD_KERNELS")) at the first call (isa.h).
 const KernelTable& active_kernels();

@@ -7,6 +7,9 @@
 // any thread count.
 #include <cstdint>
 
+#include "autograd/grad_mode.h"
+#include "ops/kernels/matmul_bf16.h"
+
 namespace tapegrad::kernels {
 
 // C[M,N] = op(A)[M,K] . op(B)[K,N], plus the old C when accumulate is set.
@@ -19,20 +22,34 @@ void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
                     std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate);
 
+// gemm, or gemm_bf16 (matmul_bf16.h) under the matmul precision bfloat16 (autograd/grad_mode.h):
+// the products of the ops, at the precision their forward recorded.
+inline void gemm_at(MatmulPrecision precision, bool transpose_a, bool transpose_b, std::int64_t M,
+                 std::int64_t N, std::int64_t K, const float* a, std::int64_t lda, const float* b,
+                 std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) {
+  if (precision == MatmulPrecision::bfloat16)
+    gemm_bf16(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
+  else
+    gemm(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
+}
+
 // out[M,N] (+)= a[M,K] . b[K,N]
 inline void matmul_forward(float* out, const float* a, const float* b, std::int64_t M,
-                           std::int64_t K, std::int64_t N, bool accumulate = false) {
-  gemm(false, false, M, N, K, a, K, b, N, out, N, accumulate);
+                           std::int64_t K, std::int64_t N, bool accumulate = false,
+                           MatmulPrecision precision = MatmulPrecision::float32) {
+  gemm_at(precision, false, false, M, N, K, a, K, b, N, out, N, accumulate);
 }
 // out[M,N] (+)= a[M,K] . b[N,K]^T  (the input gradient of a product, x . W^T of a Linear)
 inline void matmul_nt(float* out, const float* a, const float* b, std::int64_t M, std::int64_t K,
-                      std::int64_t N, bool accumulate = false) {
-  gemm(false, true, M, N, K, a, K, b, K, out, N, accumulate);
+                      std::int64_t N, bool accumulate = false,
+                      MatmulPrecision precision = MatmulPrecision::float32) {
+  gemm_at(precision, false, true, M, N, K, a, K, b, K, out, N, accumulate);
 }
 // out[M,N] (+)= a[K,M]^T . b[K,N]  (the weight gradient of a product)
 inline void matmul_tn(float* out, const float* a, const float* b, std::int64_t M, std::int64_t K,
-                      std::int64_t N, bool accumulate = false) {
-  gemm(true, false, M, N, K, a, M, b, N, out, N, accumulate);
+                      std::int64_t N, bool accumulate = false,
+                      MatmulPrecision precision = MatmulPrecision::float32) {
+  gemm_at(precision, true, false, M, N, K, a, M, b, N, out, N, accumulate);
 }
 
 }  // namespace tapegrad::kernels

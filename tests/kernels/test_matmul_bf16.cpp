@@ -1,0 +1,273 @@
+// gemm_bf16 (bfloat16 operands, float32 sums) against gemm_reference run on the operands rounded
+// to bfloat16: every product of two bfloat16s is exact in float32, so the two differ by float32
+// summation error alone. Every level this CPU runs is tested, and on a CPU with AVX512_BF16 the
+// avx512 level both with vdpbf16ps and with its widening fallback.
+#include <tbb/task_arena.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "autograd/errors.h"
+#include "autograd/generator.h"
+#include "ops/kernels/isa.h"
+#include "ops/kernels/kernel_table.h"
+#include "ops/kernels/matmul.h"
+#include "ops/kernels/matmul_bf16.h"
+#include "test_util.h"
+#include "thread_test_util.h"
+
+namespace {
+
+using tapegrad::Generator;
+using tapegrad::kernels::Bf16Panels;
+using tapegrad::kernels::bf16_bits;
+using tapegrad::kernels::bf16_round;
+using tapegrad::kernels::KernelTable;
+using Index = std::int64_t;
+
+constexpr float kCPadding = -12345.0f;
+
+float from_bits(std::uint32_t bits) {
+  float x = 0.0f;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+// One way to run gemm_bf16: a level's table, with or without vdpbf16ps.
+struct Variant {
+  const KernelTable* table;
+  bool dpbf16;
+  Bf16Panels pack(bool transpose_b, Index K, Index N, const float* b, Index ldb) const {
+    Bf16Panels panels(K, N);
+    table->pack_bf16_words(transpose_b, K, N, b, ldb, panels.sliver(0));
+    return panels;
+  }
+  std::string name() const {
+    return std::string(table->isa) + (dpbf16 ? " vdpbf16ps" : " widening");
+  }
+};
+
+std::vector<Variant> variants() {
+  std::vector<Variant> all;
+  for (const std::string& isa : tapegrad::supported_kernel_isas()) {
+    const KernelTable* table = tapegrad::kernels::kernels_for(isa);
+    REQUIRE(table != nullptr);
+    all.push_back({table, false});
+    if (isa == "avx512" && tapegrad::kernels::cpu_has_avx512_bf16()) all.push_back({table, true});
+  }
+  return all;
+}
+
+struct Problem {
+  bool ta, tb;
+  Index M, N, K, lda, ldb, ldc;
+  std::vector<float> a, b, c;
+
+  Problem(bool transpose_a, bool transpose_b, Index m, Index n, Index k, Index pad, Generator& gen)
+      : ta(transpose_a), tb(transpose_b), M(m), N(n), K(k) {
+    const Index a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+    lda = a_cols + pad;
+    ldb = b_cols + pad;
+    ldc = N + pad;
+    a = make(a_rows, a_cols, lda, NAN, gen);
+    b = make(b_rows, b_cols, ldb, NAN, gen);
+    c = make(M, N, ldc, kCPadding, gen);
+  }
+  static std::vector<float> make(Index rows, Index cols, Index ld, float padding, Generator& gen) {
+    std::vector<float> v(static_cast<std::size_t>(rows * ld), padding);
+    for (Index r = 0; r < rows; ++r)
+      for (Index j = 0; j < cols; ++j) v[r * ld + j] = gen.uniform(-2.0f, 2.0f);
+    return v;
+  }
+  std::string describe() const {
+    return std::string(ta ? "T" : "N") + (tb ? "T" : "N") + " M=" + std::to_string(M) +
+           " N=" + std::to_string(N) + " K=" + std::to_string(K);
+  }
+  std::vector<float> run(const Variant& v, bool accumulate) const {
+    std::vector<float> out = c;
+    const Bf16Panels panels = v.pack(tb, K, N, b.data(), ldb);
+    v.table->gemm_bf16_panels(ta, M, a.data(), lda, panels, out.data(), ldc, accumulate, v.dpbf16);
+    return out;
+  }
+  // gemm_reference (double sums) on the operands rounded to bfloat16; padding stays NaN.
+  std::vector<float> reference(bool accumulate) const {
+    std::vector<float> a_rounded = a, b_rounded = b, out = c;
+    for (float& x : a_rounded) x = std::isnan(x) ? x : bf16_round(x);
+    for (float& x : b_rounded) x = std::isnan(x) ? x : bf16_round(x);
+    tapegrad::kernels::gemm_reference(ta, tb, M, N, K, a_rounded.data(), lda, b_rounded.data(), ldb,
+                                      out.data(), ldc, accumulate);
+    return out;
+  }
+  // "" when within float32 summation error of the reference (relative to sum |a b|, plus |C|)
+  // and C's padding untouched.
+  std::string compare(const std::vector<float>& got, const std::vector<float>& want,
+                      bool accumulate) const {
+    const double tolerance = 4.0 * FLT_EPSILON * std::sqrt(double(K) + 1.0);
+    for (Index m = 0; m < M; ++m) {
+      for (Index n = 0; n < N; ++n) {
+        double scale = accumulate ? std::fabs(c[m * ldc + n]) : 0.0;
+        for (Index k = 0; k < K; ++k) {
+          const float a_mk = ta ? a[k * lda + m] : a[m * lda + k];
+          const float b_kn = tb ? b[n * ldb + k] : b[k * ldb + n];
+          scale += std::fabs(double(bf16_round(a_mk)) * bf16_round(b_kn));
+        }
+        const double x = got[m * ldc + n], y = want[m * ldc + n];
+        if (!(std::fabs(x - y) <= tolerance * scale))
+          return "C[" + std::to_string(m) + "," + std::to_string(n) + "] = " + std::to_string(x) +
+                 ", reference " + std::to_string(y);
+      }
+      for (Index n = N; n < ldc; ++n)
+        if (got[m * ldc + n] != kCPadding) return "wrote C's padding in row " + std::to_string(m);
+    }
+    return "";
+  }
+};
+
+}  // namespace
+
+TEST_CASE("bf16_bits rounds to nearest even and keeps NaN, infinity and sign", "[kernels][bf16]") {
+  CHECK(bf16_bits(1.0f) == 0x3f80);
+  CHECK(bf16_bits(-2.0f) == 0xc000);
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: to the even one, 1. 1 + 3 * 2^-8 lies halfway
+  // between 1 + 2^-7 and 1 + 2^-6: to the even one, 1 + 2^-6.
+  CHECK(bf16_bits(1.0f + 0x1p-8f) == 0x3f80);
+  CHECK(bf16_bits(1.0f + 3 * 0x1p-8f) == 0x3f82);
+  CHECK(bf16_bits(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);  // above halfway: up
+  CHECK(bf16_round(3.14159265f) == 3.140625f);
+  CHECK(bf16_bits(-0.0f) == 0x8000);
+  CHECK(bf16_bits(INFINITY) == 0x7f80);
+  CHECK(bf16_bits(-INFINITY) == 0xff80);
+  CHECK(bf16_bits(FLT_MAX) == 0x7f80);  // past bfloat16's largest finite value: infinite
+  // NaNs whose payload sits in the low bits only would truncate to infinity: they stay NaN.
+  CHECK(std::isnan(bf16_round(from_bits(0x7f800001u))));
+  CHECK(std::isnan(bf16_round(from_bits(0xff800001u))));
+  CHECK(std::isnan(bf16_round(NAN)));
+}
+
+TEST_CASE("gemm_bf16 matches the reference on bfloat16 operands, every level and path",
+          "[kernels][bf16]") {
+  struct Case {
+    Index M, N, K;
+  };
+  // Tails of the 8-row panel and the 32-column sliver, odd K (a half-empty last pair), and
+  // K = 1030 across the 256-pair depth block; M = 130 crosses the 128-row block.
+  const Case shape = GENERATE(Case{1, 1, 1}, Case{3, 5, 2}, Case{8, 32, 17}, Case{9, 33, 64},
+                              Case{7, 70, 1030}, Case{130, 31, 3}, Case{20, 64, 513});
+  const bool ta = GENERATE(false, true), tb = GENERATE(false, true);
+  const bool accumulate = GENERATE(false, true);
+  Generator gen(static_cast<std::uint64_t>(shape.M * 1000 + shape.N * 10 + shape.K));
+  const Problem p(ta, tb, shape.M, shape.N, shape.K, 3, gen);
+  const std::vector<float> want = p.reference(accumulate);
+  for (const Variant& v : variants()) {
+    INFO(p.describe() << (accumulate ? " accumulate" : "") << " on " << v.name());
+    REQUIRE(p.compare(p.run(v, accumulate), want, accumulate) == "");
+  }
+}
+
+TEST_CASE("gemm_bf16 really rounds its operands to bfloat16", "[kernels][bf16]") {
+  // 1 + 2^-10 is 1 in bfloat16: a float32 product would give 1 + 2^-10 + ..., this one 1 * 1.
+  const float a = 1.0f + 0x1p-10f, b = 1.0f + 0x1p-9f;
+  for (const Variant& v : variants()) {
+    INFO(v.name());
+    float c = 0.0f;
+    const Bf16Panels panels = v.pack(false, 1, 1, &b, 1);
+    v.table->gemm_bf16_panels(false, 1, &a, 1, panels, &c, 1, false, v.dpbf16);
+    CHECK(c == 1.0f);
+  }
+}
+
+TEST_CASE("gemm_bf16 keeps infinities and NaN where float32 would", "[kernels][bf16]") {
+  // Padding (rows past M, columns past N, the odd half of a last pair) is zero and meets no
+  // infinite element that is stored: inf stays inf, and only a real NaN makes NaN.
+  Generator gen(7);
+  Problem p(false, false, 9, 33, 5, 0, gen);
+  p.b[4 * p.ldb + 32] = INFINITY;  // last k (the lone half of the last pair), last column
+  p.a[8 * p.lda + 2] = NAN;        // last row
+  for (const Variant& v : variants()) {
+    INFO(v.name());
+    const std::vector<float> out = p.run(v, false);
+    for (Index m = 0; m < 8; ++m) {
+      const float a_m4 = p.a[m * p.lda + 4];
+      CHECK(out[m * p.ldc + 32] == (a_m4 > 0 ? INFINITY : -INFINITY));
+      CHECK(std::isfinite(out[m * p.ldc + 31]));
+    }
+    for (Index n = 0; n < 33; ++n) CHECK(std::isnan(out[8 * p.ldc + n]));
+  }
+}
+
+TEST_CASE("gemm_bf16 is bit-identical on 1 and 2 threads", "[kernels][bf16][two_threads]") {
+  Generator gen(11);
+  const Problem p(false, true, 200, 300, 257, 1, gen);
+  namespace detail = tapegrad::kernels::matmul_detail;
+  REQUIRE(detail::plan_grid(p.M, p.N, p.K, 2, 8).row_blocks *
+              detail::plan_grid(p.M, p.N, p.K, 2, 8).col_blocks >= 4);  // really split
+  for (const Variant& v : variants()) {
+    INFO(v.name());
+    std::vector<float> single, multi;
+    tbb::task_arena(1).execute([&] { single = p.run(v, true); });
+    REQUIRE(p.compare(single, p.reference(true), true) == "");
+    for (int run = 0; run < 2; ++run) {
+      if (!tapegrad::testing::run_on_two_threads([&] { multi = p.run(v, true); })) return;
+      REQUIRE(std::memcmp(single.data(), multi.data(), sizeof(float) * single.size()) == 0);
+    }
+  }
+}
+
+TEST_CASE("gemm_bf16 with packed and with unpacked B, and an empty depth", "[kernels][bf16]") {
+  Generator gen(3);
+  const Problem p(true, false, 12, 40, 21, 2, gen);
+  std::vector<float> packed = p.c, unpacked = p.c;
+  const Bf16Panels panels = tapegrad::kernels::pack_bf16(false, p.K, p.N, p.b.data(), p.ldb);
+  CHECK(panels.rows() == 21);
+  CHECK(panels.cols() == 40);
+  CHECK(panels.pairs() == 11);
+  CHECK(panels.slivers() == 2);
+  tapegrad::kernels::gemm_bf16(true, p.M, p.a.data(), p.lda, panels, packed.data(), p.ldc, true);
+  tapegrad::kernels::gemm_bf16(true, false, p.M, p.N, p.K, p.a.data(), p.lda, p.b.data(), p.ldb,
+                               unpacked.data(), p.ldc, true);
+  CHECK(std::memcmp(packed.data(), unpacked.data(), sizeof(float) * packed.size()) == 0);
+  CHECK(p.compare(packed, p.reference(true), true) == "");
+  // K = 0: C = 0, or C unchanged when accumulating, as gemm.
+  std::vector<float> c(6, 5.0f);
+  tapegrad::kernels::gemm_bf16(false, false, 2, 3, 0, nullptr, 1, nullptr, 3, c.data(), 3, true);
+  CHECK(c == std::vector<float>(6, 5.0f));
+  tapegrad::kernels::gemm_bf16(false, false, 2, 3, 0, nullptr, 1, nullptr, 3, c.data(), 3, false);
+  CHECK(c == std::vector<float>(6, 0.0f));
+}
+
+TEST_CASE("Bf16Panels refuses empty and overflowing sizes", "[kernels][bf16]") {
+  CHECK_THROWS_AS(Bf16Panels(0, 4), tapegrad::ValueError);
+  CHECK_THROWS_WITH(Bf16Panels(0, 4), Catch::Matchers::Contains("pack_bf16") &&
+                                          Catch::Matchers::Contains("K = 0, N = 4"));
+  CHECK_THROWS_WITH(Bf16Panels(3, -1), Catch::Matchers::Contains("N = -1"));
+  const Index huge = Index{1} << 40;
+  CHECK_THROWS_AS(Bf16Panels(huge, huge), tapegrad::OutOfMemoryError);
+  CHECK_THROWS_WITH(Bf16Panels(huge, huge), Catch::Matchers::Contains("overflow"));
+}
+
+TEST_CASE("bf16_instructions reports vdpbf16ps only with the avx512 level on such a CPU",
+          "[kernels][bf16]") {
+  const bool expected =
+      tapegrad::kernel_isa() == "avx512" && tapegrad::kernels::cpu_has_avx512_bf16();
+  CHECK(tapegrad::kernels::bf16_instructions() == expected);
+}
+
+TEST_CASE("vdpbf16ps and the widening fallback give the same bits on normal operands",
+          "[kernels][bf16]") {
+  // Both add a pair's odd product and then its even one, each rounded once (the instruction's
+  // definition); they part only on subnormals, which vdpbf16ps flushes to zero.
+  const KernelTable* table = tapegrad::kernels::kernels_for("avx512");
+  if (table == nullptr || !tapegrad::kernels::cpu_has_avx512_bf16()) {
+    WARN("SKIPPED: this CPU has no AVX512_BF16");
+    return;
+  }
+  Generator gen(13);
+  const Problem p(false, true, 64, 96, 999, 0, gen);
+  const std::vector<float> with_instruction = p.run({table, true}, false);
+  const std::vector<float> widened = p.run({table, false}, false);
+  CHECK(std::memcmp(with_instruction.data(), widened.data(), sizeof(float) * widened.size()) == 0);
+}
