@@ -1,7 +1,10 @@
 // sgemm throughput: tapegrad's gemm against OpenBLAS (when found), in GFLOP/s, on 1 and 2 threads.
 // Names are <impl>/<M>x<K>x<N>/threads:<n> (sgemm = our C = A.B; sgemm_nt = A.B^T, sgemm_tn =
 // A^T.B; openblas_* the same products through cblas_sgemm). fma_peak measures the core's FP32 FMA
-// peak in the same run, so results can be read as a fraction of it.
+// peak in the same run, so results can be read as a fraction of it. bgemm* are the same products
+// under the matmul precision bfloat16 (kernels::gemm_bf16, B packed once beforehand, as the
+// recurrent layers do for W_hh), read against bf16_peak, vdpbf16ps's rate (two multiply-adds per
+// lane and instruction; 4 FLOP each).
 // Run: ./build/bench/bench_matmul --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 #include <tbb/info.h>
@@ -48,6 +51,35 @@ void set_flops(benchmark::State& state, const Shape& s) {
   // kIsIterationInvariantRate: value x iterations / wall time, i.e. GFLOP/s with UseRealTime().
   state.counters["GFLOPs"] = benchmark::Counter(2.0 * s.M * s.N * s.K * 1e-9,
                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_bf16(benchmark::State& state, Shape s) {
+  Operands op(s);
+  const Index lda = s.transpose_a ? s.M : s.K, ldb = s.transpose_b ? s.K : s.N;
+  tbb::task_arena arena(static_cast<int>(state.range(0)));
+  const tapegrad::kernels::Bf16Panels panels =
+      tapegrad::kernels::pack_bf16(s.transpose_b, s.K, s.N, op.b.data(), ldb);
+  for (auto _ : state) {
+    arena.execute([&] {
+      tapegrad::kernels::gemm_bf16(s.transpose_a, s.M, op.a.data(), lda, panels, op.c.data(), s.N,
+                                   false);
+    });
+    benchmark::DoNotOptimize(op.c.data());
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, s);
+  state.counters["vdpbf16ps"] = tapegrad::kernels::bf16_instructions() ? 1 : 0;
+}
+
+// Rounding and laying out a weight for gemm_bf16 (once per layer call in the recurrent layers).
+void bench_pack_bf16(benchmark::State& state, Shape s) {
+  Operands op(s);
+  const Index ldb = s.transpose_b ? s.K : s.N;
+  for (auto _ : state) {
+    const tapegrad::kernels::Bf16Panels panels =
+        tapegrad::kernels::pack_bf16(s.transpose_b, s.K, s.N, op.b.data(), ldb);
+    benchmark::DoNotOptimize(panels.sliver(0));
+  }
 }
 
 void bench_tapegrad(benchmark::State& state, Shape s) {
@@ -100,6 +132,32 @@ __attribute__((target("avx512f"))) void fma_peak_avx512(benchmark::State& state)
   state.counters["GFLOPs"] = benchmark::Counter(2.0 * 16 * kChains * kSteps * 1e-9,
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
+// The same with vdpbf16ps: 2 multiply-adds per lane and instruction.
+__attribute__((target("avx512f,avx512bf16"))) void bf16_peak_avx512(benchmark::State& state) {
+  constexpr int kChains = 12, kSteps = 1 << 16;
+  for (auto _ : state) {
+    __m512 acc[kChains];
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.01f * i);
+    const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f);  // 0.996 in both halves
+    const __m512bh y = (__m512bh)_mm512_set1_epi32(0x35863586);  // 1e-6
+    for (int step = 0; step < kSteps; ++step)
+#pragma GCC unroll 12
+      for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+    for (int i = 0; i < kChains; ++i) benchmark::DoNotOptimize(acc[i]);
+  }
+  state.counters["GFLOPs"] = benchmark::Counter(4.0 * 16 * kChains * kSteps * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+void bf16_peak(benchmark::State& state) {
+  if (!__builtin_cpu_supports("avx512bf16")) {
+    state.SkipWithError("no AVX512_BF16 on this CPU");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  bf16_peak_avx512(state);
+}
+
 void fma_peak(benchmark::State& state) {
   if (!__builtin_cpu_supports("avx512f")) {
     state.SkipWithError("no AVX-512 on this CPU");
@@ -136,8 +194,25 @@ void register_all() {
         ->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
 #endif
   }
+  // The products of a large LSTM layer (T = 100, B = 64, H = I = 512) at bfloat16: the input
+  // projection, the step's h.W_hh^T, the backward's dgates.W_hh, the weight gradient.
+  for (const Shape& s : std::vector<Shape>{{6400, 512, 2048, false, true},
+                                           {64, 512, 2048, false, true},
+                                           {64, 2048, 512, false, false},
+                                           {2048, 6400, 512, true, false}}) {
+    const std::string form = s.transpose_b ? "bgemm_nt/" : s.transpose_a ? "bgemm_tn/" : "bgemm/";
+    benchmark::RegisterBenchmark((form + shape_name(s)).c_str(), bench_bf16, s)
+        ->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  }
+  for (const Shape& s : std::vector<Shape>{{0, 512, 2048, false, true}, {0, 2048, 512}}) {
+    const std::string form = s.transpose_b ? "pack_bf16_nt/" : "pack_bf16/";
+    benchmark::RegisterBenchmark((form + std::to_string(s.K) + "x" + std::to_string(s.N)).c_str(),
+                                 bench_pack_bf16, s)
+        ->UseRealTime()->Unit(benchmark::kMicrosecond);
+  }
 #if defined(__x86_64__) && defined(__GNUC__)
   benchmark::RegisterBenchmark("fma_peak", fma_peak)->UseRealTime();
+  benchmark::RegisterBenchmark("bf16_peak", bf16_peak)->UseRealTime();
 #endif
 }
 
