@@ -11,6 +11,7 @@
 
 #include "autograd/errors.h"
 #include "autograd/generator.h"
+#include "autograd/grad_mode.h"
 #include "autograd/threads.h"
 #include "nn/rnn.h"
 #include "ops/ops.h"
@@ -27,8 +28,10 @@ struct RestoreThreads {
 
 // Outputs and gradients of an LSTM layer and a matrix product big enough that the kernels split
 // their rows over threads (the gate kernels above 65536 positions, matmul above its serial
-// cut-off).
-std::vector<float> parallel_work() {
+// cut-off, the bias rows and the bias gradients' column sums above 2^18 floats), at the matmul
+// precision given.
+std::vector<float> parallel_work(MatmulPrecision precision) {
+  const MatmulPrecisionGuard guard(precision);
   Generator gen(3);
   nn::LSTM lstm({.input_size = 16, .hidden_size = 256, .batch_first = true}, gen);
   Tensor x = Tensor::uniform({256, 3, 16}, -1, 1, gen, true);
@@ -38,7 +41,9 @@ std::vector<float> parallel_work() {
   Tensor product = matmul(a, b);
   add(sum(mul(out, out)), sum(mul(product, product))).backward();
   std::vector<float> values = out.to_vector();
-  for (const Tensor& t : {product, x.grad(), a.grad(), lstm.parameters()[0].grad()}) {
+  const std::vector<Tensor> parameters = lstm.parameters();  // weight_ih, weight_hh, bias_ih, _hh
+  for (const Tensor& t : {product, x.grad(), a.grad(), parameters[0].grad(), parameters[1].grad(),
+                          parameters[2].grad(), parameters[3].grad()}) {
     const std::vector<float> v = t.to_vector();
     values.insert(values.end(), v.begin(), v.end());
   }
@@ -102,12 +107,14 @@ TEST_CASE("set_num_threads(1) keeps every TBB arena, the kernels' included, to t
 
 TEST_CASE("the same bits on one thread and on two: an LSTM layer, a matrix product, their gradients",
           "[threads][two_threads]") {
+  const MatmulPrecision precision = GENERATE(MatmulPrecision::float32, MatmulPrecision::bfloat16);
+  INFO((precision == MatmulPrecision::bfloat16 ? "bfloat16" : "float32"));
   RestoreThreads restore;
   set_num_threads(1);
-  const std::vector<float> one_thread = parallel_work();
+  const std::vector<float> one_thread = parallel_work(precision);
   set_num_threads(2);
   std::vector<float> two_threads;
-  if (!testing::run_on_two_threads([&] { two_threads = parallel_work(); })) return;
+  if (!testing::run_on_two_threads([&] { two_threads = parallel_work(precision); })) return;
   REQUIRE(two_threads.size() == one_thread.size());
   CHECK(two_threads == one_thread);  // bit for bit, not within a tolerance
 }
