@@ -31,10 +31,11 @@ namespace {
 // read in place in float32; under bfloat16 rounded and packed once per layer call, not per step.
 class StepWeight {
  public:
-  StepWeight(MatmulPrecision precision, bool transpose_b, std::int64_t K, std::int64_t N,
-             const float* b, std::int64_t ldb)
+  // M: the rows of every product with it (the batch), which decides whether bfloat16 pays.
+  StepWeight(MatmulPrecision precision, std::int64_t M, bool transpose_b, std::int64_t K,
+             std::int64_t N, const float* b, std::int64_t ldb)
       : transpose_b_(transpose_b), K_(K), N_(N), b_(b), ldb_(ldb) {
-    if (precision == MatmulPrecision::bfloat16)
+    if (precision == MatmulPrecision::bfloat16 && kernels::bf16_pays(M, N, K))
       panels_ = kernels::pack_bf16(transpose_b, K, N, b, ldb);
   }
   // C[M, N] (+)= A[M, K] . op(B)
@@ -252,9 +253,9 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   }
   const Tensor& weight_hh = w.weight_hh;
   const Tensor& weight_hr = w.weight_hr;
-  const StepWeight hh_forward(precision, true, P, G, weight_hh.data(), P);
+  const StepWeight hh_forward(precision, B, true, P, G, weight_hh.data(), P);
   const std::optional<StepWeight> hr_forward =
-      projected ? std::optional<StepWeight>(std::in_place, precision, true, H, P,
+      projected ? std::optional<StepWeight>(std::in_place, precision, B, true, H, P,
                                             weight_hr.data(), H)
                 : std::nullopt;
 
@@ -344,10 +345,11 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     // norm_hh: d (h W_hh^T) of every step, through LN_hh's backward, and its gain's gradient
     Tensor drecurrent = norm_hh ? Tensor::empty({T, B, G}) : Tensor();
     std::vector<double> dgain_hh = zeros_double(norm_hh ? G : 0);
-    const StepWeight hh_backward(precision, false, G, P, w_hh.data(), P);
+    const StepWeight hh_backward(precision, B, false, G, P, w_hh.data(), P);
     const std::optional<StepWeight> hr_backward =
-        projected ? std::optional<StepWeight>(std::in_place, precision, false, P, H, w_hr.data(), H)
-                  : std::nullopt;
+        projected
+            ? std::optional<StepWeight>(std::in_place, precision, B, false, P, H, w_hr.data(), H)
+            : std::nullopt;
     for (std::int64_t step = T - 1; step >= 0; --step) {
       const std::int64_t t = recurrent::time_at(step, T, reverse);
       const std::int64_t prev = recurrent::slot_before(t, reverse);

@@ -157,9 +157,12 @@ Bf16Panels::Bf16Panels(std::int64_t K, std::int64_t N) : rows_(K), cols_(N) {
   if (K < 1 || N < 1)
     throw ValueError("pack_bf16: K and N must be at least 1, got K = " + std::to_string(K) +
                      ", N = " + std::to_string(N));
-  // words = pairs * slivers * kColumns, each factor below 2^62 / 4 bytes before it is multiplied
+  // words = pairs * slivers * kColumns; K and N are bounded first so that pairs() and slivers()
+  // cannot overflow themselves.
+  constexpr std::int64_t kMaxSide = std::int64_t{1} << 61;
   std::int64_t words = 0, bytes = 0;
-  if (__builtin_mul_overflow(pairs(), slivers() * kColumns, &words) ||
+  if (K > kMaxSide || N > kMaxSide ||
+      __builtin_mul_overflow(pairs(), slivers() * kColumns, &words) ||
       __builtin_mul_overflow(words, std::int64_t{sizeof(std::uint32_t)}, &bytes))
     throw OutOfMemoryError("pack_bf16: " + std::to_string(K) + " x " + std::to_string(N) +
                            " bfloat16 panels overflow the address space");

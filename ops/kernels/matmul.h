@@ -22,33 +22,35 @@ void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
                     std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate);
 
-// gemm, or gemm_bf16 (matmul_bf16.h) under the matmul precision bfloat16 (autograd/grad_mode.h):
-// the products of the ops, at the precision their forward recorded.
-inline void gemm_at(MatmulPrecision precision, bool transpose_a, bool transpose_b, std::int64_t M,
-                 std::int64_t N, std::int64_t K, const float* a, std::int64_t lda, const float* b,
-                 std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) {
-  if (precision == MatmulPrecision::bfloat16)
+// gemm, or gemm_bf16 (matmul_bf16.h) under the matmul precision bfloat16 (autograd/grad_mode.h)
+// where bfloat16 pays (bf16_pays): the products of the ops, at the precision their forward
+// recorded.
+inline void gemm_at(MatmulPrecision precision, bool transpose_a, bool transpose_b,
+                    std::int64_t M, std::int64_t N, std::int64_t K, const float* a,
+                    std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
+                    bool accumulate) {
+  if (precision == MatmulPrecision::bfloat16 && bf16_pays(M, N, K))
     gemm_bf16(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
   else
     gemm(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
 }
 
+// The ops' products at their recorded precision (no default: a caller that forgets it would
+// silently run float32 under the guard).
 // out[M,N] (+)= a[M,K] . b[K,N]
 inline void matmul_forward(float* out, const float* a, const float* b, std::int64_t M,
-                           std::int64_t K, std::int64_t N, bool accumulate = false,
-                           MatmulPrecision precision = MatmulPrecision::float32) {
+                           std::int64_t K, std::int64_t N, bool accumulate,
+                           MatmulPrecision precision) {
   gemm_at(precision, false, false, M, N, K, a, K, b, N, out, N, accumulate);
 }
 // out[M,N] (+)= a[M,K] . b[N,K]^T  (the input gradient of a product, x . W^T of a Linear)
 inline void matmul_nt(float* out, const float* a, const float* b, std::int64_t M, std::int64_t K,
-                      std::int64_t N, bool accumulate = false,
-                      MatmulPrecision precision = MatmulPrecision::float32) {
+                      std::int64_t N, bool accumulate, MatmulPrecision precision) {
   gemm_at(precision, false, true, M, N, K, a, K, b, K, out, N, accumulate);
 }
 // out[M,N] (+)= a[K,M]^T . b[K,N]  (the weight gradient of a product)
 inline void matmul_tn(float* out, const float* a, const float* b, std::int64_t M, std::int64_t K,
-                      std::int64_t N, bool accumulate = false,
-                      MatmulPrecision precision = MatmulPrecision::float32) {
+                      std::int64_t N, bool accumulate, MatmulPrecision precision) {
   gemm_at(precision, true, false, M, N, K, a, M, b, N, out, N, accumulate);
 }
 

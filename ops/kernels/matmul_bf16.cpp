@@ -273,7 +273,8 @@ void compute_block(const Problem& p, bool dpbf16, Index m0, Index m1, Index n0, 
           }
           // The last columns of C go through a local copy: the kernel never touches memory past
           // C's row ends.
-          alignas(64) float tile[kPanelRows * kColumns];
+          // Zeroed: the kernel reads (and drops) all 32 columns of C when it adds to C.
+          alignas(64) float tile[kPanelRows * kColumns] = {};
           for (Index r = 0; load_c && r < rows; ++r)
             std::memcpy(tile + r * kColumns, c_tile + r * p.ldc, sizeof(float) * cols);
           run_tile(t, rows, dpbf16, tile, kColumns);

@@ -43,7 +43,8 @@ class Bf16Panels {
   static constexpr std::int64_t kColumns = 32;
 
   Bf16Panels() = default;
-  // Uninitialised storage for op(B) of K x N (both >= 1); OutOfMemoryError when it is too large.
+  // Uninitialised storage for op(B) of K x N (both >= 1, else ValueError); OutOfMemoryError when
+  // it is too large.
   Bf16Panels(std::int64_t K, std::int64_t N);
 
   std::int64_t rows() const { return rows_; }  // K
@@ -78,6 +79,14 @@ void gemm_bf16(bool transpose_a, std::int64_t M, const float* a, std::int64_t ld
 void gemm_bf16(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
                std::int64_t ldc, bool accumulate);
+
+// Whether a product of this shape runs in bfloat16 under the matmul precision bfloat16. One row of
+// A, at most 4 columns of B, or a depth of 1 are memory-bound shapes (a batch-1 step, a Linear(H, 1)
+// head, the input product of a one-feature series): bfloat16 would add rounding and packing and
+// save nothing (with I = 1 the sine tutorial's products ran 1.7-6.9x slower), so they stay float32.
+inline bool bf16_pays(std::int64_t M, std::int64_t N, std::int64_t K) {
+  return M > 1 && N > 4 && K > 1;
+}
 
 // Whether this CPU computes gemm_bf16 with vdpbf16ps (AVX512_BF16, with the OS saving AVX-512
 // state) in the kernels in use; false: FMAs on the widened values.

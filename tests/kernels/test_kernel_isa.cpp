@@ -143,6 +143,16 @@ TEST_CASE("levels_from: the x86-64 levels of CPUs other than this one", "[kernel
   bits = zen4;
   bits.leaf7_ebx &= ~(1u << 8);  // no BMI2
   CHECK(levels(bits) == std::pair{false, false});
+  // AVX512_BF16 (leaf 7 subleaf 1 EAX bit 5) counts only on top of the AVX-512 level.
+  CHECK_FALSE(kernels::levels_from(zen4).avx512_bf16);  // Zen 3 and Ice Lake: no bit
+  bits = zen4;
+  bits.leaf7_1_eax = 1u << 5;
+  CHECK(kernels::levels_from(bits).avx512_bf16);
+  bits.leaf7_1_eax = ~(1u << 5);  // every other bit of that leaf: not it
+  CHECK_FALSE(kernels::levels_from(bits).avx512_bf16);
+  bits.leaf7_1_eax = 1u << 5;
+  bits.xcr0 = 0x7;  // the bit, but no zmm state saved by the OS
+  CHECK_FALSE(kernels::levels_from(bits).avx512_bf16);
 }
 
 TEST_CASE("TAPEGRAD_KERNELS: an unknown or unrunnable level is refused, naming those that run",

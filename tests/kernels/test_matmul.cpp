@@ -196,6 +196,7 @@ TEST_CASE("named wrappers match explicitly transposed inputs", "[kernels][matmul
   using tapegrad::kernels::matmul_forward;
   using tapegrad::kernels::matmul_nt;
   using tapegrad::kernels::matmul_tn;
+  using tapegrad::MatmulPrecision;
   const bool accumulate = GENERATE(false, true);
   // M = 3 takes the dot-product path for matmul_nt, 70 the packed one; integers make every path
   // exact, so the comparison can be bitwise.
@@ -218,17 +219,17 @@ TEST_CASE("named wrappers match explicitly transposed inputs", "[kernels][matmul
   gemm_reference(false, false, M, N, K, a.data(), K, b.data(), N, expected.data(), N, accumulate);
 
   std::vector<float> out = c0;
-  matmul_forward(out.data(), a.data(), b.data(), M, K, N, accumulate);
+  matmul_forward(out.data(), a.data(), b.data(), M, K, N, accumulate, MatmulPrecision::float32);
   REQUIRE(out == expected);
 
   out = c0;
   const std::vector<float> b_t = transposed(b, K, N);  // [N, K], a Linear weight
-  matmul_nt(out.data(), a.data(), b_t.data(), M, K, N, accumulate);
+  matmul_nt(out.data(), a.data(), b_t.data(), M, K, N, accumulate, MatmulPrecision::float32);
   REQUIRE(out == expected);
 
   out = c0;
   const std::vector<float> a_t = transposed(a, M, K);  // [K, M]
-  matmul_tn(out.data(), a_t.data(), b.data(), M, K, N, accumulate);
+  matmul_tn(out.data(), a_t.data(), b.data(), M, K, N, accumulate, MatmulPrecision::float32);
   REQUIRE(out == expected);
 }
 

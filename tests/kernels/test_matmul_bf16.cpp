@@ -7,6 +7,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -249,11 +250,49 @@ TEST_CASE("Bf16Panels refuses empty and overflowing sizes", "[kernels][bf16]") {
   CHECK_THROWS_WITH(Bf16Panels(huge, huge), Catch::Matchers::Contains("overflow"));
 }
 
-TEST_CASE("bf16_instructions reports vdpbf16ps only with the avx512 level on such a CPU",
+TEST_CASE("the AVX512_BF16 reading agrees with the kernel's own CPU flags", "[kernels][bf16]") {
+  // A second witness of the CPUID bit: Linux's flags line (a wrong bit would run vdpbf16ps where
+  // it faults, or never run it).
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  bool listed = false, found = false;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    found = true;
+    listed = (line + " ").find(" avx512_bf16 ") != std::string::npos;
+    break;
+  }
+  if (!found) {
+    WARN("SKIPPED: no flags line in /proc/cpuinfo");
+    return;
+  }
+  CHECK(tapegrad::kernels::cpu_has_avx512_bf16() == listed);
+  // vdpbf16ps is used only by the avx512 level, and by it whenever the CPU has the instruction.
+  CHECK(tapegrad::kernels::bf16_instructions() == (listed && tapegrad::kernel_isa() == "avx512"));
+}
+
+TEST_CASE("gemm_bf16 adds each pair's odd product before its even one, at every level",
           "[kernels][bf16]") {
-  const bool expected =
-      tapegrad::kernel_isa() == "avx512" && tapegrad::kernels::cpu_has_avx512_bf16();
-  CHECK(tapegrad::kernels::bf16_instructions() == expected);
+  // Products 1, 0, 2^-24, -1 (all exact in bfloat16). In the pair order odd, even:
+  // 0 + 0 + 1 = 1, then -1 gives 0, then 2^-24 gives 2^-24. In k order, 1 + 2^-24 rounds back
+  // to 1 (a tie, to even) and -1 gives 0. The order is vdpbf16ps's; the widening path must keep it.
+  const std::vector<float> a = {1.0f, 0.0f, 0x1p-12f, -1.0f}, b = {1.0f, 0.0f, 0x1p-12f, 1.0f};
+  for (const Variant& v : variants()) {
+    INFO(v.name());
+    float c = 5.0f;
+    const Bf16Panels panels = v.pack(false, 4, 1, b.data(), 1);
+    v.table->gemm_bf16_panels(false, 1, a.data(), 4, panels, &c, 1, false, v.dpbf16);
+    CHECK(c == 0x1p-24f);
+  }
+}
+
+TEST_CASE("bf16_pays: thin products stay float32", "[kernels][bf16]") {
+  using tapegrad::kernels::bf16_pays;
+  CHECK(bf16_pays(64, 512, 2048));
+  CHECK(bf16_pays(2, 5, 2));
+  CHECK_FALSE(bf16_pays(1, 2048, 512));  // one row: a batch-1 step
+  CHECK_FALSE(bf16_pays(990, 4, 400));   // a few columns: a Linear(H, 4) head
+  CHECK_FALSE(bf16_pays(9900, 400, 1));  // depth 1: a one-feature series' input product
 }
 
 TEST_CASE("vdpbf16ps and the widening fallback give the same bits on normal operands",

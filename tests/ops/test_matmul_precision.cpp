@@ -3,6 +3,8 @@
 // it stays within bfloat16's error of float32 in its outputs and every gradient, fused and
 // composed alike. (Finite-difference gradchecks cannot see through rounding to bfloat16; the
 // float32 gradchecks of these ops stand, and the kernel's tests check the products themselves.)
+// The statistical LSTM checks cannot see one product of a layer left in float32; the exact
+// ReLU RNN test can, for every product but the LSTM's projection (W_hr), which only an LSTM has.
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -28,10 +30,6 @@ Tensor filled(const Shape& shape, float value, bool requires_grad = false) {
   Tensor t = Tensor::from_vector(std::vector<float>(static_cast<std::size_t>(n), value), shape);
   if (requires_grad) t.requires_grad_(true);
   return t;
-}
-
-void require_all(const Tensor& t, float value) {
-  for (std::int64_t i = 0; i < t.numel(); ++i) REQUIRE(t.data()[i] == value);
 }
 
 // max |a - b| / max |b|
@@ -65,29 +63,96 @@ TEST_CASE("MatmulPrecisionGuard sets the precision for its scope and its thread 
   CHECK(matmul_precision() == MatmulPrecision::float32);
 }
 
+// Under bfloat16 a sum of products of 1 + 2^-10 (which is 1 in bfloat16) counts its terms
+// exactly; in float32 it does not come out whole.
+void require_counts(const Tensor& t, float count, bool bf16) {
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    const float v = t.data()[i];
+    if (bf16) {
+      REQUIRE(v == count);
+    } else {
+      REQUIRE(v != std::round(v));
+      REQUIRE(std::fabs(v - count) < count * 0x1p-8f);
+    }
+  }
+}
+
 TEST_CASE("linear and matmul multiply bfloat16 operands under the guard, and backward too",
           "[matmul_precision]") {
   for (const bool bf16 : {false, true}) {
     INFO((bf16 ? "bfloat16" : "float32"));
-    // Each output is a sum of 3 products of 1 + 2^-10 and 1 + 2^-10: 3 (1 + 2^-9 + 2^-20) in
-    // float32, exactly 3 in bfloat16.
-    const float product32 = kOffGrid * kOffGrid;
-    const Tensor x = filled({2, 3}, kOffGrid, true), w = filled({4, 3}, kOffGrid, true);
-    const Tensor b = filled({3, 5}, kOffGrid, true);
+    // Every product here has more than one row, more than 4 columns and a depth above 1, so it
+    // runs in bfloat16 under the guard (kernels::bf16_pays).
+    const Tensor x = filled({6, 7}, kOffGrid, true), w = filled({5, 7}, kOffGrid, true);
+    const Tensor b = filled({7, 5}, kOffGrid, true);
     Tensor y, z;
     {
       const MatmulPrecisionGuard guard(bf16 ? MatmulPrecision::bfloat16 : MatmulPrecision::float32);
       y = linear(x, w, Tensor());
       z = matmul(x, b);
     }
-    require_all(y, bf16 ? 3.0f : 3.0f * product32);
-    require_all(z, bf16 ? 3.0f : 3.0f * product32);
-    // Backward runs outside the guard, at the recorded precision: dx = 1 . W sums 4 rows of W
-    // and 5 columns of B, dW sums 2 rows of x, dB 2 rows of x.
+    require_counts(y, 7.0f, bf16);
+    require_counts(z, 7.0f, bf16);
+    // Backward runs outside the guard, at the recorded precision: dx sums 5 rows of W and
+    // 5 columns of B, dW and dB 6 rows of x.
     (sum(y) + sum(z)).backward();
-    require_all(x.grad(), bf16 ? 9.0f : 9.0f * kOffGrid);
-    require_all(w.grad(), bf16 ? 2.0f : 2.0f * kOffGrid);
-    require_all(b.grad(), bf16 ? 2.0f : 2.0f * kOffGrid);
+    require_counts(x.grad(), 10.0f, bf16);
+    require_counts(w.grad(), 6.0f, bf16);
+    require_counts(b.grad(), 6.0f, bf16);
+  }
+}
+
+TEST_CASE("thin products stay float32 under the guard", "[matmul_precision]") {
+  // One row (a batch-1 step) and 4 columns (a small head): bfloat16 would only lose digits.
+  const MatmulPrecisionGuard guard(MatmulPrecision::bfloat16);
+  const Tensor one_row = linear(filled({1, 7}, kOffGrid), filled({5, 7}, kOffGrid), Tensor());
+  const Tensor four_columns = linear(filled({6, 7}, kOffGrid), filled({4, 7}, kOffGrid), Tensor());
+  require_counts(one_row, 7.0f, false);
+  require_counts(four_columns, 7.0f, false);
+}
+
+TEST_CASE("a ReLU RNN under bfloat16 rounds every product of its layer, fused and composed",
+          "[matmul_precision]") {
+  // With every weight and input 1 + 2^-10 and no bias, a ReLU RNN is linear and all its values
+  // stay positive: in bfloat16 every product counts terms exactly, so outputs and gradients are
+  // whole numbers (h: 5, 30, 155; d pre: 1, 6, 31, all exact in bfloat16's 8 bits). A single
+  // product of the forward, the step backward, the weight or the input gradients left in float32
+  // makes a result fractional (checked by mutation: each of those forced to float32 fails here).
+  const bool fused = GENERATE(true, false);
+  INFO((fused ? "fused" : "composed"));
+  Generator gen(1);
+  nn::RecurrentBase rnn = nn::make_recurrent("rnn_relu", {.input_size = 5, .hidden_size = 5}, gen);
+  rnn.set_fused(fused);
+  {
+    NoGradGuard no_grad;
+    for (const auto& [name, parameter] : rnn.named_parameters()) {
+      Tensor values = parameter;
+      values.fill_(name.rfind("bias", 0) == 0 ? 0.0f : kOffGrid);
+    }
+  }
+  for (const bool bf16 : {true, false}) {
+    INFO((bf16 ? "bfloat16" : "float32"));
+    rnn.zero_grad();
+    const Tensor x = filled({3, 2, 5}, kOffGrid, true);  // T = 3, B = 2
+    Tensor output;
+    {
+      const MatmulPrecisionGuard guard(bf16 ? MatmulPrecision::bfloat16 : MatmulPrecision::float32);
+      output = rnn.forward(x).output;
+    }
+    sum(output).backward();
+    const auto whole = [&](const Tensor& t, const char* what) {
+      INFO(what);
+      bool all_whole = true;
+      for (std::int64_t i = 0; i < t.numel(); ++i)
+        all_whole = all_whole && t.data()[i] == std::round(t.data()[i]);
+      CHECK(all_whole == bf16);
+    };
+    whole(output, "output");
+    whole(x.grad(), "input gradient");
+    // The bias gradients too: they sum d pre unrounded, so they are where a step backward
+    // (d h_{t-1} = d pre W_hh) left in float32 shows; the products after it round its small
+    // excess away again.
+    for (const auto& [name, parameter] : rnn.named_parameters()) whole(parameter.grad(), name.c_str());
   }
 }
 
@@ -137,9 +202,10 @@ TEST_CASE("an LSTM under bfloat16 stays within its error of float32, fused and c
 }
 
 TEST_CASE("fused and composed LSTMs agree under bfloat16", "[matmul_precision]") {
-  // Both round the same operands (x, h_{t-1}, the weights); they differ only in float32 summation
-  // order, and where that moves an h across a bfloat16 rounding boundary. Measured: below 3e-7.
-  // One product left in float32 on either side would differ by bfloat16's error, ~1e-3.
+  // Both round the same operands (x, h_{t-1}, the weights); they differ in float32 summation order,
+  // and a last-bit difference that moves a value across a bfloat16 rounding boundary shows as
+  // ~1e-3 in a gradient (measured up to 1.5e-3 across cells and options; this one 3e-7). A
+  // bypassed product is not told apart at this level: the exact ReLU RNN test above does that.
   const auto run = [](bool fused) {
     Generator gen(5);
     nn::LSTM lstm({.input_size = 8, .hidden_size = 16, .num_layers = 1}, gen);
@@ -155,6 +221,6 @@ TEST_CASE("fused and composed LSTMs agree under bfloat16", "[matmul_precision]")
   const std::vector<Tensor> fused = run(true), composed = run(false);
   for (std::size_t i = 0; i < fused.size(); ++i) {
     INFO("tensor " << i);
-    CHECK(relative_difference(fused[i], composed[i]) < 1e-4);
+    CHECK(relative_difference(fused[i], composed[i]) < 5e-3);
   }
 }
