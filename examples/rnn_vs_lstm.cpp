@@ -4,7 +4,8 @@
 // delayed sine (lag = how far back the target was seen). For each run it records the loss curve,
 // the held-out loss against the task's documented baseline, wall time, parameter count, the
 // gradient reaching every hidden state (||dL/dh_t||, read with tapegrad::GradProbe) before and
-// after training, and how saturated the LSTM/GRU gates are. See examples/RNN_VS_LSTM.md.
+// after training, and how saturated the LSTM/GRU gates are. --matmul-precision bfloat16 runs it
+// all with bf16 products and float32 sums. See examples/RNN_VS_LSTM.md.
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -235,6 +236,7 @@ int main(int argc, char** argv) {
   app.add_option("--clip", options.clip_norm, "clip_grad_norm_ max norm, the same for every cell")
       ->check(cli::positive_real());
   program.add_seed(options.seed, "seed of the initialisation and the training batches");
+  program.add_matmul_precision(options.matmul_precision);
   app.add_option("--eval-size", options.eval_size,
                  "held-out sequences (a fixed set, the same for every seed)")
       ->check(cli::integer_in(1, 1'000'000));
@@ -286,6 +288,10 @@ int main(int argc, char** argv) {
     if (forget_bias != "none") options.lstm_forget_bias = cli::to_float(forget_bias);
     const std::vector<lag::Task> tasks = selected_tasks(task_names);
 
+    std::cout << "rnn_vs_lstm: hidden " << options.hidden_size << ", " << options.steps
+              << " steps of " << options.batch_size << ", Adam lr " << options.lr << ", clip "
+              << options.clip_norm << ", seed " << options.seed << ", matmul precision "
+              << cli::matmul_precision_name(options.matmul_precision) << std::endl;
     std::vector<lag::RunResult> runs;
     for (lag::Task task : tasks) {
       for (std::int64_t lag_value : lags) {

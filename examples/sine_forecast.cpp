@@ -2,6 +2,7 @@
 // each predicting the next one; LSTM(1 -> 100) + Linear(100 -> 1) on the last step, MSE, Adam
 // lr 0.01, full batch, 100 epochs. Prints the loss as it trains, evaluates under no-grad in eval
 // mode, and writes predictions against the truth as CSV and (with gnuplot) PNG.
+// --matmul-precision bfloat16 trains and evaluates with bf16 products and float32 sums.
 // The model and the loop are in examples/support/sine_forecast.{h,cpp}.
 #include <iomanip>
 #include <iostream>
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
                  "torch: draw the initial weights as PyTorch does after torch.manual_seed(seed), "
                  "so both start from the same model; tapegrad: tapegrad's own stream")
       ->check(cli::one_of({"torch", "tapegrad"}));
+  program.add_matmul_precision(config.matmul_precision);
   app.add_option("--print-every", print_every, "print the loss every N epochs")
       ->check(cli::integer_in(1, 1'000'000));
   program.add_threads();
@@ -61,7 +63,8 @@ int main(int argc, char** argv) {
     std::cout << "sine_forecast: " << config.cell << " hidden " << config.hidden << ", layers "
               << config.layers << ", " << config.points - config.seq_length << " windows of "
               << config.seq_length << ", Adam lr " << config.lr << ", " << config.epochs
-              << " epochs" << std::endl;
+              << " epochs, matmul precision " << cli::matmul_precision_name(config.matmul_precision)
+              << std::endl;
     if (config.resume.resume) std::cout << "resuming from " << config.resume.checkpoint << std::endl;
     const examples::SineResult result = examples::train_sine(
         config,

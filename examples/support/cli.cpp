@@ -127,6 +127,10 @@ CLI::Validator one_of(std::vector<std::string> choices) {
       "{" + listed + "}");
 }
 
+std::string matmul_precision_name(tapegrad::MatmulPrecision precision) {
+  return precision == tapegrad::MatmulPrecision::bfloat16 ? "bfloat16" : "float32";
+}
+
 CLI::Validator existing_regular_file() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
@@ -249,6 +253,23 @@ CLI::Option* Program::add_threads() {
                   "TAPEGRAD_NUM_THREADS, else every core)")
       ->check(integer_in(1, tapegrad::kMaxThreads))
       ->default_str("");
+}
+
+CLI::Option* Program::add_matmul_precision(tapegrad::MatmulPrecision& precision) {
+  using tapegrad::MatmulPrecision;
+  return app_
+      .add_option_function<std::string>(
+          "--matmul-precision",
+          [&precision](const std::string& text) {  // one of the two names by now
+            precision = text == matmul_precision_name(MatmulPrecision::bfloat16)
+                            ? MatmulPrecision::bfloat16
+                            : MatmulPrecision::float32;
+          },
+          "products of matmul, linear and the recurrent layers: float32, or bfloat16 operands "
+          "with float32 sums (weights, optimizer and everything else stay float32)")
+      ->check(one_of({matmul_precision_name(MatmulPrecision::float32),
+                      matmul_precision_name(MatmulPrecision::bfloat16)}))
+      ->default_str(matmul_precision_name(precision));
 }
 
 CLI::Option* Program::add_out_dir(std::filesystem::path& dir, const std::string& help,

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/grad_mode.h"
 #include "resume.h"
 
 namespace examples::cli {
@@ -49,6 +50,9 @@ float to_float(const std::string& checked_text);
 
 // One of `choices`, exactly (so "" and "LSTM" are refused).
 CLI::Validator one_of(std::vector<std::string> choices);
+
+// "float32" or "bfloat16": the names --matmul-precision takes and the programs print.
+std::string matmul_precision_name(tapegrad::MatmulPrecision precision);
 
 // An input file: an existing regular file, a symlink to one included. A FIFO, device or
 // directory is refused, so reading it can neither block forever nor run without end.
@@ -90,6 +94,10 @@ class Program {
   // --threads N in [1, 1024]: tapegrad::set_num_threads(N) before the body runs. Not given: the
   // library's default (TAPEGRAD_NUM_THREADS, else every core).
   CLI::Option* add_threads();
+  // --matmul-precision float32|bfloat16 (autograd/grad_mode.h): the precision of the products of
+  // matmul, linear and the recurrent layers. The program's training function wraps training and
+  // evaluation in a tapegrad::MatmulPrecisionGuard of it.
+  CLI::Option* add_matmul_precision(tapegrad::MatmulPrecision& precision);
   // An output directory, created and probed by run() before the body: a run that cannot write
   // its results fails at once instead of after training. file_names (called after parsing, so
   // names may depend on flags) lists every file the program writes in it; one that exists and is

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "autograd/generator.h"
+#include "autograd/grad_mode.h"
 #include "autograd/tensor.h"
 #include "nn/layers.h"
 #include "nn/module.h"
@@ -124,6 +125,9 @@ struct RunOptions {  // the defaults of examples/rnn_vs_lstm
   std::int64_t probe_size = 64;  // held-out samples used for the gradient norms and gates
   std::int64_t log_every = 25;  // one loss-curve point per this many steps
   float lstm_forget_bias = NAN;  // NaN: PyTorch's initialisation; else set_forget_gate_bias
+  // bfloat16: every forward and backward of the run (training, evaluation, gradient norms, gate
+  // statistics) multiplies bf16-rounded operands with float32 sums (autograd/grad_mode.h).
+  tapegrad::MatmulPrecision matmul_precision = tapegrad::MatmulPrecision::float32;
 };
 
 struct RunResult {

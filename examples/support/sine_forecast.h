@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "autograd/generator.h"
+#include "autograd/grad_mode.h"
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/rnn.h"
@@ -26,6 +27,9 @@ struct SineConfig {
   std::uint64_t seed = 0;
   bool torch_rng = true;           // initial weights from Generator::torch(seed), as PyTorch's
   std::string init_path = "";      // optional safetensors with starting parameters
+  // bfloat16: training and evaluation multiply bf16-rounded operands with float32 sums
+  // (autograd/grad_mode.h); the weights and Adam stay float32.
+  tapegrad::MatmulPrecision matmul_precision = tapegrad::MatmulPrecision::float32;
   // Resumable training (support/resume.h): one step per epoch (full batch); the model, Adam and
   // the epoch's losses so far are saved and restored, so a resumed run ends bit-identical.
   ResumeOptions resume;

@@ -190,6 +190,41 @@ TEST_CASE("rnn_vs_lstm --task all,adding runs each task once", "[examples][cli]"
   CHECK(rows == 3);  // adding, copy, sine: one cell, one lag each
 }
 
+TEST_CASE("sine_forecast and rnn_vs_lstm take --matmul-precision float32 or bfloat16, nothing else",
+          "[examples][cli]") {
+  ScratchDir scratch;
+  struct Case {
+    std::string program;
+    std::vector<std::string> arguments;
+  };
+  const std::vector<Case> cases = {{sine_forecast, tiny_sine(scratch.path() / "sine")},
+                                   {rnn_vs_lstm, tiny_rnn_vs_lstm(scratch.path() / "lag")}};
+  for (const Case& c : cases) {
+    INFO(program_name(c.program));
+    for (const std::string bad : {"bogus", "bf16", "BFLOAT16", "float16", ""}) {
+      const ProgramRun refused = run_example(c.program, with(c.arguments, {{"--matmul-precision", bad}}));
+      INFO("[" << bad << "]\n" << refused.describe());
+      CHECK(refused.exit_code == 2);
+      CHECK(refused.err.find("--matmul-precision") != std::string::npos);
+      CHECK(refused.err.find("expected one of float32, bfloat16; got \"" + bad + "\"") !=
+            std::string::npos);
+      CHECK(refused.out.empty());  // refused before anything ran
+    }
+    const ProgramRun help = run_example(c.program, {"--help"});
+    CHECK(help.out.find("--matmul-precision") != std::string::npos);
+    // The settings line names the precision the run used, float32 unless asked.
+    const ProgramRun default_run = run_example(c.program, c.arguments);
+    INFO(default_run.describe());
+    CHECK(default_run.exit_code == 0);
+    CHECK(default_run.out.find("matmul precision float32") != std::string::npos);
+    const ProgramRun bf16_run =
+        run_example(c.program, with(c.arguments, {{"--matmul-precision", "bfloat16"}}));
+    INFO(bf16_run.describe());
+    CHECK(bf16_run.exit_code == 0);
+    CHECK(bf16_run.out.find("matmul precision bfloat16") != std::string::npos);
+  }
+}
+
 TEST_CASE("sine_forecast --epochs 0 is refused, never reaches an empty loss history",
           "[examples][cli]") {
   // It used to crash reading losses.back() of zero epochs (SIGSEGV).

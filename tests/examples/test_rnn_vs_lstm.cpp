@@ -237,6 +237,47 @@ TEST_CASE("rnn_vs_lstm: at T = 50 the LSTM learns the adding problem, the RNN do
   REQUIRE(seeds_with_vanishing_rnn_gradient >= 3);
 }
 
+TEST_CASE("rnn_vs_lstm: at T = 100 an LSTM trained with bfloat16 products learns the adding "
+          "problem as well as with float32",
+          "[examples][rnn_vs_lstm][training][bf16]") {
+  // Issue 10: the same final loss class as fp32 on the adding problem at T = 100. The cheapest
+  // budget measured to learn it reliably: hidden 16, batches of 32, 2000 steps, Adam lr 0.02,
+  // clipping at 1. At the example's lr 0.01 the LSTM leaves the 1/6 plateau only after 1400-2300
+  // steps (seeds 0-7), so it needs 3000 (~2.6 s a run); at lr 0.02 it leaves after 1000-1600
+  // steps (seeds 0-11, both precisions at the same step but for seed 6: 1100 vs 1300), so 2000
+  // steps keep 400 in hand at ~2 s a run. Held-out ratios (MSE / baseline) after 2000 steps,
+  // seeds 0-11: fp32 0.0021-0.0185, bf16 0.0015-0.0350; bf16 / fp32 0.53-4.0 (seed 0: 0.0052 vs
+  // 0.0049, 0.94). The end point is noisy at this budget (fp32 alone spreads 9x over seeds; at
+  // lr 0.03 one seed gave bf16 / fp32 = 7.4), so: both below 0.05, 20x under the baseline where
+  // an unlearned run sits near 1, and bf16 within 10x of fp32 either way.
+  const lag::TaskSpec spec{.task = lag::Task::Adding, .lag = 100};
+  lag::RunOptions options;
+  options.hidden_size = 16;
+  options.steps = 2000;
+  options.batch_size = 32;
+  options.lr = 0.02f;
+  options.seed = 0;
+  options.eval_size = 256;
+  options.probe_size = 32;
+  options.log_every = 100;
+  REQUIRE(options.matmul_precision == MatmulPrecision::float32);
+  const lag::RunResult fp32 = lag::run_experiment(spec, "lstm", options);
+  options.matmul_precision = MatmulPrecision::bfloat16;
+  const lag::RunResult bf16 = lag::run_experiment(spec, "lstm", options);
+  REQUIRE(matmul_precision() == MatmulPrecision::float32);  // the guard was restored
+  INFO("held-out MSE fp32 " << fp32.eval.loss << " (ratio " << fp32.ratio() << "), bf16 "
+                            << bf16.eval.loss << " (ratio " << bf16.ratio() << ")");
+  REQUIRE(bf16.spec.sequence_length() == 100);
+  REQUIRE(bf16.baseline == Approx(1.0 / 6.0));
+  REQUIRE(bf16.curve_losses != fp32.curve_losses);  // the products were rounded: bf16 did run
+  for (const lag::RunResult* run : {&fp32, &bf16}) {
+    REQUIRE(run->ratio() < 0.05);
+    REQUIRE(run->curve_losses.back() < 0.1f * run->curve_losses.front());
+  }
+  REQUIRE(bf16.eval.loss < 10.0 * fp32.eval.loss);
+  REQUIRE(bf16.eval.loss > fp32.eval.loss / 10.0);
+}
+
 TEST_CASE("rnn_vs_lstm: a non-finite loss stops the run, naming the step", "[examples][rnn_vs_lstm]") {
   lag::RunOptions options;
   options.hidden_size = 4;
