@@ -47,8 +47,8 @@ class GradModeGuard {
 // to bfloat16 and accumulate in float32: twice the multiply-adds per cycle on CPUs with
 // AVX512_BF16 (Zen 4, Zen 5, Sapphire Rapids), and the same arithmetic, slower, elsewhere.
 // Tensors stay float32, and so does everything else: pointwise math, losses, gradients between
-// ops, and the optimizers' master weights and moments. Products too thin to gain (one row, at most
-// 4 columns, or a depth of 1: ops/kernels/matmul_bf16.h, bf16_pays) stay float32. PyTorch's
+// ops, and the optimizers' master weights and moments. Products too thin to gain (at most 4 rows,
+// columns or depth: ops/kernels/matmul_bf16.h, bf16_pays) stay float32. PyTorch's
 // nearest is torch.autocast("cpu", torch.bfloat16) with float32 parameters, or
 // torch.set_float32_matmul_precision("medium") on hardware that honours it.
 // bfloat16 has float32's exponent range, so no loss scaling is needed. An op's backward multiplies

@@ -34,13 +34,17 @@ class StepWeight {
   // M: the rows of every product with it (the batch), which decides whether bfloat16 pays.
   StepWeight(MatmulPrecision precision, std::int64_t M, bool transpose_b, std::int64_t K,
              std::int64_t N, const float* b, std::int64_t ldb)
-      : transpose_b_(transpose_b), K_(K), N_(N), b_(b), ldb_(ldb) {
+      : transpose_b_(transpose_b), M_(M), K_(K), N_(N), b_(b), ldb_(ldb) {
     if (precision == MatmulPrecision::bfloat16 && kernels::bf16_pays(M, N, K))
       panels_ = kernels::pack_bf16(transpose_b, K, N, b, ldb);
   }
   // C[M, N] (+)= A[M, K] . op(B)
   void multiply(std::int64_t M, const float* a, std::int64_t lda, float* c, std::int64_t ldc,
                 bool accumulate) const {
+    if (M != M_) {  // the packing decision was made for M_ rows
+      throw InternalError("recurrent_layer: a step product of " + std::to_string(M) +
+                          " rows with a weight packed for " + std::to_string(M_));
+    }
     if (panels_.empty())
       kernels::gemm(false, transpose_b_, M, N_, K_, a, lda, b_, ldb_, c, ldc, accumulate);
     else
@@ -49,7 +53,7 @@ class StepWeight {
 
  private:
   bool transpose_b_;
-  std::int64_t K_, N_;
+  std::int64_t M_, K_, N_;
   const float* b_;
   std::int64_t ldb_;
   kernels::Bf16Panels panels_;

@@ -120,7 +120,7 @@ double RunResult::grad_ratio() const {
 RunResult run_experiment(const TaskSpec& spec, const std::string& cell, const RunOptions& options,
                          std::ostream* progress) {
   // Restored when run_experiment returns or throws.
-  const MatmulPrecisionGuard precision(options.matmul_precision);
+  const MatmulPrecisionGuard precision_guard(options.matmul_precision);
   RunResult result;
   result.spec = spec;
   result.cell = cell;

@@ -73,7 +73,7 @@ SineResult train_sine(const SineConfig& config,
                       const std::string& save_path) {
   check_config(config);
   // Training and the evaluation after it; restored when train_sine returns or throws.
-  const MatmulPrecisionGuard precision(config.matmul_precision);
+  const MatmulPrecisionGuard precision_guard(config.matmul_precision);
   std::vector<float> series(static_cast<std::size_t>(config.points));
   for (std::int64_t i = 0; i < config.points; ++i) {
     // torch.sin(torch.linspace(0, 100, points)), as the tutorial

@@ -273,10 +273,13 @@ void compute_block(const Problem& p, bool dpbf16, Index m0, Index m1, Index n0, 
           }
           // The last columns of C go through a local copy: the kernel never touches memory past
           // C's row ends.
-          // Zeroed: the kernel reads (and drops) all 32 columns of C when it adds to C.
-          alignas(64) float tile[kPanelRows * kColumns] = {};
-          for (Index r = 0; load_c && r < rows; ++r)
-            std::memcpy(tile + r * kColumns, c_tile + r * p.ldc, sizeof(float) * cols);
+          // The kernel reads (and drops) all 32 columns of C when it adds to C: zeroed then.
+          alignas(64) float tile[kPanelRows * kColumns];
+          if (load_c) {
+            std::memset(tile, 0, sizeof tile);
+            for (Index r = 0; r < rows; ++r)
+              std::memcpy(tile + r * kColumns, c_tile + r * p.ldc, sizeof(float) * cols);
+          }
           run_tile(t, rows, dpbf16, tile, kColumns);
           for (Index r = 0; r < rows; ++r)
             std::memcpy(c_tile + r * p.ldc, tile + r * kColumns, sizeof(float) * cols);

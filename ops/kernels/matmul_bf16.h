@@ -80,12 +80,15 @@ void gemm_bf16(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t 
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
                std::int64_t ldc, bool accumulate);
 
-// Whether a product of this shape runs in bfloat16 under the matmul precision bfloat16. One row of
-// A, at most 4 columns of B, or a depth of 1 are memory-bound shapes (a batch-1 step, a Linear(H, 1)
-// head, the input product of a one-feature series): bfloat16 would add rounding and packing and
-// save nothing (with I = 1 the sine tutorial's products ran 1.7-6.9x slower), so they stay float32.
+// Whether a product of this shape runs in bfloat16 under the matmul precision bfloat16. A product
+// with at most 4 rows, columns or depth is memory-bound (a batch-1 step, a Linear(H, 1) head, the
+// input product of a one-feature series): bfloat16 would add rounding and packing and save nothing
+// (with I = 1 the sine tutorial's products ran 1.7-6.9x slower), so it stays float32. One bound
+// for all three dimensions, so that a product and the two of its backward (which trade M, N and
+// K) agree.
 inline bool bf16_pays(std::int64_t M, std::int64_t N, std::int64_t K) {
-  return M > 1 && N > 4 && K > 1;
+  constexpr std::int64_t kThin = 4;
+  return M > kThin && N > kThin && K > kThin;
 }
 
 // Whether this CPU computes gemm_bf16 with vdpbf16ps (AVX512_BF16, with the OS saving AVX-512

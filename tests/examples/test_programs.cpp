@@ -202,7 +202,8 @@ TEST_CASE("sine_forecast and rnn_vs_lstm take --matmul-precision float32 or bflo
   for (const Case& c : cases) {
     INFO(program_name(c.program));
     for (const std::string bad : {"bogus", "bf16", "BFLOAT16", "float16", ""}) {
-      const ProgramRun refused = run_example(c.program, with(c.arguments, {{"--matmul-precision", bad}}));
+      const ProgramRun refused =
+          run_example(c.program, with(c.arguments, {{"--matmul-precision", bad}}));
       INFO("[" << bad << "]\n" << refused.describe());
       CHECK(refused.exit_code == 2);
       CHECK(refused.err.find("--matmul-precision") != std::string::npos);

@@ -144,7 +144,8 @@ TEST_CASE("levels_from: the x86-64 levels of CPUs other than this one", "[kernel
   bits.leaf7_ebx &= ~(1u << 8);  // no BMI2
   CHECK(levels(bits) == std::pair{false, false});
   // AVX512_BF16 (leaf 7 subleaf 1 EAX bit 5) counts only on top of the AVX-512 level.
-  CHECK_FALSE(kernels::levels_from(zen4).avx512_bf16);  // Zen 3 and Ice Lake: no bit
+  // The fixture sets no leaf 7.1 bit: an AVX-512 CPU before AVX512_BF16 (Ice Lake).
+  CHECK_FALSE(kernels::levels_from(zen4).avx512_bf16);
   bits = zen4;
   bits.leaf7_1_eax = 1u << 5;
   CHECK(kernels::levels_from(bits).avx512_bf16);

@@ -266,9 +266,13 @@ TEST_CASE("the AVX512_BF16 reading agrees with the kernel's own CPU flags", "[ke
     WARN("SKIPPED: no flags line in /proc/cpuinfo");
     return;
   }
-  CHECK(tapegrad::kernels::cpu_has_avx512_bf16() == listed);
+  // Linux lists the flag only when CPUID has it; a kernel older than 5.2 (or clearcpuid=) may not
+  // list it when CPUID does, so only that direction is a failure.
+  const bool has = tapegrad::kernels::cpu_has_avx512_bf16();
+  if (listed) CHECK(has);
+  if (has && !listed) WARN("CPUID reports AVX512_BF16 but /proc/cpuinfo does not list it");
   // vdpbf16ps is used only by the avx512 level, and by it whenever the CPU has the instruction.
-  CHECK(tapegrad::kernels::bf16_instructions() == (listed && tapegrad::kernel_isa() == "avx512"));
+  CHECK(tapegrad::kernels::bf16_instructions() == (has && tapegrad::kernel_isa() == "avx512"));
 }
 
 TEST_CASE("gemm_bf16 adds each pair's odd product before its even one, at every level",
@@ -289,10 +293,12 @@ TEST_CASE("gemm_bf16 adds each pair's odd product before its even one, at every 
 TEST_CASE("bf16_pays: thin products stay float32", "[kernels][bf16]") {
   using tapegrad::kernels::bf16_pays;
   CHECK(bf16_pays(64, 512, 2048));
-  CHECK(bf16_pays(2, 5, 2));
+  CHECK(bf16_pays(5, 5, 5));
   CHECK_FALSE(bf16_pays(1, 2048, 512));  // one row: a batch-1 step
+  CHECK_FALSE(bf16_pays(4, 2048, 512));  // a batch of 4
   CHECK_FALSE(bf16_pays(990, 4, 400));   // a few columns: a Linear(H, 4) head
   CHECK_FALSE(bf16_pays(9900, 400, 1));  // depth 1: a one-feature series' input product
+  CHECK_FALSE(bf16_pays(9900, 400, 4));  // and its weight gradient's transposes at 4 features
 }
 
 TEST_CASE("vdpbf16ps and the widening fallback give the same bits on normal operands",

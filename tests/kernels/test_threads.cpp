@@ -121,7 +121,8 @@ TEST_CASE("the same bits on one thread and on two: an LSTM layer, a matrix produ
   CHECK(two_threads == one_thread);  // bit for bit, not within a tolerance
 }
 
-TEST_CASE("column sums split over column ranges give the bits of one thread", "[threads][two_threads]") {
+TEST_CASE("column sums split over column ranges give the bits of one thread",
+          "[threads][two_threads]") {
   // 3000 x 100: above the 2^18 floats where the sums split, a width that ends in a part chunk.
   Generator gen(17);
   const Tensor values = Tensor::uniform({3000, 100}, -1, 1, gen);
@@ -130,7 +131,8 @@ TEST_CASE("column sums split over column ranges give the bits of one thread", "[
   std::vector<float> one_thread(100, 0.25f), two_threads(100, 0.25f), reference(100, 0.25f);
   kernels::add_column_sums(one_thread.data(), values.data(), 3000, 100);
   kernels::add_column_sums_reference(reference.data(), values.data(), 3000, 100);
-  for (std::size_t j = 0; j < reference.size(); ++j) CHECK(std::fabs(one_thread[j] - reference[j]) < 1e-3);
+  for (std::size_t j = 0; j < reference.size(); ++j)
+    CHECK(std::fabs(one_thread[j] - reference[j]) < 1e-3);
   set_num_threads(2);
   if (!testing::run_on_two_threads(
           [&] { kernels::add_column_sums(two_threads.data(), values.data(), 3000, 100); })) {

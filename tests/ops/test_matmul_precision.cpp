@@ -5,6 +5,7 @@
 // float32 gradchecks of these ops stand, and the kernel's tests check the products themselves.)
 // The statistical LSTM checks cannot see one product of a layer left in float32; the exact
 // ReLU RNN test can, for every product but the LSTM's projection (W_hr), which only an LSTM has.
+#include <algorithm>
 #include <cmath>
 #include <thread>
 #include <vector>
@@ -43,6 +44,20 @@ double relative_difference(const Tensor& a, const Tensor& b) {
   return worst / scale;
 }
 
+// Under bfloat16 a sum of products of 1 + 2^-10 (which is 1 in bfloat16) counts its terms
+// exactly; in float32 it does not come out whole.
+void require_counts(const Tensor& t, float count, bool bf16) {
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    const float v = t.data()[i];
+    if (bf16) {
+      REQUIRE(v == count);
+    } else {
+      REQUIRE(v != std::round(v));
+      REQUIRE(std::fabs(v - count) < count * 0x1p-8f);
+    }
+  }
+}
+
 }  // namespace
 
 TEST_CASE("MatmulPrecisionGuard sets the precision for its scope and its thread only",
@@ -61,20 +76,6 @@ TEST_CASE("MatmulPrecisionGuard sets the precision for its scope and its thread 
     CHECK(matmul_precision() == MatmulPrecision::bfloat16);
   }
   CHECK(matmul_precision() == MatmulPrecision::float32);
-}
-
-// Under bfloat16 a sum of products of 1 + 2^-10 (which is 1 in bfloat16) counts its terms
-// exactly; in float32 it does not come out whole.
-void require_counts(const Tensor& t, float count, bool bf16) {
-  for (std::int64_t i = 0; i < t.numel(); ++i) {
-    const float v = t.data()[i];
-    if (bf16) {
-      REQUIRE(v == count);
-    } else {
-      REQUIRE(v != std::round(v));
-      REQUIRE(std::fabs(v - count) < count * 0x1p-8f);
-    }
-  }
 }
 
 TEST_CASE("linear and matmul multiply bfloat16 operands under the guard, and backward too",
@@ -102,22 +103,62 @@ TEST_CASE("linear and matmul multiply bfloat16 operands under the guard, and bac
   }
 }
 
-TEST_CASE("thin products stay float32 under the guard", "[matmul_precision]") {
-  // One row (a batch-1 step) and 4 columns (a small head): bfloat16 would only lose digits.
-  const MatmulPrecisionGuard guard(MatmulPrecision::bfloat16);
-  const Tensor one_row = linear(filled({1, 7}, kOffGrid), filled({5, 7}, kOffGrid), Tensor());
-  const Tensor four_columns = linear(filled({6, 7}, kOffGrid), filled({4, 7}, kOffGrid), Tensor());
-  require_counts(one_row, 7.0f, false);
-  require_counts(four_columns, 7.0f, false);
+TEST_CASE("thin products stay float32 under the guard, forward and backward alike",
+          "[matmul_precision]") {
+  // At most 4 rows (a small batch), columns (a small head) or depth (few input features):
+  // bfloat16 would only lose digits. The backward's products trade M, N and K, and stay
+  // float32 with their forward.
+  struct Case {
+    std::int64_t rows, in_features, out_features;
+  };
+  for (const Case c : {Case{1, 7, 5}, Case{4, 7, 5}, Case{6, 7, 4}, Case{6, 3, 5}}) {
+    INFO(c.rows << " x " << c.in_features << " -> " << c.out_features);
+    const Tensor x = filled({c.rows, c.in_features}, kOffGrid, true);
+    const Tensor w = filled({c.out_features, c.in_features}, kOffGrid, true);
+    Tensor y;
+    {
+      const MatmulPrecisionGuard guard(MatmulPrecision::bfloat16);
+      y = linear(x, w, Tensor());
+    }
+    require_counts(y, float(c.in_features), false);
+    sum(y).backward();
+    require_counts(x.grad(), float(c.out_features), false);
+    require_counts(w.grad(), float(c.rows), false);
+  }
+}
+
+TEST_CASE("a batch-1 recurrent layer under bfloat16 gives float32's bits", "[matmul_precision]") {
+  // One row per step product, T = 3 rows for the input product and the weight gradients: every
+  // product is thin, so the guard changes nothing, fused or composed.
+  const bool fused = GENERATE(true, false);
+  INFO((fused ? "fused" : "composed"));
+  const auto run = [&](MatmulPrecision precision) {
+    Generator gen(9);
+    nn::LSTM lstm({.input_size = 6, .hidden_size = 8}, gen);
+    lstm.set_fused(fused);
+    const Tensor x = Tensor::normal({3, 1, 6}, 0.0f, 1.0f, gen).requires_grad_(true);
+    const MatmulPrecisionGuard guard(precision);
+    const nn::LSTMOutput out = lstm.forward(x);
+    sum(out.output * out.output).backward();
+    std::vector<float> values = out.output.to_vector();
+    for (const Tensor& t : {x.grad(), lstm.parameters()[0].grad(), lstm.parameters()[1].grad()}) {
+      const std::vector<float> v = t.to_vector();
+      values.insert(values.end(), v.begin(), v.end());
+    }
+    return values;
+  };
+  CHECK(run(MatmulPrecision::bfloat16) == run(MatmulPrecision::float32));
 }
 
 TEST_CASE("a ReLU RNN under bfloat16 rounds every product of its layer, fused and composed",
           "[matmul_precision]") {
-  // With every weight and input 1 + 2^-10 and no bias, a ReLU RNN is linear and all its values
+  // With every weight, input and h0 1 + 2^-10 and no bias, a ReLU RNN is linear and all its values
   // stay positive: in bfloat16 every product counts terms exactly, so outputs and gradients are
-  // whole numbers (h: 5, 30, 155; d pre: 1, 6, 31, all exact in bfloat16's 8 bits). A single
+  // whole numbers (h: 10, 55, 280; d pre: 1, 6, 31, all exact in bfloat16's 8 bits). A single
   // product of the forward, the step backward, the weight or the input gradients left in float32
-  // makes a result fractional (checked by mutation: each of those forced to float32 fails here).
+  // makes a result fractional (checked by mutation: the step forward, the step backward, dx,
+  // dW_ih each forced to float32 fail here; dW_hh reads h0, fractional in float32). B = 5: every
+  // product has more than 4 rows, columns and depth (kernels::bf16_pays).
   const bool fused = GENERATE(true, false);
   INFO((fused ? "fused" : "composed"));
   Generator gen(1);
@@ -133,11 +174,12 @@ TEST_CASE("a ReLU RNN under bfloat16 rounds every product of its layer, fused an
   for (const bool bf16 : {true, false}) {
     INFO((bf16 ? "bfloat16" : "float32"));
     rnn.zero_grad();
-    const Tensor x = filled({3, 2, 5}, kOffGrid, true);  // T = 3, B = 2
+    const Tensor x = filled({3, 5, 5}, kOffGrid, true);  // T = 3, B = 5
+    const Tensor h0 = filled({1, 5, 5}, kOffGrid);
     Tensor output;
     {
       const MatmulPrecisionGuard guard(bf16 ? MatmulPrecision::bfloat16 : MatmulPrecision::float32);
-      output = rnn.forward(x).output;
+      output = rnn.forward(x, {h0, Tensor()}).output;
     }
     sum(output).backward();
     const auto whole = [&](const Tensor& t, const char* what) {
@@ -152,7 +194,8 @@ TEST_CASE("a ReLU RNN under bfloat16 rounds every product of its layer, fused an
     // The bias gradients too: they sum d pre unrounded, so they are where a step backward
     // (d h_{t-1} = d pre W_hh) left in float32 shows; the products after it round its small
     // excess away again.
-    for (const auto& [name, parameter] : rnn.named_parameters()) whole(parameter.grad(), name.c_str());
+    for (const auto& [name, parameter] : rnn.named_parameters())
+      whole(parameter.grad(), name.c_str());
   }
 }
 
@@ -206,11 +249,13 @@ TEST_CASE("fused and composed LSTMs agree under bfloat16", "[matmul_precision]")
   // and a last-bit difference that moves a value across a bfloat16 rounding boundary shows as
   // ~1e-3 in a gradient (measured up to 1.5e-3 across cells and options; this one 3e-7). A
   // bypassed product is not told apart at this level: the exact ReLU RNN test above does that.
+  // B = 5: with B <= 4 a composed cell's step-by-step input products (B rows) stay float32 where
+  // the fused layer's all-steps one (T * B rows) runs in bfloat16 (kernels::bf16_pays).
   const auto run = [](bool fused) {
     Generator gen(5);
     nn::LSTM lstm({.input_size = 8, .hidden_size = 16, .num_layers = 1}, gen);
     lstm.set_fused(fused);
-    const Tensor x = Tensor::normal({7, 3, 8}, 0.0f, 1.0f, gen).requires_grad_(true);
+    const Tensor x = Tensor::normal({7, 5, 8}, 0.0f, 1.0f, gen).requires_grad_(true);
     const MatmulPrecisionGuard guard(MatmulPrecision::bfloat16);
     const nn::LSTMOutput out = lstm.forward(x);
     sum(out.output * out.output).backward();
