@@ -16,11 +16,10 @@
 #include "ops/kernels/isa_namespace.h"
 #include "ops/kernels/matmul_thin.h"
 
-#include "autograd/aligned_alloc.h"
 #include "autograd/threads.h"
+#include "ops/kernels/matmul_blocks.h"
 #include "ops/kernels/matmul_internal.h"
 
-#include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
@@ -64,18 +63,8 @@ struct Problem {
   float* c;
 };
 
-// Packing scratch comes from the tensors' allocator (autograd/aligned_alloc.h), per block and call:
-// nothing global.
-struct AlignedFree {
-  std::size_t bytes;  // the allocator's size class comes from it
-  void operator()(float* p) const { tapegrad::detail::aligned_free(p, bytes); }
-};
-std::unique_ptr<float[], AlignedFree> scratch(Index floats) {
-  const std::size_t bytes = sizeof(float) * static_cast<std::size_t>(floats);
-  void* p = tapegrad::detail::aligned_allocate(bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(p), AlignedFree{bytes});
-}
+// Packing scratch (matmul_blocks.h), in floats.
+auto scratch(Index floats) { return matmul_blocks::scratch<float>(floats); }
 
 // out[k * out_stride + r] = src[r * ld + k] for r < 4, k < depth. xsimd 8.1's zip_lo/zip_hi
 // interleave inside each 128-bit lane (unpcklps/unpckhps), so two rounds of them transpose the
@@ -661,22 +650,7 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
       case Kernel::packed: return compute_block(p, m0, m1, n0, n1);
     }
   };
-  const GridPlan grid =
-      plan_grid(M, N, K, tapegrad::num_threads(), gemm_tile_rows(kernel));
-  if (grid.row_blocks * grid.col_blocks == 1) {  // serial cut-off: no TBB at all
-    compute(0, M, 0, N);
-    return;
-  }
-  const Index rows_per = grid.rows_per_block, cols_per = grid.cols_per_block;
-  tbb::parallel_for(
-      tbb::blocked_range2d<Index>(0, grid.row_blocks, 1, 0, grid.col_blocks, 1),  // grain: 1 block
-      [&](const tbb::blocked_range2d<Index>& blocks) {
-        for (Index i = blocks.rows().begin(); i < blocks.rows().end(); ++i)
-          for (Index j = blocks.cols().begin(); j < blocks.cols().end(); ++j)
-            compute(i * rows_per, std::min(M, (i + 1) * rows_per), j * cols_per,
-                    std::min(N, (j + 1) * cols_per));
-      },
-      tbb::simple_partitioner());
+  matmul_blocks::run_grid(M, N, K, gemm_tile_rows(kernel), compute);
 }
 
 }  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

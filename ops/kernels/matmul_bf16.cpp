@@ -9,15 +9,14 @@
 #include "ops/kernels/matmul_bf16.h"
 #include "ops/kernels/isa_namespace.h"
 
-#include "autograd/aligned_alloc.h"
 #include "autograd/threads.h"
+#include "ops/kernels/matmul_blocks.h"
 #include "ops/kernels/matmul_internal.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #include <tbb/blocked_range.h>
-#include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
@@ -29,7 +28,6 @@
 namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 namespace {
 
-using matmul_detail::GridPlan;
 using matmul_detail::Index;
 using Batch = xsimd::batch<float, xsimd::default_arch>;
 using Words = xsimd::batch<std::uint32_t, xsimd::default_arch>;
@@ -82,16 +80,8 @@ inline std::uint32_t word_at(const std::uint16_t* halves, Index q) {
   return word;
 }
 
-struct WordsFree {
-  std::size_t bytes;
-  void operator()(std::uint32_t* p) const { tapegrad::detail::aligned_free(p, bytes); }
-};
-std::unique_ptr<std::uint32_t[], WordsFree> word_scratch(Index words) {
-  const std::size_t bytes = sizeof(std::uint32_t) * static_cast<std::size_t>(words);
-  void* p = tapegrad::detail::aligned_allocate(bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return {static_cast<std::uint32_t*>(p), WordsFree{bytes}};
-}
+// Packing scratch (matmul_blocks.h), in 32-bit words.
+auto word_scratch(Index words) { return matmul_blocks::scratch<std::uint32_t>(words); }
 
 struct Problem {
   bool transpose_a, accumulate;
@@ -295,7 +285,7 @@ void pack_bf16_words(bool transpose_b, std::int64_t K, std::int64_t N, const flo
                      std::int64_t ldb, std::uint32_t* words) {
   const Index pairs = (K + 1) / 2, slivers = (N + kColumns - 1) / kColumns;
   auto pack_slivers = [&](Index s0, Index s1) {
-    std::unique_ptr<std::uint32_t[], WordsFree> halves_storage;
+    decltype(word_scratch(0)) halves_storage;
     if (transpose_b) halves_storage = word_scratch(pairs);
     auto* halves = reinterpret_cast<std::uint16_t*>(halves_storage.get());
     for (Index s = s0; s < s1; ++s) {
@@ -335,24 +325,12 @@ void gemm_bf16_panels(bool transpose_a, std::int64_t M, const float* a, std::int
   const Index N = b.cols(), K = b.rows();
   if (M <= 0 || N <= 0) return;
   const Problem p{transpose_a, accumulate, M, lda, ldc, a, &b, c};
-  const GridPlan grid = matmul_detail::plan_grid(M, N, K, tapegrad::num_threads(), kPanelRows);
-  if (grid.row_blocks * grid.col_blocks == 1) {
-    compute_block(p, dpbf16, 0, M, 0, N);
-    return;
-  }
-  const Index rows_per = grid.rows_per_block, cols_per = grid.cols_per_block;
   static_assert(matmul_detail::kSplitColumns % kColumns == 0 &&
                 matmul_detail::kWideSplitColumns % kColumns == 0,
                 "column blocks start on sliver boundaries");
-  tbb::parallel_for(
-      tbb::blocked_range2d<Index>(0, grid.row_blocks, 1, 0, grid.col_blocks, 1),
-      [&](const tbb::blocked_range2d<Index>& blocks) {
-        for (Index i = blocks.rows().begin(); i < blocks.rows().end(); ++i)
-          for (Index j = blocks.cols().begin(); j < blocks.cols().end(); ++j)
-            compute_block(p, dpbf16, i * rows_per, std::min(M, (i + 1) * rows_per),
-                          j * cols_per, std::min(N, (j + 1) * cols_per));
-      },
-      tbb::simple_partitioner());
+  matmul_blocks::run_grid(M, N, K, kPanelRows, [&](Index m0, Index m1, Index n0, Index n1) {
+    compute_block(p, dpbf16, m0, m1, n0, n1);
+  });
 }
 
 }  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA
