@@ -95,7 +95,8 @@ std::vector<CellDefinition> builtin_definitions() {
                                   const RecurrentWeights& w,
                                   const std::vector<std::int64_t>& lengths, bool reverse,
                                   const RecurrentMasks& masks) {
-      if (any_mask(masks)) {
+      // rnn_layer_reference has no projection: the generic composition has (and the masks).
+      if (any_mask(masks) || w.weight_hr.defined()) {
         return act == RNNNonlinearity::Tanh
                    ? composed_cell_layer<cells::RNNTanh>(x, h0, c0, w, lengths, reverse, masks)
                    : composed_cell_layer<cells::RNNReLU>(x, h0, c0, w, lengths, reverse, masks);

@@ -99,6 +99,49 @@ TEST_CASE("every cell: common output, fused equals composed, gradcheck", "[recur
   }
 }
 
+TEST_CASE("every cell that takes a projection: fused equals composed with proj_size",
+          "[recurrent_factory]") {
+  std::int64_t projected_cells = 0;
+  for (const std::string& name : nn::registered_cells()) {
+    if (nn::find_cell(name).kernel->reads_h_prev) continue;  // refused: tested below
+    INFO(name);
+    ++projected_cells;
+    Generator gen(7);
+    const std::int64_t H = normalises(name) ? 4 : 3, P = 2;
+    nn::RecurrentOptions options = tiny_options(H);
+    options.proj_size = P;
+    nn::RecurrentBase rnn = nn::make_recurrent(name, options, gen);
+    const bool stateful = rnn.has_cell_state();
+    Tensor x = Tensor::uniform({3, 2, 2}, name == "rnn_relu" ? 0.1f : -1.0f, 1, gen);
+    nn::RecurrentState state{Tensor::uniform({4, 2, P}, -1, 1, gen),
+                             stateful ? Tensor::uniform({4, 2, H}, -1, 1, gen) : Tensor()};
+    const std::vector<std::int64_t> lengths{3, 2};
+    const auto run = [&](bool fused) {
+      rnn.set_fused(fused);
+      for (Tensor& p : rnn.parameters()) p.zero_grad();
+      const nn::RecurrentOutput out = rnn.forward(x, state, lengths);
+      REQUIRE(out.output.shape() == Shape{3, 2, 2 * P});
+      REQUIRE(out.h_n.shape() == Shape{4, 2, P});
+      const Tensor flat = flatten(out);
+      Generator weights(11);
+      sum(mul(flat, Tensor::uniform(flat.shape(), -1, 1, weights))).backward();
+      std::vector<Tensor> values{flat};
+      for (Tensor& p : rnn.parameters()) {
+        REQUIRE(p.grad().defined());
+        values.push_back(p.grad().clone());
+      }
+      return values;
+    };
+    const std::vector<Tensor> fused = run(true), composed = run(false);
+    REQUIRE(fused.size() == composed.size());
+    for (std::size_t k = 0; k < fused.size(); ++k) {
+      INFO("value " << k);
+      REQUIRE_ALL_CLOSE(fused[k], composed[k], 1e-4, 1e-5);
+    }
+  }
+  REQUIRE(projected_cells >= 6);  // lstm, rnn_tanh, rnn_relu and the three LSTM variants
+}
+
 TEST_CASE("make_recurrent(\"lstm\") is nn::LSTM: same parameters and outputs", "[recurrent_factory]") {
   Generator gen_a(3), gen_b(3);
   nn::LSTM lstm({.input_size = 3, .hidden_size = 4, .num_layers = 2, .proj_size = 2}, gen_a);
