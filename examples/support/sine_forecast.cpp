@@ -97,13 +97,25 @@ SineResult train_sine(const SineConfig& config,
   };
   std::int64_t epochs_done = 0;
   Tensor losses_entry;  // result.losses, for the checkpoint
+  // The products' precision changes every step's numbers, so a run resumes only at its own.
+  std::int64_t bfloat16_products = config.matmul_precision == MatmulPrecision::bfloat16;
   optim::TrainingCheckpoint checkpoint;
   checkpoint.add_module("model", model)
       .add_optimizer("adam", adam)
       .add_integer("epochs_done", epochs_done)
-      .add_tensor("losses", losses_entry);
+      .add_tensor("losses", losses_entry)
+      .add_integer("bfloat16_products", bfloat16_products);
   if (config.resume.resume) {
     checkpoint.load(config.resume.checkpoint);
+    const auto named = [](std::int64_t bf16) { return bf16 != 0 ? "bfloat16" : "float32"; };
+    const std::int64_t asked = config.matmul_precision == MatmulPrecision::bfloat16;
+    if (bfloat16_products != asked) {
+      throw std::invalid_argument("train_sine: checkpoint " + config.resume.checkpoint +
+                                  " was trained with matmul precision " +
+                                  named(bfloat16_products) + ", this run asks for " +
+                                  named(asked) + "; resume it with --matmul-precision " +
+                                  named(bfloat16_products));
+    }
     result.losses = from_entry(losses_entry);
     if (epochs_done < 0 || static_cast<std::int64_t>(result.losses.size()) != epochs_done) {
       throw std::invalid_argument("train_sine: checkpoint " + config.resume.checkpoint +

@@ -1,4 +1,5 @@
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -116,10 +117,48 @@ TEST_CASE("train_sine stopped at chosen epochs and resumed ends bit-identical", 
   REQUIRE(resumed.predictions == whole.predictions);
   REQUIRE(resumed.eval_mse == whole.eval_mse);
 
+  // The float32 run's checkpoint refuses to go on in bfloat16, and changes nothing on disk.
+  const auto saved_bytes = [&] {
+    std::ifstream in(config.resume.checkpoint, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = saved_bytes();
+  config.matmul_precision = tapegrad::MatmulPrecision::bfloat16;
+  REQUIRE_THROWS_WITH(examples::train_sine(config),
+                      Catch::Contains("was trained with matmul precision float32, this run asks "
+                                      "for bfloat16") &&
+                          Catch::Contains("--matmul-precision float32"));
+  REQUIRE(saved_bytes() == before);
+  config.matmul_precision = tapegrad::MatmulPrecision::float32;
+
   config.resume.checkpoint.clear();
   REQUIRE_THROWS_WITH(examples::train_sine(config),
                       Catch::Contains("train_sine: resume and a checkpoint schedule need a "
                                       "checkpoint path"));
+}
+
+TEST_CASE("train_sine in bfloat16 resumes from its own checkpoint, and only in bfloat16",
+          "[examples][resume][bf16]") {
+  const examples::testing::ScratchDir scratch;
+  examples::SineConfig config;
+  config.points = 60;
+  config.hidden = 8;
+  config.epochs = 4;
+  config.matmul_precision = tapegrad::MatmulPrecision::bfloat16;
+  const examples::SineResult whole = examples::train_sine(config);
+  config.resume.checkpoint = (scratch.path() / "sine_bf16.state").string();
+  config.resume.max_steps = 2;
+  REQUIRE(examples::train_sine(config).stopped);
+  config.resume.max_steps = 0;
+  config.resume.resume = true;
+  config.matmul_precision = tapegrad::MatmulPrecision::float32;
+  REQUIRE_THROWS_WITH(examples::train_sine(config),
+                      Catch::Contains("was trained with matmul precision bfloat16, this run asks "
+                                      "for float32"));
+  config.matmul_precision = tapegrad::MatmulPrecision::bfloat16;
+  const examples::SineResult resumed = examples::train_sine(config);
+  REQUIRE(resumed.resumed_at_epoch == 2);
+  REQUIRE(resumed.losses == whole.losses);
 }
 
 TEST_CASE("the sine demo trained with bfloat16 products ends in the same loss class as float32",
@@ -137,11 +176,11 @@ TEST_CASE("the sine demo trained with bfloat16 products ends in the same loss cl
   using tapegrad::MatmulPrecision;
   examples::SineConfig config;  // the demo's defaults, seed 0
   REQUIRE(config.epochs == 100);
-  REQUIRE(config.matmul_precision == MatmulPrecision::float32);
+  REQUIRE(config.matmul_precision == tapegrad::MatmulPrecision::float32);
   const examples::SineResult fp32 = examples::train_sine(config);
-  config.matmul_precision = MatmulPrecision::bfloat16;
+  config.matmul_precision = tapegrad::MatmulPrecision::bfloat16;
   const examples::SineResult bf16 = examples::train_sine(config);
-  REQUIRE(tapegrad::matmul_precision() == MatmulPrecision::float32);  // the guard was restored
+  REQUIRE(tapegrad::matmul_precision() == tapegrad::MatmulPrecision::float32);  // the guard was restored
   REQUIRE(bf16.losses.size() == 100);
   INFO("final training loss fp32 " << fp32.losses.back() << ", bf16 " << bf16.losses.back()
                                    << "; eval MSE fp32 " << fp32.eval_mse << ", bf16 "
