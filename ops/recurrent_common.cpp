@@ -72,7 +72,7 @@ void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const flo
     for (std::int64_t r = r0; r < r1; ++r) std::copy(row.begin(), row.end(), out + r * width);
   };
   // [T * B, G] is 16 MB for the sine tutorial: a one-core copy was 1.5% of its one-thread step.
-  if (num_threads() > 1 && rows * width >= (std::int64_t{1} << 18)) {
+  if (num_threads() > 1 && rows * width >= detail::kParallelStreamFloats) {
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, rows),
                       [&](const tbb::blocked_range<std::int64_t>& range) {
                         fill(range.begin(), range.end());

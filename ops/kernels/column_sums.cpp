@@ -41,9 +41,9 @@ void add_column_range(float* sums, const float* values, std::int64_t rows, std::
 void add_column_sums(float* sums, const float* values, std::int64_t rows, std::int64_t width) {
   // The bias gradients of a layer (rows = T * B): the sine tutorial's [9900, 400] was 3% of its
   // one-thread step and ran on one core with two. Chunks of 64 columns (four cache lines).
-  constexpr std::int64_t kChunk = 64, kParallelFloats = std::int64_t{1} << 18;
+  constexpr std::int64_t kChunk = 64;
   const std::int64_t chunks = (width + kChunk - 1) / kChunk;
-  if (tapegrad::num_threads() <= 1 || chunks < 2 || rows * width < kParallelFloats) {
+  if (tapegrad::num_threads() <= 1 || chunks < 2 || rows * width < tapegrad::detail::kParallelStreamFloats) {
     add_column_range(sums, values, rows, width, 0, width);
     return;
   }

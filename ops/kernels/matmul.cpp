@@ -20,9 +20,6 @@
 #include "ops/kernels/matmul_blocks.h"
 #include "ops/kernels/matmul_internal.h"
 
-#include <tbb/parallel_for.h>
-#include <tbb/task_arena.h>
-
 #include <algorithm>
 #include <cstring>
 #include <memory>

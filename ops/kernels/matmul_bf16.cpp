@@ -309,7 +309,7 @@ void pack_bf16_words(bool transpose_b, std::int64_t K, std::int64_t N, const flo
   };
   // A weight of a large layer (2048 x 512) is a millisecond of rounding alone; each sliver is
   // independent, so threads share it.
-  if (tapegrad::num_threads() > 1 && K * N >= (Index{1} << 18)) {
+  if (tapegrad::num_threads() > 1 && K * N >= tapegrad::detail::kParallelStreamFloats) {
     tbb::parallel_for(tbb::blocked_range<Index>(0, slivers),
                       [&](const tbb::blocked_range<Index>& range) {
                         pack_slivers(range.begin(), range.end());
