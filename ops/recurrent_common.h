@@ -78,6 +78,13 @@ Tensor input_grad(const float* dgates, std::int64_t T, std::int64_t B, std::int6
 void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
                     const float* bias_b);
 
+// out [rows, G] = bias_a + bias_b + x [rows, I] . W^T (W [G, I]), at the precision recorded:
+// the bits of fill_bias_rows and then the product accumulated onto it, in one pass over out in
+// float32 (kernels::gemm_bias).
+void project_with_bias(MatmulPrecision precision, float* out, std::int64_t rows, std::int64_t G,
+                       std::int64_t I, const float* x, const float* weight, const float* bias_a,
+                       const float* bias_b);
+
 // Copies state into a fresh [B, size] tensor, or zeros when undefined.
 Tensor initial_state(const Tensor& state, std::int64_t B, std::int64_t size);
 

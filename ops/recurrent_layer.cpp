@@ -205,9 +205,10 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   const MatmulPrecision precision = matmul_precision();
   const float* b_ih = w.bias_ih.defined() ? w.bias_ih.data() : nullptr;
   const float* b_hh = w.bias_hh.defined() ? w.bias_hh.data() : nullptr;
-  // Pre-activations of all steps: biases, then x W_ih^T in one product. The cell kernel
-  // overwrites each step's block with its kept values (e.g. the activated gates), so at B=990,
-  // H=100, T=10 no second [T, B, G] buffer and its memory traffic are needed.
+  // Pre-activations of all steps: the biases plus x W_ih^T, one product that adds them as it
+  // stores (project_with_bias). The cell kernel overwrites each step's block with its kept
+  // values (e.g. the activated gates), so at B=990, H=100, T=10 no second [T, B, G] buffer and
+  // its memory traffic are needed.
   Tensor pre = Tensor::empty({T, B, G});
   const float eps = cell.norm_eps;
   // LayerNorm of the gate rows: the normalised rows and their rstd, for backward.
@@ -224,9 +225,8 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
     kernels::row_norm_forward(pre.data(), xhat_ih.data(), rstd_ih.data(), pre.data(),
                               w.layernorm_ih_weight.data(), shift.data(), rows, G, eps, false);
   } else {
-    recurrent::fill_bias_rows(pre.data(), rows, G, b_ih, split ? nullptr : b_hh);
-    kernels::gemm_at(precision, false, true, rows, G, I, x.data(), I, weight_ih.data(), I,
-                     pre.data(), G, true);
+    recurrent::project_with_bias(precision, pre.data(), rows, G, I, x.data(), weight_ih.data(),
+                                 b_ih, split ? nullptr : b_hh);
   }
   // The recurrent row's LayerNorm shift: its bias, and b_hh where pre does not hold it already.
   const std::vector<float> shift_hh =

@@ -140,6 +140,11 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
           std::int64_t ldc, bool accumulate) {
   active_kernels().gemm(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
 }
+void gemm_bias(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+               std::int64_t ldc, const float* bias) {
+  active_kernels().gemm_bias(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, bias);
+}
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
                     std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) {

@@ -23,7 +23,7 @@ namespace tapegrad::kernels {
 // The public kernel functions that each build defines under the same name, listed once: the
 // table's fields below, and each build's declarations and entries (table.cpp), come from it.
 #define TAPEGRAD_KERNEL_FUNCTIONS(X) \
-  X(gemm) X(gemm_reference) X(sigmoid_forward) X(tanh_forward) X(exp_forward) \
+  X(gemm) X(gemm_bias) X(gemm_reference) X(sigmoid_forward) X(tanh_forward) X(exp_forward) \
   X(sigmoid_forward_reference) X(tanh_forward_reference) X(exp_forward_reference) \
   X(lstm_gates_forward) X(lstm_gates_forward_reference) X(lstm_gates_backward) \
   X(lstm_gates_backward_reference) X(gru_gates_forward) X(gru_gates_forward_reference) \

@@ -7,6 +7,7 @@
 // In the packed and turned kernels every element of C is, per KC block of k, the float32 chain
 //   s = 0;  for k in the block: s = fma(a_mk, b_kn, s);
 //   c = (accumulate or a later block) ? c + s : s
+// and gemm_bias's first block stores bias + s, the same sum as c + s after a fill with bias.
 // (zero padding never meets a valid element), so its value cannot depend on tiles, blocks, which
 // of the two kernels ran, or threads. The thin paths (matmul_thin.cpp) fix their own order. C is added at the end, not loaded first, so that the FMA
 // chains never wait on C's lines (K <= 128 accumulating: 0-12% faster). The dot path (A . B^T,
@@ -58,6 +59,7 @@ struct Problem {
   Index M, N, K, lda, ldb, ldc;
   const float *a, *b;
   float* c;
+  const float* bias = nullptr;  // gemm_bias's row (accumulate is then false)
 };
 
 // Packing scratch (matmul_blocks.h), in floats.
@@ -166,6 +168,7 @@ struct Tile {  // the arguments of one micro-kernel call
   const float *a_panel = nullptr, *b = nullptr;
   float* pack_to = nullptr;
   bool load_c = false;
+  const float* bias = nullptr;  // the first k block of gemm_bias: its row at the tile's columns
   Prefetch prefetch = {};
 };
 
@@ -217,7 +220,10 @@ void micro_kernel(const Tile& t, float* c, Index ldc) {
   for (Index r = 0; r < Rows; ++r)
 #pragma GCC unroll 16
     for (Index v = 0; v < Batches; ++v) {
-      if (t.load_c) acc[r][v] += Batch::load_unaligned(c + r * ldc + v * kLanes);
+      if (t.load_c)
+        acc[r][v] += Batch::load_unaligned(c + r * ldc + v * kLanes);
+      else if (t.bias != nullptr)
+        acc[r][v] += Batch::load_unaligned(t.bias + v * kLanes);
       acc[r][v].store_unaligned(c + r * ldc + v * kLanes);
     }
 }
@@ -244,7 +250,16 @@ void run_tile(const Tile& t, Index cols, float* c, Index ldc) {
   alignas(64) float tile[kTileRows * NR];
   if (t.load_c)
     for (Index r = 0; r < t.rows; ++r) std::memcpy(tile + r * NR, c + r * ldc, 4 * cols);
-  run_rows(row_counts, t, tile, NR);
+  if (!t.load_c && t.bias != nullptr) {
+    // The bias row has only `cols` columns here: filled into the copy, then added as C would be.
+    for (Index r = 0; r < t.rows; ++r) std::memcpy(tile + r * NR, t.bias, 4 * cols);
+    Tile filled = t;
+    filled.load_c = true;
+    filled.bias = nullptr;
+    run_rows(row_counts, filled, tile, NR);
+  } else {
+    run_rows(row_counts, t, tile, NR);
+  }
   for (Index r = 0; r < t.rows; ++r) std::memcpy(c + r * ldc, tile + r * NR, 4 * cols);
 }
 
@@ -275,7 +290,8 @@ void compute_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) {
           const Index col = j0 + j;
           Tile t{.depth = depth, .ldb = p.ldb,  // B in place, if row-major
                  .b = p.transpose_b ? nullptr : p.b + k0 * p.ldb + col,
-                 .load_c = p.accumulate || k0 > 0};
+                 .load_c = p.accumulate || k0 > 0,
+                 .bias = k0 == 0 && p.bias != nullptr ? p.bias + col : nullptr};
           const Index wide_cols = wide_batches(mc) * kLanes;
           if (in_place && mc <= kTileRows && nc - j >= wide_cols) {
             t.mode = Mode::wide;
@@ -341,6 +357,7 @@ struct BtTile {
   const float* prefetch_rows;    // the next tile's first row of B, or nullptr
   Index depth, ldb, rows, cols;  // rows, cols: the valid part of the tile
   bool load_c;
+  const float* bias;  // the first k block of gemm_bias: its row at the tile's columns
 };
 
 // GCC 12 reports the self-initialised placeholder inside _mm512_undefined_ps (which the
@@ -402,10 +419,14 @@ void bt_kernel(const BtTile& t, float* c, Index ldc) {
     float* c_row = c + m * ldc;
     if (t.cols == kBtCols && t.load_c)
       for (Index j = 0; j < kBtCols; ++j) c_row[j] += tile[m][j];
+    else if (t.cols == kBtCols && t.bias != nullptr)
+      for (Index j = 0; j < kBtCols; ++j) c_row[j] = t.bias[j] + tile[m][j];
     else if (t.cols == kBtCols)
       for (Index j = 0; j < kBtCols; ++j) c_row[j] = tile[m][j];
     else
-      for (Index j = 0; j < t.cols; ++j) c_row[j] = t.load_c ? c_row[j] + tile[m][j] : tile[m][j];
+      for (Index j = 0; j < t.cols; ++j)
+        c_row[j] = t.load_c ? c_row[j] + tile[m][j]
+                   : t.bias != nullptr ? t.bias[j] + tile[m][j] : tile[m][j];
   }
 }
 #pragma GCC diagnostic pop
@@ -424,6 +445,7 @@ void compute_bt_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) 
         t.ldb = p.ldb;
         t.cols = std::min(kBtCols, n1 - j);
         t.load_c = p.accumulate || k0 > 0;
+        t.bias = k0 == 0 && p.bias != nullptr ? p.bias + j : nullptr;
         for (Index col = 0; col < kBtCols; ++col)
           t.b_rows[col] = p.b + (j + std::min(col, t.cols - 1)) * p.ldb + k0;
         for (Index i = 0; i < mc; i += kBtRows) {
@@ -625,21 +647,35 @@ void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int
     }
 }
 
-void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
-          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
-          std::int64_t ldc, bool accumulate) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {  // an empty sum
-    if (!accumulate)
-      for (Index m = 0; m < M; ++m) std::fill(c + m * ldc, c + m * ldc + N, 0.0f);
+namespace {
+
+// C's rows [0, M) set to the row `bias`.
+void fill_rows(float* c, Index M, Index N, Index ldc, const float* bias) {
+  const auto bytes = sizeof(float) * static_cast<std::size_t>(N);
+  for (Index m = 0; m < M; ++m) std::memcpy(c + m * ldc, bias, bytes);
+}
+
+// gemm and gemm_bias: p.bias set means p.accumulate is false and C starts from the bias rows.
+void multiply(Problem p) {
+  if (p.M <= 0 || p.N <= 0) return;
+  if (p.K <= 0) {  // an empty sum
+    if (p.bias != nullptr)
+      fill_rows(p.c, p.M, p.N, p.ldc, p.bias);
+    else if (!p.accumulate)
+      for (Index m = 0; m < p.M; ++m) std::fill(p.c + m * p.ldc, p.c + m * p.ldc + p.N, 0.0f);
     return;
   }
-  if (detail::gemm_thin(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate,
-                        KC)) {
+  if (detail::gemm_thin(p.transpose_a, p.transpose_b, p.M, p.N, p.K, p.a, p.lda, p.b, p.ldb, p.c,
+                        p.ldc, p.accumulate, p.bias, KC)) {
     return;
   }
-  const Problem p{transpose_a, transpose_b, accumulate, M, N, K, lda, ldb, ldc, a, b, c};
-  const Kernel kernel = choose_gemm_kernel(transpose_a, transpose_b, M);
+  const Kernel kernel = choose_gemm_kernel(p.transpose_a, p.transpose_b, p.M);
+  if (kernel == Kernel::dot && p.bias != nullptr) {
+    // At most kDotRows rows: the fill is as cheap as adding the row in the tile.
+    fill_rows(p.c, p.M, p.N, p.ldc, p.bias);
+    p.bias = nullptr;
+    p.accumulate = true;
+  }
   auto compute = [&](Index m0, Index m1, Index n0, Index n1) {
     switch (kernel) {
       case Kernel::dot: return compute_dot_block(p, m0, m1, n0, n1);
@@ -647,7 +683,21 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
       case Kernel::packed: return compute_block(p, m0, m1, n0, n1);
     }
   };
-  matmul_blocks::run_grid(M, N, K, gemm_tile_rows(kernel), compute);
+  matmul_blocks::run_grid(p.M, p.N, p.K, gemm_tile_rows(kernel), compute);
+}
+
+}  // namespace
+
+void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+          std::int64_t ldc, bool accumulate) {
+  multiply({transpose_a, transpose_b, accumulate, M, N, K, lda, ldb, ldc, a, b, c});
+}
+
+void gemm_bias(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+               std::int64_t ldc, const float* bias) {
+  multiply({transpose_a, transpose_b, false, M, N, K, lda, ldb, ldc, a, b, c, bias});
 }
 
 }  // namespace tapegrad::kernels::TAPEGRAD_KERNEL_ISA

@@ -17,6 +17,13 @@ namespace tapegrad::kernels {
 void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
           std::int64_t ldc, bool accumulate);
+// C[M,N] = bias + op(A) . op(B), the row bias[N] added to every row of C, with the bits of
+// filling C's rows with bias and then gemm(..., accumulate = true), without that pass over C: a
+// recurrent layer's input projection over all T*B rows (16 MB written and read back again for
+// the sine tutorial). bias must not be null.
+void gemm_bias(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
+               const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+               std::int64_t ldc, const float* bias);
 // The naive triple loop (double accumulation) that gemm is tested against.
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,

@@ -169,28 +169,37 @@ void gemv_row(Index N, Index K, const float* a, const float* b, Index ldb, float
 
 bool gemm_thin(bool transpose_a, bool transpose_b, Index M, Index N, Index K, const float* a,
                Index lda, const float* b, Index ldb, float* c, Index ldc, bool accumulate,
-               Index kc_block) {
+               const float* bias, Index kc_block) {
   auto b_at = [&](Index k, Index n) { return transpose_b ? b[n * ldb + k] : b[k * ldb + n]; };
   auto a_at = [&](Index m, Index k) { return transpose_a ? a[k * lda + m] : a[m * lda + k]; };
 
   if (K == 1) {
-    // C[m, :] (+)= a[m] * b[0, :]: one scaled copy of the row of B per row of C.
+    // C[m, :] (+)= a[m] * b[0, :]: one scaled copy of the row of B per row of C, onto the bias
+    // row for gemm_bias (a one-feature series' input projection: one pass over C, not two).
     std::vector<float> b_row(static_cast<std::size_t>(N));
     for (Index n = 0; n < N; ++n) b_row[static_cast<std::size_t>(n)] = b_at(0, n);
     for_row_blocks(M, N, [&](Index m0, Index m1) {
       for (Index m = m0; m < m1; ++m) {
         float* row = c + m * ldc;
-        if (!accumulate) std::fill(row, row + N, 0.0f);
+        if (bias != nullptr)
+          std::copy_n(bias, N, row);
+        else if (!accumulate)
+          std::fill(row, row + N, 0.0f);
         axpy(row, a_at(m, 0), b_row.data(), N);
       }
     });
     return true;
   }
-  if (M == 1 && !transpose_a && !transpose_b && N > kMaxThinColumns) {
+  const bool one_row = M == 1 && !transpose_a && !transpose_b && N > kMaxThinColumns;
+  if (!one_row && N > kMaxThinColumns) return false;
+  if (bias != nullptr) {  // one row or a few columns: filling C first costs no more than the sum
+    for (Index m = 0; m < M; ++m) std::copy_n(bias, N, c + m * ldc);
+    accumulate = true;
+  }
+  if (one_row) {
     gemv_row(N, K, a, b, ldb, c, accumulate, kc_block);
     return true;
   }
-  if (N > kMaxThinColumns) return false;
 
   // The few columns of op(B) as contiguous vectors of length K.
   std::vector<float> columns(static_cast<std::size_t>(N * K));

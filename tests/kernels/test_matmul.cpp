@@ -348,3 +348,58 @@ TEST_CASE("a narrow last column tile gives the bits of a full-width one", "[kern
     REQUIRE(std::memcmp(c_narrow.data() + m * narrow, c_full.data() + m * full,
                         sizeof(float) * static_cast<std::size_t>(narrow)) == 0);
 }
+
+TEST_CASE("gemm_bias gives the bits of filling C with the bias row, then accumulating",
+          "[kernels][matmul]") {
+  // Every path: packed (and its wide, narrow and fused-pack tiles, K past KC), the turned A.B^T
+  // tile, the dot tiles (M <= 4), and the thin products (K = 1, N <= 4, one row).
+  struct Case {
+    bool ta, tb;
+    Shape s;
+  };
+  const Case c = GENERATE(
+      Case{false, true, {1030, 70, 33}}, Case{false, false, {200, 100, 600}},
+      Case{true, false, {37, 45, 20}}, Case{false, false, {5, 300, 40}},
+      Case{false, true, {40, 21, 19}}, Case{false, true, {300, 100, 1030}},
+      Case{false, true, {3, 50, 37}}, Case{false, true, {990, 400, 1}},
+      Case{true, false, {9, 3, 80}}, Case{false, false, {1, 100, 400}},
+      Case{false, false, {2000, 1024, 128}}, Case{true, true, {64, 33, 7}});
+  Generator gen(17);
+  const Operands op(c.ta, c.tb, c.s, 3, gen);
+  INFO(describe(op, false));
+  std::vector<float> bias(static_cast<std::size_t>(c.s.N));
+  for (float& value : bias) value = gen.uniform(-2.0f, 2.0f);
+  bias[0] = -0.0f;  // a zero's sign too: -0 + 0 is +0 either way
+  std::vector<float> filled = op.c;
+  for (Index m = 0; m < c.s.M; ++m)
+    std::copy(bias.begin(), bias.end(), filled.begin() + m * op.ldc);
+  gemm(c.ta, c.tb, c.s.M, c.s.N, c.s.K, op.a.data(), op.lda, op.b.data(), op.ldb, filled.data(),
+       op.ldc, true);
+  std::vector<float> fused = op.c;
+  tapegrad::kernels::gemm_bias(c.ta, c.tb, c.s.M, c.s.N, c.s.K, op.a.data(), op.lda,
+                               op.b.data(), op.ldb, fused.data(), op.ldc, bias.data());
+  REQUIRE(std::memcmp(filled.data(), fused.data(), sizeof(float) * filled.size()) == 0);
+  // and the sum is right: against the reference from a C of bias rows
+  Operands with_bias = op;
+  with_bias.c = filled;
+  for (Index m = 0; m < c.s.M; ++m)
+    std::copy(bias.begin(), bias.end(), with_bias.c.begin() + m * op.ldc);
+  REQUIRE(compare(with_bias, true, fused, with_bias.run_reference(true),
+                  float_tolerance(c.s.K)) == "");
+  // with 2 threads, the same bits
+  std::vector<float> multi = op.c;
+  if (tapegrad::testing::run_on_two_threads([&] {
+        tapegrad::kernels::gemm_bias(c.ta, c.tb, c.s.M, c.s.N, c.s.K, op.a.data(), op.lda,
+                                     op.b.data(), op.ldb, multi.data(), op.ldc, bias.data());
+      })) {
+    REQUIRE(std::memcmp(filled.data(), multi.data(), sizeof(float) * filled.size()) == 0);
+  }
+}
+
+TEST_CASE("gemm_bias with an empty sum leaves the bias rows", "[kernels][matmul]") {
+  std::vector<float> c(6, 7.0f);
+  const std::vector<float> bias{1.0f, -2.0f, 3.0f};
+  tapegrad::kernels::gemm_bias(false, false, 2, 3, 0, nullptr, 1, nullptr, 3, c.data(), 3,
+                               bias.data());
+  REQUIRE(c == std::vector<float>{1.0f, -2.0f, 3.0f, 1.0f, -2.0f, 3.0f});
+}
