@@ -43,7 +43,8 @@ void add_column_sums(float* sums, const float* values, std::int64_t rows, std::i
   // one-thread step and ran on one core with two. Chunks of 64 columns (four cache lines).
   constexpr std::int64_t kChunk = 64;
   const std::int64_t chunks = (width + kChunk - 1) / kChunk;
-  if (tapegrad::num_threads() <= 1 || chunks < 2 || rows * width < tapegrad::detail::kParallelStreamFloats) {
+  if (tapegrad::num_threads() <= 1 || chunks < 2 ||
+      rows * width < tapegrad::detail::kParallelStreamFloats) {
     add_column_range(sums, values, rows, width, 0, width);
     return;
   }

@@ -180,7 +180,7 @@ TEST_CASE("the sine demo trained with bfloat16 products ends in the same loss cl
   const examples::SineResult fp32 = examples::train_sine(config);
   config.matmul_precision = tapegrad::MatmulPrecision::bfloat16;
   const examples::SineResult bf16 = examples::train_sine(config);
-  REQUIRE(tapegrad::matmul_precision() == tapegrad::MatmulPrecision::float32);  // the guard was restored
+  REQUIRE(tapegrad::matmul_precision() == MatmulPrecision::float32);  // the guard was restored
   REQUIRE(bf16.losses.size() == 100);
   INFO("final training loss fp32 " << fp32.losses.back() << ", bf16 " << bf16.losses.back()
                                    << "; eval MSE fp32 " << fp32.eval_mse << ", bf16 "
