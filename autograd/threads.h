@@ -13,7 +13,6 @@
 // rows and columns, never along a sum.
 // The limit is process-wide, as PyTorch's is (a tbb::global_control), and a caller's own
 // tbb::task_arena or tbb::global_control can only lower it further.
-#include <cstdint>
 
 namespace tapegrad {
 
@@ -26,9 +25,6 @@ void set_num_threads(int n);
 int num_threads();
 
 namespace detail {
-// Fewer floats than this in a memory-bound pass (a copy, column sums, a packing) are not split
-// over threads: 1 MB, a Zen 4 core's L2, streams in well under the cost of waking a second one.
-inline constexpr std::int64_t kParallelStreamFloats = std::int64_t{1} << 18;
 // Applies TAPEGRAD_NUM_THREADS once; every parallel kernel calls it before splitting work.
 void apply_thread_settings();
 // The value of TAPEGRAD_NUM_THREADS, checked: 0 when unset or empty.

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "autograd/stream_split.h"
 #include "autograd/threads.h"
 
 namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {

@@ -7,24 +7,21 @@
 // In the packed and turned kernels every element of C is, per KC block of k, the float32 chain
 //   s = 0;  for k in the block: s = fma(a_mk, b_kn, s);
 //   c = (accumulate or a later block) ? c + s : s
-// and gemm_bias's first block stores bias + s, the same sum as c + s after a fill with bias.
 // (zero padding never meets a valid element), so its value cannot depend on tiles, blocks, which
-// of the two kernels ran, or threads. The thin paths (matmul_thin.cpp) fix their own order. C is added at the end, not loaded first, so that the FMA
-// chains never wait on C's lines (K <= 128 accumulating: 0-12% faster). The dot path (A . B^T,
-// tiny M) splits k over SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree
-// bit for bit.
+// of the two kernels ran, or threads; gemm_bias's first block stores bias + s, the sum c + s
+// makes after a fill with the bias. The thin paths (matmul_thin.cpp) fix their own order. C is
+// added at the end, not loaded first, so that the FMA chains never wait on C's lines (K <= 128
+// accumulating: 0-12% faster). The dot path (A . B^T, tiny M) splits k over SIMD lanes in an
+// order fixed by K alone. Either way 1 and 2 threads agree bit for bit.
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/isa_namespace.h"
 #include "ops/kernels/matmul_thin.h"
 
-#include "autograd/threads.h"
 #include "ops/kernels/matmul_blocks.h"
 #include "ops/kernels/matmul_internal.h"
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
-#include <new>
 #include <utility>
 #include <xsimd/xsimd.hpp>
 
@@ -244,19 +241,22 @@ void run_rows(std::integer_sequence<Index, R...>, const Tile& t, float* c, Index
 
 // A tile narrower than NR (the last columns of C) goes through a local copy, so the kernel never
 // touches memory past C's row ends; its B sliver is zero-padded.
-void run_tile(const Tile& t, Index cols, float* c, Index ldc) {
+void run_tile(Tile& t, Index cols, float* c, Index ldc) {
   constexpr auto row_counts = std::make_integer_sequence<Index, kTileRows>{};
   if (t.mode == Mode::wide || cols == NR) return run_rows(row_counts, t, c, ldc);
   alignas(64) float tile[kTileRows * NR];
   if (t.load_c)
     for (Index r = 0; r < t.rows; ++r) std::memcpy(tile + r * NR, c + r * ldc, 4 * cols);
   if (!t.load_c && t.bias != nullptr) {
-    // The bias row has only `cols` columns here: filled into the copy, then added as C would be.
+    // The bias row has only `cols` columns here: filled into the copy, then added as C would
+    // be. t is changed in place and put back: a copy of it would stall (see compute_block).
     for (Index r = 0; r < t.rows; ++r) std::memcpy(tile + r * NR, t.bias, 4 * cols);
-    Tile filled = t;
-    filled.load_c = true;
-    filled.bias = nullptr;
-    run_rows(row_counts, filled, tile, NR);
+    const float* bias = t.bias;
+    t.load_c = true;
+    t.bias = nullptr;
+    run_rows(row_counts, t, tile, NR);
+    t.load_c = false;
+    t.bias = bias;
   } else {
     run_rows(row_counts, t, tile, NR);
   }

@@ -20,7 +20,7 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, st
 // C[M,N] = bias + op(A) . op(B), the row bias[N] added to every row of C, with the bits of
 // filling C's rows with bias and then gemm(..., accumulate = true), without that pass over C: a
 // recurrent layer's input projection over all T*B rows (16 MB written and read back again for
-// the sine tutorial). bias must not be null.
+// the sine tutorial). bias must not overlap C; a null bias is gemm(..., accumulate = false).
 void gemm_bias(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N, std::int64_t K,
                const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
                std::int64_t ldc, const float* bias);
@@ -29,14 +29,19 @@ void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
                     std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate);
 
-// gemm, or gemm_bf16 (matmul_bf16.h) under the matmul precision bfloat16 (autograd/grad_mode.h)
-// where bfloat16 pays (bf16_pays): the products of the ops, at the precision their forward
-// recorded.
+// Whether a product of this shape runs in bfloat16 at this precision: under the matmul precision
+// bfloat16 (autograd/grad_mode.h) where bfloat16 pays (bf16_pays).
+inline bool runs_bf16(MatmulPrecision precision, std::int64_t M, std::int64_t N, std::int64_t K) {
+  return precision == MatmulPrecision::bfloat16 && bf16_pays(M, N, K);
+}
+
+// gemm, or gemm_bf16 (matmul_bf16.h) where runs_bf16: the products of the ops, at the precision
+// their forward recorded.
 inline void gemm_at(MatmulPrecision precision, bool transpose_a, bool transpose_b,
                     std::int64_t M, std::int64_t N, std::int64_t K, const float* a,
                     std::int64_t lda, const float* b, std::int64_t ldb, float* c, std::int64_t ldc,
                     bool accumulate) {
-  if (precision == MatmulPrecision::bfloat16 && bf16_pays(M, N, K))
+  if (runs_bf16(precision, M, N, K))
     gemm_bf16(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
   else
     gemm(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);

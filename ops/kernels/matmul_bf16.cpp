@@ -9,6 +9,7 @@
 #include "ops/kernels/matmul_bf16.h"
 #include "ops/kernels/isa_namespace.h"
 
+#include "autograd/stream_split.h"
 #include "autograd/threads.h"
 #include "ops/kernels/matmul_blocks.h"
 #include "ops/kernels/matmul_internal.h"

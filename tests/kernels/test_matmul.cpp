@@ -350,9 +350,12 @@ TEST_CASE("a narrow last column tile gives the bits of a full-width one", "[kern
 }
 
 TEST_CASE("gemm_bias gives the bits of filling C with the bias row, then accumulating",
-          "[kernels][matmul]") {
-  // Every path: packed (and its wide, narrow and fused-pack tiles, K past KC), the turned A.B^T
-  // tile, the dot tiles (M <= 4), and the thin products (K = 1, N <= 4, one row).
+          "[kernels][matmul][two_threads]") {
+  // Every path (AVX-512 names): packed with B transposed (1030 rows), with B in place and its
+  // plain, 8- and 16-batch wide tiles (37, 2, 1 rows; 16 with transposed A), fused packing, a
+  // second KC block and a narrow last sliver (200x100x600), past NC (1030 columns); the turned
+  // A.B^T tile (40, 300, 64 rows); the dot tiles (M = 3); and the thin products (K = 1, one row,
+  // N <= 4 with A as stored and transposed).
   struct Case {
     bool ta, tb;
     Shape s;
@@ -360,40 +363,46 @@ TEST_CASE("gemm_bias gives the bits of filling C with the bias row, then accumul
   const Case c = GENERATE(
       Case{false, true, {1030, 70, 33}}, Case{false, false, {200, 100, 600}},
       Case{true, false, {37, 45, 20}}, Case{false, false, {5, 300, 40}},
+      Case{false, false, {2, 300, 40}}, Case{true, false, {1, 600, 40}},
+      Case{false, false, {3, 500, 40}}, Case{false, false, {130, 1030, 130}},
       Case{false, true, {40, 21, 19}}, Case{false, true, {300, 100, 1030}},
       Case{false, true, {3, 50, 37}}, Case{false, true, {990, 400, 1}},
-      Case{true, false, {9, 3, 80}}, Case{false, false, {1, 100, 400}},
-      Case{false, false, {2000, 1024, 128}}, Case{true, true, {64, 33, 7}});
+      Case{true, false, {9, 3, 80}}, Case{false, true, {50, 3, 80}},
+      Case{false, false, {1, 100, 400}}, Case{false, false, {2000, 1024, 128}},
+      Case{true, true, {64, 33, 7}});
   Generator gen(17);
-  const Operands op(c.ta, c.tb, c.s, 3, gen);
+  Operands op(c.ta, c.tb, c.s, 3, gen);
+  // Column 0 of op(B) is zero, so its sums are exactly 0, and its bias is -0: where the tiles add
+  // C after the chain (-0 + +0 = +0), a chain started from the bias would give -0 for a negative
+  // a_mk; the bits must be the fill's in every path.
+  for (Index k = 0; k < c.s.K; ++k) op.b[c.tb ? k : k * op.ldb] = 0.0f;
   INFO(describe(op, false));
-  std::vector<float> bias(static_cast<std::size_t>(c.s.N));
-  for (float& value : bias) value = gen.uniform(-2.0f, 2.0f);
-  bias[0] = -0.0f;  // a zero's sign too: -0 + 0 is +0 either way
+  // N values, then NaN: a read past the row would poison C.
+  std::vector<float> bias(static_cast<std::size_t>(c.s.N + 64), NAN);
+  for (Index n = 0; n < c.s.N; ++n) bias[n] = n == 0 ? -0.0f : gen.uniform(-2.0f, 2.0f);
   std::vector<float> filled = op.c;
   for (Index m = 0; m < c.s.M; ++m)
-    std::copy(bias.begin(), bias.end(), filled.begin() + m * op.ldc);
-  gemm(c.ta, c.tb, c.s.M, c.s.N, c.s.K, op.a.data(), op.lda, op.b.data(), op.ldb, filled.data(),
-       op.ldc, true);
+    std::copy_n(bias.begin(), c.s.N, filled.begin() + m * op.ldc);
+  const auto with_bias = [&](std::vector<float>& out) {
+    tapegrad::kernels::gemm_bias(c.ta, c.tb, c.s.M, c.s.N, c.s.K, op.a.data(), op.lda,
+                                 op.b.data(), op.ldb, out.data(), op.ldc, bias.data());
+  };
   std::vector<float> fused = op.c;
-  tapegrad::kernels::gemm_bias(c.ta, c.tb, c.s.M, c.s.N, c.s.K, op.a.data(), op.lda,
-                               op.b.data(), op.ldb, fused.data(), op.ldc, bias.data());
+  tbb::task_arena(1).execute([&] {
+    gemm(c.ta, c.tb, c.s.M, c.s.N, c.s.K, op.a.data(), op.lda, op.b.data(), op.ldb,
+         filled.data(), op.ldc, true);
+    with_bias(fused);
+  });
   REQUIRE(std::memcmp(filled.data(), fused.data(), sizeof(float) * filled.size()) == 0);
   // and the sum is right: against the reference from a C of bias rows
-  Operands with_bias = op;
-  with_bias.c = filled;
+  Operands reference = op;
   for (Index m = 0; m < c.s.M; ++m)
-    std::copy(bias.begin(), bias.end(), with_bias.c.begin() + m * op.ldc);
-  REQUIRE(compare(with_bias, true, fused, with_bias.run_reference(true),
+    std::copy_n(bias.begin(), c.s.N, reference.c.begin() + m * op.ldc);
+  REQUIRE(compare(reference, true, fused, reference.run_reference(true),
                   float_tolerance(c.s.K)) == "");
-  // with 2 threads, the same bits
   std::vector<float> multi = op.c;
-  if (tapegrad::testing::run_on_two_threads([&] {
-        tapegrad::kernels::gemm_bias(c.ta, c.tb, c.s.M, c.s.N, c.s.K, op.a.data(), op.lda,
-                                     op.b.data(), op.ldb, multi.data(), op.ldc, bias.data());
-      })) {
+  if (tapegrad::testing::run_on_two_threads([&] { with_bias(multi); }))
     REQUIRE(std::memcmp(filled.data(), multi.data(), sizeof(float) * filled.size()) == 0);
-  }
 }
 
 TEST_CASE("gemm_bias with an empty sum leaves the bias rows", "[kernels][matmul]") {
