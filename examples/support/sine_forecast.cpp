@@ -107,6 +107,11 @@ SineResult train_sine(const SineConfig& config,
       .add_integer("bfloat16_products", bfloat16_products);
   if (config.resume.resume) {
     checkpoint.load(config.resume.checkpoint);
+    if (bfloat16_products != 0 && bfloat16_products != 1) {
+      throw std::invalid_argument("train_sine: checkpoint " + config.resume.checkpoint +
+                                  " holds bfloat16_products = " +
+                                  std::to_string(bfloat16_products) + ", expected 0 or 1");
+    }
     const auto named = [](std::int64_t bf16) { return bf16 != 0 ? "bfloat16" : "float32"; };
     const std::int64_t asked = config.matmul_precision == MatmulPrecision::bfloat16;
     if (bfloat16_products != asked) {

@@ -159,6 +159,8 @@ TEST_CASE("train_sine in bfloat16 resumes from its own checkpoint, and only in b
   const examples::SineResult resumed = examples::train_sine(config);
   REQUIRE(resumed.resumed_at_epoch == 2);
   REQUIRE(resumed.losses == whole.losses);
+  REQUIRE(resumed.predictions == whole.predictions);
+  REQUIRE(resumed.eval_mse == whole.eval_mse);
 }
 
 TEST_CASE("the sine demo trained with bfloat16 products ends in the same loss class as float32",
@@ -176,9 +178,9 @@ TEST_CASE("the sine demo trained with bfloat16 products ends in the same loss cl
   using tapegrad::MatmulPrecision;
   examples::SineConfig config;  // the demo's defaults, seed 0
   REQUIRE(config.epochs == 100);
-  REQUIRE(config.matmul_precision == tapegrad::MatmulPrecision::float32);
+  REQUIRE(config.matmul_precision == MatmulPrecision::float32);
   const examples::SineResult fp32 = examples::train_sine(config);
-  config.matmul_precision = tapegrad::MatmulPrecision::bfloat16;
+  config.matmul_precision = MatmulPrecision::bfloat16;
   const examples::SineResult bf16 = examples::train_sine(config);
   REQUIRE(tapegrad::matmul_precision() == MatmulPrecision::float32);  // the guard was restored
   REQUIRE(bf16.losses.size() == 100);

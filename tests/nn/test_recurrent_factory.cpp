@@ -145,13 +145,15 @@ TEST_CASE("every cell that takes a projection: fused equals composed with proj_s
   REQUIRE(projected_cells >= 6);  // lstm, rnn_tanh, rnn_relu and the three LSTM variants
 }
 
-TEST_CASE("bfloat16 products move every cell no more than rounding its weights and input does",
+TEST_CASE("bfloat16 products move every cell about as much as rounding its weights and input",
           "[recurrent_factory][bf16]") {
   // The mode's error should be the rounding of the operands, nothing more: a layer under the
   // guard is compared with float32 on the same weights, and that difference with the one float32
   // itself makes when only the weights and x are rounded to bfloat16 (not h at every step). This
-  // also says why ln_lstm moves ~20x more than lstm in bf16 (3.5% of its output at T = 20, 15-24%
-  // of its gradients): at this size its dynamics amplify any rounding of the operands as much.
+  // also says why ln_lstm moves ~20x more than lstm in bf16 (measured: 3.5% of its output at
+  // T = 20, 15-24% of its gradients): at this size its dynamics amplify any rounding of the
+  // operands as much. (That the step products really run in bfloat16 is pinned exactly by
+  // tests/ops/test_matmul_precision.cpp; rounding W and x alone already moves outputs as much.)
   const auto relative_error = [](const Tensor& value, const Tensor& reference) {
     double err = 0.0, norm = 0.0;
     for (std::int64_t i = 0; i < value.numel(); ++i) {
@@ -170,43 +172,46 @@ TEST_CASE("bfloat16 products move every cell no more than rounding its weights a
       std::memcpy(t.data() + i, &bits, sizeof bits);
     }
   };
-  for (const std::string& name : nn::registered_cells()) {
-    INFO(name);
-    Generator gen(1);
-    nn::RecurrentBase rnn = nn::make_recurrent(name, {.input_size = 16, .hidden_size = 16}, gen);
-    const Tensor x = Tensor::uniform({20, 8, 16}, -1, 1, gen);
-    const auto run = [&](const Tensor& input) {
-      for (Tensor& p : rnn.parameters()) p.zero_grad();
-      const Tensor output = rnn.forward(input).output;
-      Generator weights(3);
-      sum(mul(output, Tensor::uniform(output.shape(), -1, 1, weights))).backward();
-      std::vector<Tensor> values{output.detach()};
-      for (Tensor& p : rnn.parameters()) values.push_back(p.grad().clone());
-      return values;
-    };
-    const std::vector<Tensor> exact = run(x);
-    std::vector<Tensor> bf16_products;
-    {
-      MatmulPrecisionGuard guard(MatmulPrecision::bfloat16);
-      bf16_products = run(x);
-    }
-    Tensor x_rounded = x.clone();
-    round_to_bf16(x_rounded);
-    for (auto& [param_name, param] : rnn.named_parameters()) {
-      NoGradGuard no_grad;
-      if (param_name.rfind("weight_", 0) == 0) round_to_bf16(param);  // weight_ih, weight_hh
-    }
-    const std::vector<Tensor> rounded_operands = run(x_rounded);
-    const auto names = rnn.named_parameters();
-    for (std::size_t k = 0; k < exact.size(); ++k) {
-      INFO((k == 0 ? std::string("output") : names[k - 1].first));
-      const double mode_error = relative_error(bf16_products[k], exact[k]);
-      const double rounding_error = relative_error(rounded_operands[k], exact[k]);
-      INFO("bf16 products " << mode_error << ", rounded operands " << rounding_error);
-      CHECK(mode_error > 1e-4);  // the products did run in bfloat16
-      // Outputs measured at 1.00-1.12x. Gradients at 0.4-2.2x: the backward's products also
-      // round d pre, which rounding only W and x leaves out.
-      CHECK(mode_error <= (k == 0 ? 1.5 : 3.0) * rounding_error);
+  for (const std::uint64_t seed : {1, 2}) {
+    for (const std::string& name : nn::registered_cells()) {
+      INFO(name << ", seed " << seed);
+      Generator gen(seed);
+      nn::RecurrentBase rnn = nn::make_recurrent(name, {.input_size = 16, .hidden_size = 16}, gen);
+      const Tensor x = Tensor::uniform({20, 8, 16}, -1, 1, gen);
+      const auto run = [&](const Tensor& input) {
+        for (Tensor& p : rnn.parameters()) p.zero_grad();
+        const Tensor output = rnn.forward(input).output;
+        Generator weights(3);
+        sum(mul(output, Tensor::uniform(output.shape(), -1, 1, weights))).backward();
+        std::vector<Tensor> values{output.detach()};
+        for (Tensor& p : rnn.parameters()) values.push_back(p.grad().clone());
+        return values;
+      };
+      const std::vector<Tensor> exact = run(x);
+      std::vector<Tensor> bf16_products;
+      {
+        MatmulPrecisionGuard guard(MatmulPrecision::bfloat16);
+        bf16_products = run(x);
+      }
+      Tensor x_rounded = x.clone();
+      round_to_bf16(x_rounded);
+      for (auto& [param_name, param] : rnn.named_parameters()) {
+        NoGradGuard no_grad;
+        if (param_name.rfind("weight_", 0) == 0) round_to_bf16(param);  // weight_ih, weight_hh
+      }
+      const std::vector<Tensor> rounded_operands = run(x_rounded);
+      const auto names = rnn.named_parameters();
+      for (std::size_t k = 0; k < exact.size(); ++k) {
+        INFO((k == 0 ? std::string("output") : names[k - 1].first));
+        const double mode_error = relative_error(bf16_products[k], exact[k]);
+        const double rounding_error = relative_error(rounded_operands[k], exact[k]);
+        INFO("bf16 products " << mode_error << ", rounded operands " << rounding_error);
+        CHECK(mode_error > 1e-4);  // the products did run in bfloat16
+        // Outputs measured at 1.00-1.12x (seed 1). Gradients at 0.4-2.2x: the backward's products
+        // also round d pre, which rounding only W and x leaves out.
+        if (k == 0) CHECK(mode_error >= 0.8 * rounding_error);
+        CHECK(mode_error <= (k == 0 ? 1.5 : 3.0) * rounding_error);
+      }
     }
   }
 }
