@@ -74,9 +74,8 @@ Tensor weight_grad(const float* dgates, std::int64_t rows, std::int64_t G, const
 Tensor input_grad(const float* dgates, std::int64_t T, std::int64_t B, std::int64_t G,
                   const Tensor& weight_ih, MatmulPrecision precision);
 
-// out[r, :] = bias_a + bias_b for every row (either bias may be null): where a product is then
-// accumulated onto the bias rather than adding it as it stores (bfloat16 products, and the
-// per-step recurrent rows of split cells).
+// out[r, :] = bias_a + bias_b for every row (either bias may be null): where a bfloat16 product
+// is then accumulated onto the bias (float32 products add it as they store: gemm_bias).
 void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
                     const float* bias_b);
 

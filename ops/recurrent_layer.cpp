@@ -41,17 +41,33 @@ class StepWeight {
   // C[M, N] (+)= A[M, K] . op(B)
   void multiply(std::int64_t M, const float* a, std::int64_t lda, float* c, std::int64_t ldc,
                 bool accumulate) const {
-    if (M != M_) {  // the packing decision was made for M_ rows
-      throw InternalError("recurrent_layer: a step product of " + std::to_string(M) +
-                          " rows with a weight packed for " + std::to_string(M_));
-    }
+    check_rows(M);
     if (panels_.empty())
       kernels::gemm(false, transpose_b_, M, N_, K_, a, lda, b_, ldb_, c, ldc, accumulate);
     else
       kernels::gemm_bf16(false, M, a, lda, panels_, c, ldc, accumulate);
   }
+  // C[M, N] = the row `bias` + A[M, K] . op(B): added as it stores in float32, a fill first in
+  // bfloat16 (the bits are the same either way).
+  void multiply_onto(std::int64_t M, const float* a, std::int64_t lda, float* c, std::int64_t ldc,
+                     const float* bias) const {
+    if (panels_.empty()) {
+      check_rows(M);
+      kernels::gemm_bias(false, transpose_b_, M, N_, K_, a, lda, b_, ldb_, c, ldc, bias);
+      return;
+    }
+    for (std::int64_t m = 0; m < M; ++m) std::copy_n(bias, N_, c + m * ldc);
+    multiply(M, a, lda, c, ldc, true);
+  }
 
  private:
+  void check_rows(std::int64_t M) const {
+    if (M != M_) {  // the packing decision was made for M_ rows
+      throw InternalError("recurrent_layer: a step product of " + std::to_string(M) +
+                          " rows with a weight packed for " + std::to_string(M_));
+    }
+  }
+
   bool transpose_b_;
   std::int64_t M_, K_, N_;
   const float* b_;
@@ -258,6 +274,9 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
   const Tensor& weight_hh = w.weight_hh;
   const Tensor& weight_hr = w.weight_hr;
   const StepWeight hh_forward(precision, B, true, P, G, weight_hh.data(), P);
+  // Split cells' per-step recurrent rows start from b_hh (zeros without it).
+  const std::vector<float> bias_hh_row =
+      split && !norm_hh ? summed_bias(G, b_hh, nullptr, nullptr) : std::vector<float>();
   const std::optional<StepWeight> hr_forward =
       projected ? std::optional<StepWeight>(std::in_place, precision, B, true, H, P,
                                             weight_hr.data(), H)
@@ -286,8 +305,7 @@ RecurrentResult recurrent_layer(const std::string& name, const CellKernel& cell,
                                 rstd_hh.data() + t * B, recurrent_product.data(),
                                 w.layernorm_hh_weight.data(), shift_hh.data(), B, G, eps, !split);
     } else if (split) {
-      recurrent::fill_bias_rows(pre_h.data(), B, G, b_hh, nullptr);
-      hh_forward.multiply(B, h_recurrent, P, pre_h.data(), G, true);
+      hh_forward.multiply_onto(B, h_recurrent, P, pre_h.data(), G, bias_hh_row.data());
     } else {
       hh_forward.multiply(B, h_recurrent, P, pre_t, G, true);
     }
