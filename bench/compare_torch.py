@@ -49,7 +49,8 @@ def run_tapegrad(binary, cell, config_id, threads, min_time, warmup_time, modes=
                          check=True, capture_output=True, text=True).stdout
     result = {}
     for b in json.loads(out)["benchmarks"]:
-        if b.get("aggregate_name") != "median":
+        # One repetition gives no aggregates, only the run itself.
+        if repetitions > 1 and b.get("aggregate_name") != "median":
             continue
         mode = "fwd" if b["run_name"].startswith("lstm_fwd") else "step"
         scale = {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[b["time_unit"]]
