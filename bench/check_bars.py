@@ -11,7 +11,8 @@ The bars (issue 10):
              (step <= 1.18 x roofline; roofline = 3 x the forward's matrix-product FLOPs / fma_peak)
   latency    tiny step <= 0.1 ms, online step <= 0.5 ms, one core
   threads    mid, large, sine: 2 threads >= 1.8x one thread
-  tutorial   examples/sine_forecast (100 epochs) trains in <= 1.0 s on 2 threads, final loss 2.531e-6
+  tutorial   examples/sine_forecast (100 epochs) trains in <= 1.0 s on 2 threads, still ending
+             at a final loss of 2.531e-6
   bf16       large step in bfloat16 products >= 1.6x faster than in float32
 
 Method: every bench_lstm run is warm (--benchmark_min_warmup_time) and reports the median of
@@ -40,8 +41,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from compare_torch import (AVX512_BLAS_UNSET, find_torch_bench, run_tapegrad, run_torch,  # noqa: E402
-                           tapegrad_command, torch_command)
+from compare_torch import (  # noqa: E402
+    AVX512_BLAS_UNSET, find_torch_bench, run_tapegrad, run_torch, tapegrad_command, torch_command)
 
 TORCH_RATIO_BAR = 1.5
 TORCH_RATIO_BAR_STRICT = 2.0
@@ -138,6 +139,21 @@ def peak_text(peak):
     return peak if isinstance(peak, str) else f"{peak:.1f} GFLOP/s"
 
 
+def paired_ratio(numerators, denominators):
+    """Median of the rounds' ratios: each pair ran side by side, so drift between rounds cancels."""
+    return median([a / b for a, b in zip(numerators, denominators)])
+
+
+def header(*names):
+    """A markdown table's header and separator lines."""
+    return row(*names) + "\n" + row(*["---"] * len(names))
+
+
+def row(*cells):
+    """A markdown table row."""
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
 def verdict(ok):
     return "PASS" if ok else "**FAIL**"
 
@@ -149,7 +165,8 @@ class Recorder:
         self.commands = []
 
     def note(self, argv, unset=()):
-        line = ("env " + " ".join(f"-u {name}" for name in unset) + " " if unset else "") + shlex.join(argv)
+        prefix = "".join(f"-u {name} " for name in unset)
+        line = (f"env {prefix}" if unset else "") + shlex.join(argv)
         if line not in self.commands:
             self.commands.append(line)
 
@@ -187,12 +204,14 @@ def run_tutorial(binary, recorder):
         out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     match = re.search(r"final training loss (\S+),.* trained in ([0-9.]+) s", out)
     if not match:
-        raise RuntimeError(f"sine_forecast printed no 'final training loss ... trained in X s' line:\n{out}")
+        raise RuntimeError("sine_forecast printed no 'final training loss ... trained in X s' "
+                           f"line:\n{out}")
     return float(match.group(2)), match.group(1)
 
 
 def parse_args():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build", default=os.path.join(HERE, "..", "build"),
                    help="build directory holding bench/bench_lstm, bench/bench_matmul, "
                         "examples/sine_forecast")
@@ -202,16 +221,22 @@ def parse_args():
                    help="interleaved rounds per config (default 3; 1 with --quick)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: one round, short timings; its numbers settle nothing")
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch (its bars read not measured)")
+    p.add_argument("--no-torch", action="store_true",
+                   help="skip PyTorch (its bars read not measured)")
     p.add_argument("--repetitions", type=int, default=None,
-                   help="bench_lstm repetitions per run, their median is the run's value (default 3; 1 with --quick)")
-    p.add_argument("--min-time", type=float, default=None, help="bench_lstm: seconds per repetition (default 0.3)")
+                   help="bench_lstm repetitions per run, their median is the run's value "
+                        "(default 3; 1 with --quick)")
+    p.add_argument("--min-time", type=float, default=None,
+                   help="bench_lstm: seconds per repetition (default 0.3)")
     p.add_argument("--warmup-time", type=float, default=None,
                    help="bench_lstm: untimed seconds per benchmark before timing (default 0.5)")
-    p.add_argument("--budget", type=float, default=None, help="torch: timed seconds per run (default 2)")
-    p.add_argument("--torch-warmup", type=int, default=None, help="torch: untimed calls per run (default 3)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="torch: timed seconds per run (default 2)")
+    p.add_argument("--torch-warmup", type=int, default=None,
+                   help="torch: untimed calls per run (default 3)")
     p.add_argument("--blas", choices=["avx512", "env"], default="avx512",
-                   help="as compare_torch.py: avx512 unsets OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE for torch")
+                   help="as compare_torch.py: avx512 unsets OPENBLAS_CORETYPE and "
+                        "OPENBLAS_L2_SIZE for torch")
     args = p.parse_args()
     quick = {"rounds": 1, "repetitions": 1, "min_time": 0.05, "warmup_time": 0.1, "budget": 0.3,
              "torch_warmup": 1}
@@ -253,7 +278,8 @@ def main():
         torch_missing = "not measured (--no-torch)"
     elif torch_script is None:
         torch_missing = "not measured (torch_lstm_bench.py not found in ../shared/bench/)"
-    elif subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True).returncode != 0:
+    elif subprocess.run(["/usr/bin/python3", "-c", "import torch"],
+                        capture_output=True).returncode != 0:
         torch_missing = "not measured (python3-torch missing)"
     torch_info = {}
 
@@ -265,8 +291,8 @@ def main():
         recorder.note(tapegrad_command(bench_lstm, cell, config_id, threads, args.min_time,
                                        args.warmup_time, "step", args.repetitions))
         try:
-            result = run_tapegrad(bench_lstm, cell, config_id, threads, args.min_time, args.warmup_time,
-                                  "step", args.repetitions)
+            result = run_tapegrad(bench_lstm, cell, config_id, threads, args.min_time,
+                                  args.warmup_time, "step", args.repetitions)
         except (subprocess.CalledProcessError, KeyError, ValueError) as e:
             return f"bench_lstm failed on {name}: {e}"
         return result.get("step", f"bench_lstm reported no time for {name}")
@@ -305,7 +331,8 @@ def main():
                 else:
                     cell = "lstm_bf16" if variant == "bf16_t1" else "lstm"
                     value = tapegrad_step(cell, cid, 2 if variant == "fp32_t2" else 1)
-                log(f"  {cid} round {r + 1} {variant}: {value if isinstance(value, str) else f'{value:.4g} ms'}")
+                shown = value if isinstance(value, str) else f"{value:.4g} ms"
+                log(f"  {cid} round {r + 1} {variant}: {shown}")
                 if isinstance(value, str):
                     results[(cid, variant)] = value
                 else:
@@ -323,7 +350,8 @@ def main():
                 except (subprocess.CalledProcessError, RuntimeError) as e:
                     tutorial = f"not measured (sine_forecast failed: {e})"
                     break
-                log(f"  sine_forecast round {r + 1}: {tutorial[-1][0]:.2f} s, loss {tutorial[-1][1]}")
+                seconds, loss = tutorial[-1]
+                log(f"  sine_forecast round {r + 1}: {seconds:.2f} s, loss {loss}")
 
     peak_end = measure_fma_peak(bench_matmul, args.repetitions + 2, recorder)
     log(f"fma_peak at the end: {peak_end}")
@@ -353,7 +381,8 @@ def main():
 
     lines = []
     out = lines.append
-    out("# Issue 10 bars: `bench/check_bars.py`" + (" (--quick smoke run: settles nothing)" if args.quick else ""))
+    out("# Issue 10 bars: `bench/check_bars.py`"
+        + (" (--quick smoke run: settles nothing)" if args.quick else ""))
     out("")
     out(f"- Date: {started:%Y-%m-%d %H:%M}-{finished:%H:%M} UTC")
     out(f"- CPU: {cpu_description()} (Zen 4 is family 25, Zen 5 family 26)")
@@ -361,56 +390,59 @@ def main():
     if torch_missing:
         out(f"- PyTorch: {torch_missing}")
     else:
-        out(f"- PyTorch: {torch_info.get('version', '?')}, OpenBLAS core {torch_info.get('blas_core', '?')} "
-            f"(--blas {args.blas}), one thread pinned to one core")
+        out(f"- PyTorch: {torch_info.get('version', '?')}, OpenBLAS core "
+            f"{torch_info.get('blas_core', '?')} (--blas {args.blas}), one thread pinned to one "
+            "core")
     peaks = [p for p in (peak_start, peak_end) if not isinstance(p, str)]
-    out(f"- fma_peak (bench_matmul): {peak_text(peak_start)} at the start, {peak_text(peak_end)} at the end"
+    out(f"- fma_peak (bench_matmul): {peak_text(peak_start)} at the start, "
+        f"{peak_text(peak_end)} at the end"
         + (f"; rooflines use {max(peaks):.1f}" if peaks else ""))
     load_end = os.getloadavg()[0]
     out(f"- Load average (1 min): {load_start:.2f} at the start, {load_end:.2f} at the end")
     if len(peaks) == 2 and abs(peaks[0] - peaks[1]) > PEAK_DRIFT * max(peaks):
-        out(f"- **Warning:** fma_peak moved by more than {PEAK_DRIFT:.0%} during the run: something else "
-            "used this core; rerun on a quiet machine before settling a bar.")
+        out(f"- **Warning:** fma_peak moved by more than {PEAK_DRIFT:.0%} during the run: "
+            "something else used this core; rerun on a quiet machine before settling a bar.")
     if load_start > BUSY_LOAD:
         out(f"- **Warning:** load average {load_start:.2f} before this program started: other jobs "
             "share the machine.")
     out(f"- {args.rounds} round(s) per config, interleaved (PyTorch, tapegrad 1 thread, 2 threads, "
-        f"bfloat16; reversed every other round); bench_lstm: median of {args.repetitions} repetition(s) "
-        f"of >= {args.min_time} s after {args.warmup_time} s warm-up; torch: {args.budget} s budget "
-        f"after {args.torch_warmup} untimed call(s). Times in ms: median over rounds (range); "
+        f"bfloat16; reversed every other round); bench_lstm: median of {args.repetitions} "
+        f"repetition(s) of >= {args.min_time} s after {args.warmup_time} s warm-up; torch: "
+        f"{args.budget} s budget after {args.torch_warmup} untimed call(s). Times in ms: median "
+        "over rounds (range); "
         "ratios: median of the rounds' paired ratios.")
     out("")
 
     out("## LSTM training step against PyTorch, one core")
     out("")
-    out("| config | PyTorch step (ms) | tapegrad step (ms) | ratio | bar | result |")
-    out("|---|---|---|---|---|---|")
+    out(header("config", "PyTorch step (ms)", "tapegrad step (ms)", "ratio", "bar", "result"))
     for c in configs:
         cid = c["id"]
         bar = TORCH_RATIO_BAR if cid in ROOFLINE_LIMITED else TORCH_RATIO_BAR_STRICT
         theirs, ours = rounds_of(cid, "torch"), rounds_of(cid, "fp32_t1")
         if torch_missing or theirs is None or ours is None:
             reason = not_measured(torch_missing or why_missing(cid, "torch", "fp32_t1"))
-            out(f"| {cid} | | {fmt_rounds(ours) if ours else ''} | | >= {bar}x | {reason} |")
+            out(row(cid, "", fmt_rounds(ours) if ours else "", "", f">= {bar}x", reason))
             continue
-        ratio = median([t / o for t, o in zip(theirs, ours)])
+        ratio = paired_ratio(theirs, ours)
         count(ratio >= bar, f"{cid} vs PyTorch {ratio:.2f}x < {bar}x")
-        out(f"| {cid} | {fmt_rounds(theirs)} | {fmt_rounds(ours)} | {ratio:.2f}x | >= {bar}x | {verdict(ratio >= bar)} |")
+        out(row(cid, fmt_rounds(theirs), fmt_rounds(ours), f"{ratio:.2f}x", f">= {bar}x",
+                verdict(ratio >= bar)))
     out("")
 
     gemm = [c for c in configs if c["id"] in GEMM_BOUND]
     if gemm:
         out(f"## GEMM-bound steps against the roofline (>= {PEAK_SHARE_BAR:.0%} of fma_peak)")
         out("")
-        out("| config | fwd product GFLOP | roofline (ms) | step (ms) | step / roofline | share of fma_peak (start / end) | bar | result |")
-        out("|---|---|---|---|---|---|---|---|")
+        out(header("config", "fwd product GFLOP", "roofline (ms)", "step (ms)", "step / roofline",
+                   "share of fma_peak (start / end)", "bar", "result"))
         for c in gemm:
             cid = c["id"]
             ours = rounds_of(cid, "fp32_t1")
             gflop = matmul_flops(c) / 1e9
             if not peaks or ours is None:
                 reason = not_measured(peak_start if not peaks else why_missing(cid, "fp32_t1"))
-                out(f"| {cid} | {gflop:.3g} | | | | | >= {PEAK_SHARE_BAR:.0%} | {reason} |")
+                out(row(cid, f"{gflop:.3g}", "", "", "", "", f">= {PEAK_SHARE_BAR:.0%}", reason))
                 continue
             step = median(ours)
             roofline = roofline_ms(c, max(peaks))
@@ -418,25 +450,25 @@ def main():
                                 for p in (peak_start, peak_end))
             ok = roofline / step >= PEAK_SHARE_BAR
             count(ok, f"{cid} at {roofline / step:.1%} of fma_peak < {PEAK_SHARE_BAR:.0%}")
-            out(f"| {cid} | {gflop:.3g} | {fmt(roofline)} | {fmt_rounds(ours)} | {step / roofline:.3f} | {shares} | "
-                f">= {PEAK_SHARE_BAR:.0%} (step <= {1 / PEAK_SHARE_BAR:.3f} x roofline) | {verdict(ok)} |")
+            bar = f">= {PEAK_SHARE_BAR:.0%} (step <= {1 / PEAK_SHARE_BAR:.3f} x roofline)"
+            out(row(cid, f"{gflop:.3g}", fmt(roofline), fmt_rounds(ours), f"{step / roofline:.3f}",
+                    shares, bar, verdict(ok)))
         out("")
 
     latency = [c for c in configs if c["id"] in LATENCY_BARS_MS]
     if latency:
         out("## Batch-1 step time, one core")
         out("")
-        out("| config | step (ms) | bar | result |")
-        out("|---|---|---|---|")
+        out(header("config", "step (ms)", "bar", "result"))
         for c in latency:
             cid, bar = c["id"], LATENCY_BARS_MS[c["id"]]
             ours = rounds_of(cid, "fp32_t1")
             if ours is None:
-                out(f"| {cid} | | <= {bar} ms | {not_measured(why_missing(cid, 'fp32_t1'))} |")
+                out(row(cid, "", f"<= {bar} ms", not_measured(why_missing(cid, "fp32_t1"))))
                 continue
             ok = median(ours) <= bar
             count(ok, f"{cid} step {median(ours):.3g} ms > {bar} ms")
-            out(f"| {cid} | {fmt_rounds(ours)} | <= {bar} ms | {verdict(ok)} |")
+            out(row(cid, fmt_rounds(ours), f"<= {bar} ms", verdict(ok)))
         out("")
 
     threaded = [c for c in configs if c["id"] in THREAD_CONFIGS]
@@ -444,31 +476,31 @@ def main():
         out("## Two threads against one (bench_lstm threads:2 vs threads:1)")
         out("")
         if load_start > BUSY_LOAD:
-            out(f"(Load average {load_start:.2f} before the run: the second core was probably not free, "
-                "so these rows say little about tapegrad.)")
+            out(f"(Load average {load_start:.2f} before the run: the second core was probably not "
+                "free, so these rows say little about tapegrad.)")
             out("")
-        out("| config | 1 thread (ms) | 2 threads (ms) | speed-up | bar | result |")
-        out("|---|---|---|---|---|---|")
+        out(header("config", "1 thread (ms)", "2 threads (ms)", "speed-up", "bar", "result"))
         for c in threaded:
             cid = c["id"]
             one, two = rounds_of(cid, "fp32_t1"), rounds_of(cid, "fp32_t2")
             if one is None or two is None:
-                out(f"| {cid} | | | | >= {THREAD_SPEEDUP_BAR}x | {not_measured(why_missing(cid, 'fp32_t1', 'fp32_t2'))} |")
+                reason = not_measured(why_missing(cid, "fp32_t1", "fp32_t2"))
+                out(row(cid, "", "", "", f">= {THREAD_SPEEDUP_BAR}x", reason))
                 continue
-            speedup = median([a / b for a, b in zip(one, two)])
+            speedup = paired_ratio(one, two)
             ok = speedup >= THREAD_SPEEDUP_BAR
             count(ok, f"{cid} 2 threads {speedup:.2f}x < {THREAD_SPEEDUP_BAR}x")
-            out(f"| {cid} | {fmt_rounds(one)} | {fmt_rounds(two)} | {speedup:.2f}x | >= {THREAD_SPEEDUP_BAR}x | {verdict(ok)} |")
+            out(row(cid, fmt_rounds(one), fmt_rounds(two), f"{speedup:.2f}x",
+                    f">= {THREAD_SPEEDUP_BAR}x", verdict(ok)))
         out("")
 
     if tutorial is not None:
         out(f"## The sine tutorial (examples/sine_forecast, defaults, {TUTORIAL_THREADS} threads)")
         out("")
-        out("| trained in (s) | final training loss | bar | result |")
-        out("|---|---|---|---|")
+        out(header("trained in (s)", "final training loss", "bar", "result"))
         bar = f"<= {TUTORIAL_SECONDS_BAR} s and loss {TUTORIAL_LOSS}"
         if isinstance(tutorial, str):
-            out(f"| | | {bar} | {not_measured(tutorial)} |")
+            out(row("", "", bar, not_measured(tutorial)))
         else:
             seconds = [s for s, _ in tutorial]
             losses = sorted({loss for _, loss in tutorial})
@@ -476,25 +508,26 @@ def main():
             ok = fast and same_loss
             count(ok, f"sine tutorial trained in {median(seconds):.2f} s"
                   + ("" if fast else f" > {TUTORIAL_SECONDS_BAR} s")
-                  + f", final loss {', '.join(losses)}" + ("" if same_loss else f" (expected {TUTORIAL_LOSS})"))
-            out(f"| {fmt_rounds(seconds)} | {', '.join(losses)} | {bar} | {verdict(ok)} |")
+                  + f", final loss {', '.join(losses)}"
+                  + ("" if same_loss else f" (expected {TUTORIAL_LOSS})"))
+            out(row(fmt_rounds(seconds), ", ".join(losses), bar, verdict(ok)))
         out("")
 
     if BF16_CONFIG in ids:
         out(f"## bfloat16 products: `{BF16_CONFIG}` step, one core")
         out("")
-        out("| config | float32 step (ms) | bfloat16 step (ms) | speed-up | bar | result |")
-        out("|---|---|---|---|---|---|")
+        out(header("config", "float32 step (ms)", "bfloat16 step (ms)", "speed-up", "bar",
+                   "result"))
         fp32, bf16 = rounds_of(BF16_CONFIG, "fp32_t1"), rounds_of(BF16_CONFIG, "bf16_t1")
         if fp32 is None or bf16 is None:
-            out(f"| {BF16_CONFIG} | | | | >= {BF16_SPEEDUP_BAR}x | "
-                f"{not_measured(why_missing(BF16_CONFIG, 'fp32_t1', 'bf16_t1'))} |")
+            reason = not_measured(why_missing(BF16_CONFIG, "fp32_t1", "bf16_t1"))
+            out(row(BF16_CONFIG, "", "", "", f">= {BF16_SPEEDUP_BAR}x", reason))
         else:
-            speedup = median([a / b for a, b in zip(fp32, bf16)])
+            speedup = paired_ratio(fp32, bf16)
             ok = speedup >= BF16_SPEEDUP_BAR
             count(ok, f"{BF16_CONFIG} bf16 {speedup:.2f}x < {BF16_SPEEDUP_BAR}x")
-            out(f"| {BF16_CONFIG} | {fmt_rounds(fp32)} | {fmt_rounds(bf16)} | {speedup:.2f}x | "
-                f">= {BF16_SPEEDUP_BAR}x | {verdict(ok)} |")
+            out(row(BF16_CONFIG, fmt_rounds(fp32), fmt_rounds(bf16), f"{speedup:.2f}x",
+                    f">= {BF16_SPEEDUP_BAR}x", verdict(ok)))
         out("")
 
     out("## Summary")
