@@ -34,10 +34,10 @@ import json
 import os
 import re
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
+from statistics import median
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -64,7 +64,8 @@ BUSY_LOAD = 1.0  # 1-minute load average before the run
 
 def matmul_flops(c):
     """Forward FLOPs of an LSTM's matrix products: per layer l, 2*T*B*(4H)*(I_l + H), with
-    I_0 = I and I_l = H above (the head's H->1 product is left out)."""
+    I_0 = I and I_l = H above (the head's H->1 product is left out). torch_lstm_bench.py has the
+    same sum for any cell, but parses its command line on import, so it cannot be imported."""
     total = 0
     for layer in range(c["L"]):
         in_size = c["I"] if layer == 0 else c["H"]
@@ -117,10 +118,6 @@ def git_description():
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc)
-
-
-def median(values):
-    return statistics.median(values)
 
 
 def fmt(value, digits=3):
