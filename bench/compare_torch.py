@@ -25,15 +25,32 @@ TORCH_BENCH_CANDIDATES = [os.path.join(HERE, "..", "..", "shared", "bench", "tor
                           os.path.join(HERE, "torch_lstm_bench.py")]
 
 
-def run_tapegrad(binary, cell, config_id, threads, min_time, warmup_time):
-    pattern = f"^lstm_(fwd|step)/{cell}/{config_id}/threads:{threads}/"
-    out = subprocess.run([binary, f"--benchmark_filter={pattern}", f"--benchmark_min_time={min_time}",
-                          f"--benchmark_min_warmup_time={warmup_time}",
-                          "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true",
-                          "--benchmark_format=json"], check=True, capture_output=True, text=True).stdout
+def find_torch_bench():
+    """Path of torch_lstm_bench.py (shared/bench/ next to the repository, else bench/), or None."""
+    return next((s for s in TORCH_BENCH_CANDIDATES if os.path.exists(s)), None)
+
+
+def tapegrad_command(binary, cell, config_id, threads, min_time, warmup_time, modes="fwd|step",
+                     repetitions=5):
+    """bench_lstm's command line for one cell, config and thread count; modes is a regex
+    alternative of fwd and step."""
+    pattern = f"^lstm_({modes})/{cell}/{config_id}/threads:{threads}/"
+    return [binary, f"--benchmark_filter={pattern}", f"--benchmark_min_time={min_time}",
+            f"--benchmark_min_warmup_time={warmup_time}",
+            f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true",
+            "--benchmark_format=json"]
+
+
+def run_tapegrad(binary, cell, config_id, threads, min_time, warmup_time, modes="fwd|step",
+                 repetitions=5):
+    """Median real time in ms per mode ("fwd", "step") of the benchmarks that ran."""
+    out = subprocess.run(tapegrad_command(binary, cell, config_id, threads, min_time, warmup_time,
+                                          modes, repetitions),
+                         check=True, capture_output=True, text=True).stdout
     result = {}
     for b in json.loads(out)["benchmarks"]:
-        if b.get("aggregate_name") != "median":
+        # One repetition gives no aggregates, only the run itself.
+        if repetitions > 1 and b.get("aggregate_name") != "median":
             continue
         mode = "fwd" if b["run_name"].startswith("lstm_fwd") else "step"
         scale = {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[b["time_unit"]]
@@ -41,18 +58,36 @@ def run_tapegrad(binary, cell, config_id, threads, min_time, warmup_time):
     return result
 
 
-def run_torch(script, cell, config_id, threads, blas, budget, blas_threads, warmup_calls):
+# Unset for PyTorch under --blas avx512: the environment may set them to pin OpenBLAS to its
+# AVX2 (Haswell) kernel, about half as fast on these machines.
+AVX512_BLAS_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def torch_command(script, cell, config_id, threads, blas, budget, blas_threads, warmup_calls,
+                  modes=None):
+    """torch_lstm_bench.py's command line and environment; modes None leaves its default
+    (fwd,step)."""
     env = dict(os.environ)
     if blas == "avx512":
-        env.pop("OPENBLAS_CORETYPE", None)
-        env.pop("OPENBLAS_L2_SIZE", None)
-    out = subprocess.run(["/usr/bin/python3", script, "--cells", cell, "--only", config_id,
-                          "--threads", str(threads), "--budget", str(budget),
-                          "--warmup", str(warmup_calls)]
-                         + (["--blas-threads", str(blas_threads)] if blas_threads else []),
-                         check=True, capture_output=True, text=True, env=env).stdout
+        for name in AVX512_BLAS_UNSET:
+            env.pop(name, None)
+    argv = (["/usr/bin/python3", script, "--cells", cell, "--only", config_id,
+             "--threads", str(threads), "--budget", str(budget),
+             "--warmup", str(warmup_calls)]
+            + (["--blas-threads", str(blas_threads)] if blas_threads else [])
+            + (["--modes", modes] if modes else []))
+    return argv, env
+
+
+def run_torch(script, cell, config_id, threads, blas, budget, blas_threads, warmup_calls,
+              modes=None):
+    """Median ms per mode (a mode not run is None), the OpenBLAS core and torch's version."""
+    argv, env = torch_command(script, cell, config_id, threads, blas, budget, blas_threads,
+                              warmup_calls, modes)
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
     d = json.loads(out.strip().splitlines()[-1])
-    return {"fwd": d["fwd_ms"], "step": d["step_ms"], "blas_core": d["blas_core"]}
+    return {"fwd": d.get("fwd_ms"), "step": d.get("step_ms"), "blas_core": d["blas_core"],
+            "version": d.get("version")}
 
 
 def main():
@@ -73,7 +108,7 @@ def main():
                    help="tapegrad: untimed seconds per benchmark before timing")
     p.add_argument("--torch-warmup", type=int, default=3, help="torch: untimed calls per mode")
     args = p.parse_args()
-    script = next((s for s in TORCH_BENCH_CANDIDATES if os.path.exists(s)), None)
+    script = find_torch_bench()
     if script is None:
         sys.exit("torch_lstm_bench.py not found (expected in ../shared/bench/)")
     binary = os.path.join(args.build, "bench", "bench_lstm")
