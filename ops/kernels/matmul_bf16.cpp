@@ -66,19 +66,62 @@ void combine_rows(const float* even, const float* odd, Index count, std::uint32_
     out[i] = (rounded_bits(even[i]) >> 16) | (rounded_bits(odd[i]) & 0xffff0000u);
 }
 
-// The pair words of a row that runs along k: k .. k + 2 * pairs of x, zero from k = K on.
+// The pair words of a row that runs along k: the first 2 * pairs k of x, zero from k = valid_k on.
 // bfloat16s of consecutive k side by side are the words themselves (little-endian: the even k
 // in the low half).
-void row_words(const float* x, Index k0, Index K, Index pairs, std::uint16_t* halves) {
-  const Index valid = std::min(2 * pairs, K - k0);
+void row_words(const float* x, Index valid_k, Index pairs, std::uint16_t* halves) {
+  const Index valid = std::min(2 * pairs, valid_k);
   for (Index i = 0; i < valid; ++i)
-    halves[i] = static_cast<std::uint16_t>(rounded_bits(x[k0 + i]) >> 16);
+    halves[i] = static_cast<std::uint16_t>(rounded_bits(x[i]) >> 16);
   for (Index i = valid; i < 2 * pairs; ++i) halves[i] = 0;
 }
 inline std::uint32_t word_at(const std::uint16_t* halves, Index q) {
   std::uint32_t word = 0;
   std::memcpy(&word, halves + 2 * q, sizeof word);
   return word;
+}
+
+// The one layout of both operands (A's panels of kPanelRows rows, B's slivers of kColumns
+// columns): `count` vectors of op(X) (rows of op(A), columns of op(B)), `depth` k pairs from the
+// source's first k, as panels of Width vectors, panel after panel: word (panel, q, r) at
+// out[(panel * depth + q) * Width + r] holds k = 2q (low half) and 2q + 1 (high half) of vector
+// panel * Width + r; zero from k = valid_k on and for vectors past count. Two helpers, by which
+// way the source runs (as matmul.cpp's pack_k_contiguous and pack_k_strided).
+
+// Each vector is a stored row along k (stride ld): rounded to halves, then read as words.
+// halves: scratch of 2 * depth.
+template <Index Width>
+void pack_pairs_k_contiguous(const float* src, Index ld, Index count, Index valid_k, Index depth,
+                             std::uint32_t* out, std::uint16_t* halves) {
+  for (Index panel = 0; panel * Width < count; ++panel) {
+    std::uint32_t* dst = out + panel * depth * Width;
+    for (Index r = 0; r < Width; ++r) {
+      const Index vector = panel * Width + r;
+      if (vector >= count) {
+        for (Index q = 0; q < depth; ++q) dst[q * Width + r] = 0;
+        continue;
+      }
+      row_words(src + vector * ld, valid_k, depth, halves);
+      for (Index q = 0; q < depth; ++q) dst[q * Width + r] = word_at(halves, q);
+    }
+  }
+}
+
+// Each stored row (stride ld) is one k across the vectors: two of them give a line of words (one
+// loop over all the vectors, which vectorizes; one per panel of 8 would not), cut into panels.
+// line: scratch of count rounded up to Width.
+template <Index Width>
+void pack_pairs_k_strided(const float* src, Index ld, Index count, Index valid_k, Index depth,
+                          std::uint32_t* out, std::uint32_t* line) {
+  const Index panels = (count + Width - 1) / Width;
+  std::fill(line + count, line + panels * Width, 0u);
+  for (Index q = 0; q < depth; ++q) {
+    const float* even = src + 2 * q * ld;
+    combine_rows(even, 2 * q + 1 < valid_k ? even + ld : nullptr, count, line);
+    for (Index panel = 0; panel < panels; ++panel)
+      std::memcpy(out + (panel * depth + q) * Width, line + panel * Width,
+                  sizeof(std::uint32_t) * Width);
+  }
 }
 
 // Packing scratch (matmul_blocks.h), in 32-bit words.
@@ -92,37 +135,18 @@ struct Problem {
   float* c;
 };
 
-// Rows row0 .. row0 + rows of op(A), pairs pair0 .. pair0 + depth, as panels of kPanelRows rows:
-// word (panel, p, r) at out[(panel * depth + p) * kPanelRows + r]; rows past `rows` and k past K
-// are zero. line: scratch of max(2 * depth, round_up(rows, kPanelRows)) words.
+// Rows row0 .. row0 + rows of op(A), pairs pair0 .. pair0 + depth, as panels of kPanelRows rows
+// (the layout above); rows past `rows` and k past K are zero. line: scratch of
+// max(depth, round_up(rows, kPanelRows)) words.
 void pack_a(const Problem& p, Index K, Index row0, Index rows, Index pair0, Index depth,
             std::uint32_t* out, std::uint32_t* line) {
-  const Index panels = (rows + kPanelRows - 1) / kPanelRows;
-  if (p.transpose_a) {  // A stored [K, M]: a pair of stored rows gives a line of words along m
-    std::fill(line, line + panels * kPanelRows, 0u);
-    for (Index q = 0; q < depth; ++q) {
-      const Index k = 2 * (pair0 + q);
-      const float* even = p.a + k * p.lda + row0;
-      combine_rows(even, k + 1 < K ? even + p.lda : nullptr, rows, line);
-      for (Index panel = 0; panel < panels; ++panel)
-        std::memcpy(out + (panel * depth + q) * kPanelRows, line + panel * kPanelRows,
-                    sizeof(std::uint32_t) * kPanelRows);
-    }
-    return;
-  }
-  auto* halves = reinterpret_cast<std::uint16_t*>(line);
-  for (Index panel = 0; panel < panels; ++panel) {
-    std::uint32_t* dst = out + panel * depth * kPanelRows;
-    for (Index r = 0; r < kPanelRows; ++r) {
-      const Index row = panel * kPanelRows + r;
-      if (row >= rows) {
-        for (Index q = 0; q < depth; ++q) dst[q * kPanelRows + r] = 0;
-        continue;
-      }
-      row_words(p.a + (row0 + row) * p.lda, 2 * pair0, K, depth, halves);
-      for (Index q = 0; q < depth; ++q) dst[q * kPanelRows + r] = word_at(halves, q);
-    }
-  }
+  const Index k0 = 2 * pair0;
+  if (p.transpose_a)  // A stored [K, M]
+    pack_pairs_k_strided<kPanelRows>(p.a + k0 * p.lda + row0, p.lda, rows, K - k0, depth, out,
+                                     line);
+  else
+    pack_pairs_k_contiguous<kPanelRows>(p.a + row0 * p.lda + k0, p.lda, rows, K - k0, depth, out,
+                                        reinterpret_cast<std::uint16_t*>(line));
 }
 
 struct Tile {
@@ -244,7 +268,7 @@ void compute_block(const Problem& p, bool dpbf16, Index m0, Index m1, Index n0, 
   const Index padded_rows =
       (std::min(kRowBlock, m1 - m0) + kPanelRows - 1) / kPanelRows * kPanelRows;
   const auto a_pack = word_scratch(padded_rows * std::min(kPairBlock, pairs));
-  const auto line = word_scratch(std::max(padded_rows, 2 * std::min(kPairBlock, pairs)));
+  const auto line = word_scratch(std::max(padded_rows, std::min(kPairBlock, pairs)));
   for (Index pair0 = 0; pair0 < pairs; pair0 += kPairBlock) {
     const Index depth = std::min(kPairBlock, pairs - pair0);
     const bool load_c = p.accumulate || pair0 > 0;
@@ -286,26 +310,15 @@ void pack_bf16_words(bool transpose_b, std::int64_t K, std::int64_t N, const flo
                      std::int64_t ldb, std::uint32_t* words) {
   const Index pairs = (K + 1) / 2, slivers = (N + kColumns - 1) / kColumns;
   auto pack_slivers = [&](Index s0, Index s1) {
-    decltype(word_scratch(0)) halves_storage;
-    if (transpose_b) halves_storage = word_scratch(pairs);
-    auto* halves = reinterpret_cast<std::uint16_t*>(halves_storage.get());
-    for (Index s = s0; s < s1; ++s) {
-      std::uint32_t* out = words + s * pairs * kColumns;
-      const Index col0 = s * kColumns, cols = std::min(kColumns, N - col0);
-      if (cols < kColumns)
-        for (Index q = 0; q < pairs; ++q)
-          std::fill(out + q * kColumns + cols, out + (q + 1) * kColumns, 0u);
-      if (transpose_b) {  // B stored [N, K]: each column of op(B) is a stored row along k
-        for (Index j = 0; j < cols; ++j) {
-          row_words(b + (col0 + j) * ldb, 0, K, pairs, halves);
-          for (Index q = 0; q < pairs; ++q) out[q * kColumns + j] = word_at(halves, q);
-        }
-        continue;
-      }
-      for (Index q = 0; q < pairs; ++q) {  // B stored [K, N]: two rows give a pair line
-        const float* even = b + 2 * q * ldb + col0;
-        combine_rows(even, 2 * q + 1 < K ? even + ldb : nullptr, cols, out + q * kColumns);
-      }
+    const Index col0 = s0 * kColumns, cols = std::min(N, s1 * kColumns) - col0;
+    std::uint32_t* out = words + s0 * pairs * kColumns;
+    if (transpose_b) {  // B stored [N, K]
+      const auto halves = word_scratch(pairs);
+      pack_pairs_k_contiguous<kColumns>(b + col0 * ldb, ldb, cols, K, pairs, out,
+                                        reinterpret_cast<std::uint16_t*>(halves.get()));
+    } else {  // B stored [K, N]
+      const auto line = word_scratch((s1 - s0) * kColumns);
+      pack_pairs_k_strided<kColumns>(b + col0, ldb, cols, K, pairs, out, line.get());
     }
   };
   // A weight of a large layer (2048 x 512) is a millisecond of rounding alone; each sliver is

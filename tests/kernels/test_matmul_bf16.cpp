@@ -4,6 +4,7 @@
 // avx512 level both with vdpbf16ps and with its widening fallback.
 #include <tbb/task_arena.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -95,6 +96,34 @@ struct Problem {
     return out;
   }
   // gemm_reference (double sums) on the operands rounded to bfloat16; padding stays NaN.
+  // C bit for bit as matmul_bf16.h documents it: per depth block (kChainPairs pairs), a float32
+  // sum from zero over the pairs in k order, the odd k before the even one, then added to C (or
+  // stored, for the first block without accumulate). Products of bfloat16s are exact in float32,
+  // so a contracted a * b + s gives the same bits.
+  std::vector<float> chain_reference(bool accumulate) const {
+    constexpr Index kChainPairs = 256;  // matmul_bf16.cpp's kPairBlock
+    std::vector<float> out = c;
+    const Index pairs = (K + 1) / 2;
+    auto product = [&](Index m, Index n, Index k) {
+      if (k >= K) return 0.0f;
+      return bf16_round(ta ? a[k * lda + m] : a[m * lda + k]) *
+             bf16_round(tb ? b[n * ldb + k] : b[k * ldb + n]);
+    };
+    for (Index m = 0; m < M; ++m)
+      for (Index n = 0; n < N; ++n) {
+        float total = out[m * ldc + n];
+        for (Index pair0 = 0; pair0 < pairs; pair0 += kChainPairs) {
+          float sum = 0.0f;
+          for (Index q = pair0; q < std::min(pairs, pair0 + kChainPairs); ++q) {
+            sum += product(m, n, 2 * q + 1);
+            sum += product(m, n, 2 * q);
+          }
+          total = accumulate || pair0 > 0 ? total + sum : sum;
+        }
+        out[m * ldc + n] = total;
+      }
+    return out;
+  }
   std::vector<float> reference(bool accumulate) const {
     std::vector<float> a_rounded = a, b_rounded = b, out = c;
     for (float& x : a_rounded) x = std::isnan(x) ? x : bf16_round(x);
@@ -315,4 +344,90 @@ TEST_CASE("vdpbf16ps and the widening fallback give the same bits on normal oper
   const std::vector<float> with_instruction = p.run({table, true}, false);
   const std::vector<float> widened = p.run({table, false}, false);
   CHECK(std::memcmp(with_instruction.data(), widened.data(), sizeof(float) * widened.size()) == 0);
+}
+
+namespace {
+
+// op(B) laid out as matmul_bf16.h documents Bf16Panels, one value at a time: sliver n / kColumns,
+// pair k / 2, column n % kColumns; k even in the low half, odd in the high half; zero elsewhere.
+std::vector<std::uint32_t> documented_panels(bool tb, Index K, Index N, const float* b, Index ldb) {
+  constexpr Index kColumns = Bf16Panels::kColumns;
+  const Index pairs = (K + 1) / 2, slivers = (N + kColumns - 1) / kColumns;
+  std::vector<std::uint32_t> words(static_cast<std::size_t>(slivers * pairs * kColumns), 0u);
+  for (Index n = 0; n < N; ++n)
+    for (Index k = 0; k < K; ++k) {
+      const std::uint32_t half = bf16_bits(tb ? b[n * ldb + k] : b[k * ldb + n]);
+      words[static_cast<std::size_t>(((n / kColumns) * pairs + k / 2) * kColumns + n % kColumns)] |=
+          k % 2 == 0 ? half : half << 16;
+    }
+  return words;
+}
+
+}  // namespace
+
+TEST_CASE("pack_bf16 writes the documented layout word for word, at every level",
+          "[kernels][bf16]") {
+  struct Case {
+    Index K, N;
+  };
+  // Odd K (a lone last half), partial and whole slivers, and 600 x 500 (past 2^18 floats: the
+  // slivers are shared among threads when there are several).
+  const Case shape = GENERATE(Case{1, 1}, Case{2, 5}, Case{3, 31}, Case{4, 32}, Case{17, 33},
+                              Case{64, 70}, Case{513, 64}, Case{600, 500});
+  const bool tb = GENERATE(false, true);
+  Generator gen(static_cast<std::uint64_t>(shape.K * 100 + shape.N));
+  Problem p(false, tb, 1, shape.N, shape.K, 3, gen);
+  // Values whose rounding is easy to get wrong: ties to even, NaN with a low-bit payload,
+  // infinities, signed zero, past bfloat16's range.
+  const float special[] = {1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, from_bits(0x7f800001u), INFINITY,
+                           -INFINITY,      -0.0f,              FLT_MAX,                -FLT_MIN};
+  const Index b_rows = tb ? shape.N : shape.K, b_cols = tb ? shape.K : shape.N;
+  for (Index i = 0; i < 8 && i < b_rows * b_cols; ++i) {
+    const Index at = (i * 7919) % (b_rows * b_cols);
+    p.b[(at / b_cols) * p.ldb + at % b_cols] = special[i];
+  }
+  const std::vector<std::uint32_t> want =
+      documented_panels(tb, shape.K, shape.N, p.b.data(), p.ldb);
+  for (const Variant& v : variants()) {
+    if (v.dpbf16) continue;  // the same table's packer as its widening variant
+    INFO(p.describe() << " on " << v.name());
+    const Bf16Panels panels = v.pack(tb, shape.K, shape.N, p.b.data(), p.ldb);
+    REQUIRE(static_cast<std::size_t>(panels.slivers() * panels.pairs() * Bf16Panels::kColumns) ==
+            want.size());
+    std::vector<std::uint32_t> got(want.size());
+    std::memcpy(got.data(), panels.sliver(0), sizeof(std::uint32_t) * got.size());
+    Index first_difference = -1;
+    for (std::size_t i = 0; i < got.size() && first_difference < 0; ++i)
+      if (got[i] != want[i]) first_difference = static_cast<Index>(i);
+    INFO("first differing word " << first_difference);
+    CHECK(first_difference == -1);
+  }
+}
+
+TEST_CASE("gemm_bf16 sums in the documented chain order, bit for bit, every level and path",
+          "[kernels][bf16]") {
+  // A's panels are internal: a word in the wrong place, halves swapped (in A alone, or in A and B
+  // alike, which reverses each pair's order) or a pair misplaced changes these bits. Shapes cross
+  // the 8-row panel, the 32-column sliver and the 256-pair depth block, with odd K.
+  struct Case {
+    Index M, N, K;
+  };
+  const Case shape =
+      GENERATE(Case{1, 1, 1}, Case{3, 5, 2}, Case{9, 33, 3}, Case{8, 32, 17}, Case{17, 31, 64},
+               Case{7, 70, 1030}, Case{130, 33, 5}, Case{20, 64, 513}, Case{16, 96, 512},
+               Case{5, 1, 511});
+  const bool ta = GENERATE(false, true), tb = GENERATE(false, true);
+  const bool accumulate = GENERATE(false, true);
+  Generator gen(static_cast<std::uint64_t>(shape.M * 7000 + shape.N * 30 + shape.K));
+  const Problem p(ta, tb, shape.M, shape.N, shape.K, 3, gen);
+  const std::vector<float> want = p.chain_reference(accumulate);
+  for (const Variant& v : variants()) {
+    INFO(p.describe() << (accumulate ? " accumulate" : "") << " on " << v.name());
+    const std::vector<float> got = p.run(v, accumulate);
+    Index first_difference = -1;
+    for (std::size_t i = 0; i < got.size() && first_difference < 0; ++i)
+      if (std::memcmp(&got[i], &want[i], sizeof(float)) != 0) first_difference = Index(i);
+    INFO("first differing element " << first_difference);
+    CHECK(first_difference == -1);
+  }
 }
