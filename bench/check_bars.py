@@ -378,6 +378,19 @@ def main():
 
     lines = []
     out = lines.append
+
+    def speedup_row(cid, slow_variant, fast_variant, bar, failure):
+        """One row of a speed-up bar: slow / fast steps, paired per round, against bar."""
+        slow, fast = rounds_of(cid, slow_variant), rounds_of(cid, fast_variant)
+        if slow is None or fast is None:
+            reason = not_measured(why_missing(cid, slow_variant, fast_variant))
+            out(row(cid, "", "", "", f">= {bar}x", reason))
+            return
+        speedup = paired_ratio(slow, fast)
+        ok = speedup >= bar
+        count(ok, f"{cid} {failure} {speedup:.2f}x < {bar}x")
+        out(row(cid, fmt_rounds(slow), fmt_rounds(fast), f"{speedup:.2f}x", f">= {bar}x",
+                verdict(ok)))
     out("# Issue 10 bars: `bench/check_bars.py`"
         + (" (--quick smoke run: settles nothing)" if args.quick else ""))
     out("")
@@ -478,17 +491,7 @@ def main():
             out("")
         out(header("config", "1 thread (ms)", "2 threads (ms)", "speed-up", "bar", "result"))
         for c in threaded:
-            cid = c["id"]
-            one, two = rounds_of(cid, "fp32_t1"), rounds_of(cid, "fp32_t2")
-            if one is None or two is None:
-                reason = not_measured(why_missing(cid, "fp32_t1", "fp32_t2"))
-                out(row(cid, "", "", "", f">= {THREAD_SPEEDUP_BAR}x", reason))
-                continue
-            speedup = paired_ratio(one, two)
-            ok = speedup >= THREAD_SPEEDUP_BAR
-            count(ok, f"{cid} 2 threads {speedup:.2f}x < {THREAD_SPEEDUP_BAR}x")
-            out(row(cid, fmt_rounds(one), fmt_rounds(two), f"{speedup:.2f}x",
-                    f">= {THREAD_SPEEDUP_BAR}x", verdict(ok)))
+            speedup_row(c["id"], "fp32_t1", "fp32_t2", THREAD_SPEEDUP_BAR, "2 threads")
         out("")
 
     if tutorial is not None:
@@ -515,16 +518,7 @@ def main():
         out("")
         out(header("config", "float32 step (ms)", "bfloat16 step (ms)", "speed-up", "bar",
                    "result"))
-        fp32, bf16 = rounds_of(BF16_CONFIG, "fp32_t1"), rounds_of(BF16_CONFIG, "bf16_t1")
-        if fp32 is None or bf16 is None:
-            reason = not_measured(why_missing(BF16_CONFIG, "fp32_t1", "bf16_t1"))
-            out(row(BF16_CONFIG, "", "", "", f">= {BF16_SPEEDUP_BAR}x", reason))
-        else:
-            speedup = paired_ratio(fp32, bf16)
-            ok = speedup >= BF16_SPEEDUP_BAR
-            count(ok, f"{BF16_CONFIG} bf16 {speedup:.2f}x < {BF16_SPEEDUP_BAR}x")
-            out(row(BF16_CONFIG, fmt_rounds(fp32), fmt_rounds(bf16), f"{speedup:.2f}x",
-                    f">= {BF16_SPEEDUP_BAR}x", verdict(ok)))
+        speedup_row(BF16_CONFIG, "fp32_t1", "bf16_t1", BF16_SPEEDUP_BAR, "bf16")
         out("")
 
     out("## Summary")
