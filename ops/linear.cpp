@@ -53,18 +53,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor out = Tensor::empty(out_shape);
   float* y = out.data();
   const MatmulPrecision precision = matmul_precision();
-  if (bias.defined() &&
-      !kernels::runs_bf16(precision, rows, out_features, in_features)) {  // one pass over y
-    kernels::gemm_bias(false, true, rows, out_features, in_features, x.data(), in_features,
-                       weight.data(), in_features, y, out_features, bias.data());
+  if (bias.defined()) {
+    kernels::gemm_at_bias(precision, false, true, rows, out_features, in_features, x.data(),
+                          in_features, weight.data(), in_features, y, out_features, bias.data());
   } else {
-    if (bias.defined()) {
-      // Start every row from the bias and let the bfloat16 product accumulate onto it.
-      const float* b = bias.data();
-      for (std::int64_t r = 0; r < rows; ++r) std::copy_n(b, out_features, y + r * out_features);
-    }
-    kernels::matmul_nt(y, x.data(), weight.data(), rows, in_features, out_features,
-                       /*accumulate=*/bias.defined(), precision);
+    kernels::matmul_nt(y, x.data(), weight.data(), rows, in_features, out_features, false,
+                       precision);
   }
 
   record("linear", {x, weight, bias}, {out}, {x, weight},

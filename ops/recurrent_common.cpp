@@ -1,13 +1,7 @@
 #include "ops/recurrent_common.h"
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
 #include <vector>
-
-#include "autograd/stream_split.h"
-#include "autograd/threads.h"
 
 #include "ops/kernels/matmul.h"
 
@@ -63,46 +57,14 @@ void check_sequence_size(const char* op, std::int64_t T, std::int64_t B, std::in
   checked_numel(op, Shape{T + 1, B, width});
 }
 
-namespace {
-
-std::vector<float> bias_row(std::int64_t width, const float* bias_a, const float* bias_b) {
-  std::vector<float> row(static_cast<std::size_t>(width), 0.0f);
-  for (std::int64_t j = 0; j < width; ++j) {
-    row[static_cast<std::size_t>(j)] = (bias_a ? bias_a[j] : 0.0f) + (bias_b ? bias_b[j] : 0.0f);
-  }
-  return row;
-}
-
-}  // namespace
-
 void project_with_bias(MatmulPrecision precision, float* out, std::int64_t rows, std::int64_t G,
                        std::int64_t I, const float* x, const float* weight, const float* bias_a,
                        const float* bias_b) {
-  if (kernels::runs_bf16(precision, rows, G, I)) {
-    fill_bias_rows(out, rows, G, bias_a, bias_b);
-    kernels::gemm_at(precision, false, true, rows, G, I, x, I, weight, I, out, G, true);
-    return;
+  std::vector<float> row(static_cast<std::size_t>(G), 0.0f);
+  for (std::int64_t j = 0; j < G; ++j) {
+    row[static_cast<std::size_t>(j)] = (bias_a ? bias_a[j] : 0.0f) + (bias_b ? bias_b[j] : 0.0f);
   }
-  const std::vector<float> row = bias_row(G, bias_a, bias_b);
-  kernels::gemm_bias(false, true, rows, G, I, x, I, weight, I, out, G, row.data());
-}
-
-void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
-                    const float* bias_b) {
-  const std::vector<float> row = bias_row(width, bias_a, bias_b);
-  const auto fill = [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t r = r0; r < r1; ++r) std::copy(row.begin(), row.end(), out + r * width);
-  };
-  // [T * B, G] under bfloat16: 52 MB for `large`. (The sine tutorial's 16 MB fill, whose
-  // one-core copy was 1.5% of its one-thread step, is now added by its float32 projection.)
-  if (num_threads() > 1 && rows * width >= detail::kParallelStreamFloats) {
-    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, rows),
-                      [&](const tbb::blocked_range<std::int64_t>& range) {
-                        fill(range.begin(), range.end());
-                      });
-  } else {
-    fill(0, rows);
-  }
+  kernels::gemm_at_bias(precision, false, true, rows, G, I, x, I, weight, I, out, G, row.data());
 }
 
 void carry_finished_rows(float* to, const float* from, std::int64_t B, std::int64_t width,

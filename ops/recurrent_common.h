@@ -74,14 +74,9 @@ Tensor weight_grad(const float* dgates, std::int64_t rows, std::int64_t G, const
 Tensor input_grad(const float* dgates, std::int64_t T, std::int64_t B, std::int64_t G,
                   const Tensor& weight_ih, MatmulPrecision precision);
 
-// out[r, :] = bias_a + bias_b for every row (either bias may be null): where a bfloat16 product
-// is then accumulated onto the bias (float32 products add it as they store: gemm_bias).
-void fill_bias_rows(float* out, std::int64_t rows, std::int64_t width, const float* bias_a,
-                    const float* bias_b);
-
-// out [rows, G] = bias_a + bias_b + x [rows, I] . W^T (W [G, I]), at the precision recorded:
-// the bits of fill_bias_rows and then the product accumulated onto it, in one pass over out in
-// float32 (kernels::gemm_bias).
+// out [rows, G] = bias_a + bias_b (either may be null) + x [rows, I] . W^T (W [G, I]), at the
+// precision recorded (kernels::gemm_at_bias): the bits of filling out with the bias rows and
+// accumulating the product onto them.
 void project_with_bias(MatmulPrecision precision, float* out, std::int64_t rows, std::int64_t G,
                        std::int64_t I, const float* x, const float* weight, const float* bias_a,
                        const float* bias_b);

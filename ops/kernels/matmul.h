@@ -47,6 +47,13 @@ inline void gemm_at(MatmulPrecision precision, bool transpose_a, bool transpose_
     gemm(transpose_a, transpose_b, M, N, K, a, lda, b, ldb, c, ldc, accumulate);
 }
 
+// C[M,N] = bias + op(A) . op(B) at the recorded precision: gemm_bias, or where runs_bf16 the
+// bias rows filled first (split over threads when large) and the bfloat16 product accumulated
+// onto them (the same sum).
+void gemm_at_bias(MatmulPrecision precision, bool transpose_a, bool transpose_b, std::int64_t M,
+                  std::int64_t N, std::int64_t K, const float* a, std::int64_t lda, const float* b,
+                  std::int64_t ldb, float* c, std::int64_t ldc, const float* bias);
+
 // The ops' products at their recorded precision (no default: a caller that forgets it would
 // silently run float32 under the guard).
 // out[M,N] (+)= a[M,K] . b[K,N]
