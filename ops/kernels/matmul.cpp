@@ -632,6 +632,24 @@ Kernel choose_gemm_kernel(bool transpose_a, bool transpose_b, Index M) {
 
 Index gemm_tile_rows(Kernel kernel) { return kernel == Kernel::turned ? kBtRows : kTileRows; }
 
+namespace {
+// Register-tile calls over C [M, N] with the packed kernel: row panels times column tiles, a
+// last tile of at most kLanes columns (the narrow kernel: one B load and kTileRows broadcasts
+// per k for half the FMAs) counted as 0.6 of a full one.
+double tile_calls(Index M, Index N) {
+  const Index tail = N % NR;
+  const double column_tiles = double(N / NR) + (tail == 0 ? 0.0 : tail <= kLanes ? 0.6 : 1.0);
+  return double((M + kTileRows - 1) / kTileRows) * column_tiles;
+}
+}  // namespace
+
+// The turned problem must stay on the packed kernel's chains: both sides wider than the thin
+// paths' few columns, and A^T . B again.
+bool gemm_turns_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K) {
+  return transpose_a && !transpose_b && K >= kTurnMinDepth && std::min(M, N) >= 2 * kTileRows &&
+         M * N <= kTurnMaxArea && tile_calls(N, M) < 0.95 * tile_calls(M, N);
+}
+
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, const float* a, std::int64_t lda, const float* b,
                     std::int64_t ldb, float* c, std::int64_t ldc, bool accumulate) {
@@ -655,6 +673,26 @@ void fill_rows(float* c, Index M, Index N, Index ldc, const float* bias) {
   for (Index m = 0; m < M; ++m) std::memcpy(c + m * ldc, bias, bytes);
 }
 
+// dst[j * ld_dst + i] = src[i * ld_src + j] for i < rows, j < cols.
+void transpose_matrix(const float* src, Index ld_src, Index rows, Index cols, float* dst,
+                      Index ld_dst) {
+  Index i = 0;
+  for (; i + 4 <= rows; i += 4) transpose_4_rows(src + i * ld_src, ld_src, cols, dst + i, ld_dst);
+  for (; i < rows; ++i)
+    for (Index j = 0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+}
+
+void multiply(Problem p);
+
+// C = A^T . B computed as C^T = B^T . A into scratch (gemm_turns_output says when). C is turned
+// in first when accumulating, so that each element's sum c + s per KC block is the same.
+void multiply_turned(const Problem& p) {
+  const auto turned = scratch(p.M * p.N);
+  if (p.accumulate) transpose_matrix(p.c, p.ldc, p.M, p.N, turned.get(), p.M);
+  multiply({true, false, p.accumulate, p.N, p.M, p.K, p.ldb, p.lda, p.M, p.b, p.a, turned.get()});
+  transpose_matrix(turned.get(), p.M, p.N, p.M, p.c, p.ldc);
+}
+
 // gemm and gemm_bias: p.bias set means p.accumulate is false and C starts from the bias rows.
 void multiply(Problem p) {
   if (p.M <= 0 || p.N <= 0) return;
@@ -669,6 +707,8 @@ void multiply(Problem p) {
                         p.ldc, p.accumulate, p.bias, KC)) {
     return;
   }
+  if (p.bias == nullptr && gemm_turns_output(p.transpose_a, p.transpose_b, p.M, p.N, p.K))
+    return multiply_turned(p);
   const Kernel kernel = choose_gemm_kernel(p.transpose_a, p.transpose_b, p.M);
   if (kernel == Kernel::dot && p.bias != nullptr) {
     // At most kDotRows rows: the fill is as cheap as adding the row in the tile.

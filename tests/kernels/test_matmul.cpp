@@ -242,7 +242,8 @@ TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul][two_thr
   // several blocks (checked on the plan): packed (rows and columns), in-place B, dot products.
   const Case c = GENERATE(Case{false, false, {200, 300, 257}}, Case{false, true, {64, 520, 300}},
                           Case{true, false, {150, 200, 300}}, Case{true, true, {96, 130, 520}},
-                          Case{false, false, {8, 2000, 700}}, Case{false, true, {3, 2000, 1100}});
+                          Case{false, false, {8, 2000, 700}}, Case{false, true, {3, 2000, 1100}},
+                          Case{true, false, {400, 100, 1100}});  // turned with AVX-512
   Generator gen(5);
   const Operands op(c.ta, c.tb, c.s, 1, gen);
   INFO(describe(op, true));
@@ -347,6 +348,43 @@ TEST_CASE("a narrow last column tile gives the bits of a full-width one", "[kern
   for (Index m = 0; m < c.M; ++m)
     REQUIRE(std::memcmp(c_narrow.data() + m * narrow, c_full.data() + m * full,
                         sizeof(float) * static_cast<std::size_t>(narrow)) == 0);
+}
+
+TEST_CASE("an A^T.B computed turned, as C^T = B^T.A, gives the bits of the product itself",
+          "[kernels][matmul]") {
+  // A weight gradient at H = 100 (dgates^T . h: 400 x 100, K = the sequence's rows) is computed
+  // turned, as 100 x 400; so is 512 x 17 on every build (matmul_detail::turns_output). The same
+  // rows of A against 128 columns of B are not turned, and every element is the same chain in
+  // both, so the shared columns must agree bit for bit, accumulating into C (turned in, then back)
+  // or not, with C's row padding untouched. K = 1100 is three KC blocks.
+  namespace detail = tapegrad::kernels::matmul_detail;
+  const bool accumulate = GENERATE(false, true);
+  const Index K = 1100, full = 128, pad = 3;
+  int turned = 0;
+  for (const Shape narrow : {Shape{400, 100, K}, Shape{512, 17, K}}) {
+    const Index M = narrow.M, N = narrow.N;
+    INFO("M=" << M << " N=" << N << (accumulate ? " accumulate" : ""));
+    REQUIRE_FALSE(detail::turns_output(true, false, M, full, K));
+    turned += detail::turns_output(true, false, M, N, K) ? 1 : 0;
+    Generator gen(31);
+    const Operands wide(true, false, {M, full, K}, 0, gen);
+    std::vector<float> b_narrow(static_cast<std::size_t>(K * N));
+    for (Index k = 0; k < K; ++k)
+      for (Index n = 0; n < N; ++n) b_narrow[static_cast<std::size_t>(k * N + n)] = wide.b_at(k, n);
+    const Index ldc = N + pad;
+    std::vector<float> c_narrow(static_cast<std::size_t>(M * ldc), kCPadding);
+    for (Index m = 0; m < M; ++m)
+      for (Index n = 0; n < N; ++n) c_narrow[m * ldc + n] = wide.c[m * full + n];
+    gemm(true, false, M, N, K, wide.a.data(), wide.lda, b_narrow.data(), N, c_narrow.data(), ldc,
+         accumulate);
+    const std::vector<float> c_full = wide.run(accumulate);
+    for (Index m = 0; m < M; ++m) {
+      REQUIRE(std::memcmp(c_narrow.data() + m * ldc, c_full.data() + m * full,
+                          sizeof(float) * static_cast<std::size_t>(N)) == 0);
+      for (Index n = N; n < ldc; ++n) REQUIRE(c_narrow[m * ldc + n] == kCPadding);
+    }
+  }
+  REQUIRE(turned >= 1);  // the 512 x 17 one at least, or the test checks nothing new
 }
 
 TEST_CASE("gemm_bias gives the bits of filling C with the bias row, then accumulating",
