@@ -30,15 +30,19 @@ constexpr Index kMaxThinColumns = 4;
 // Rows of C per task: enough streaming work (~64K multiply-adds) to be worth a task.
 constexpr Index kGrainWork = 1 << 16;
 
-// y[0..n) += alpha * x[0..n)
-void axpy(float* y, float alpha, const float* x, Index n) {
+// out[0..n) = alpha * x[0..n) + base[0..n), rounded once; base may be out itself.
+void scaled_add(float* out, float alpha, const float* x, const float* base, Index n) {
   const Batch scale(alpha);
   Index i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    xsimd::fma(scale, Batch::load_unaligned(x + i), Batch::load_unaligned(y + i)).store_unaligned(y + i);
+    xsimd::fma(scale, Batch::load_unaligned(x + i), Batch::load_unaligned(base + i))
+        .store_unaligned(out + i);
   }
-  for (; i < n; ++i) y[i] = std::fma(alpha, x[i], y[i]);
+  for (; i < n; ++i) out[i] = std::fma(alpha, x[i], base[i]);
 }
+
+// y[0..n) += alpha * x[0..n)
+void axpy(float* y, float alpha, const float* x, Index n) { scaled_add(y, alpha, x, y, n); }
 
 // sum over k of x[k] * y[k]: lane-parallel partial sums combined in a fixed order, so the result
 // depends on K alone.
@@ -175,17 +179,15 @@ bool gemm_thin(bool transpose_a, bool transpose_b, Index M, Index N, Index K, co
 
   if (K == 1) {
     // C[m, :] (+)= a[m] * b[0, :]: one scaled copy of the row of B per row of C, onto the bias
-    // row for gemm_bias (a one-feature series' input projection: one pass over C, not two).
+    // row for gemm_bias (a one-feature series' input projection: one pass over C, not two, and
+    // C is only written: the bias is read from its own row, not copied into C first).
     std::vector<float> b_row(static_cast<std::size_t>(N));
     for (Index n = 0; n < N; ++n) b_row[static_cast<std::size_t>(n)] = b_at(0, n);
     for_row_blocks(M, N, [&](Index m0, Index m1) {
       for (Index m = m0; m < m1; ++m) {
         float* row = c + m * ldc;
-        if (bias != nullptr)
-          std::copy_n(bias, N, row);
-        else if (!accumulate)
-          std::fill(row, row + N, 0.0f);
-        axpy(row, a_at(m, 0), b_row.data(), N);
+        if (bias == nullptr && !accumulate) std::fill(row, row + N, 0.0f);
+        scaled_add(row, a_at(m, 0), b_row.data(), bias != nullptr ? bias : row, N);
       }
     });
     return true;
