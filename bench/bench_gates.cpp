@@ -1,6 +1,7 @@
 // Pointwise kernels: fused LSTM/GRU gates (fast vs reference, and fast pinned to one thread to
 // show what the TBB row split buys) at per-step B x H sizes, and sigmoid/tanh/exp on 131072
-// floats. items/s counts B*H cell positions for the gates and floats for the elementwise ones.
+// floats, and the Adam update. items/s counts B*H cell positions for the gates, floats for the
+// elementwise ones and parameters for Adam.
 // Run: ./build/bench/bench_gates --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 #include <tbb/task_arena.h>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "autograd/generator.h"
+#include "ops/kernels/adam.h"
 #include "ops/kernels/elementwise.h"
 #include "ops/kernels/gru_gates.h"
 #include "ops/kernels/lstm_gates.h"
@@ -185,6 +187,29 @@ void pointwise(benchmark::State& state) {
   set_rate(state, n);
 }
 
+// The Adam update over n parameters (one tensor; tiny's LSTM and head hold 41,301, mid's 394,241).
+template <void (*Kernel)(const k::AdamUpdate&)>
+void adam(benchmark::State& state) {
+  const std::int64_t n = state.range(0);
+  auto param = random_floats(n, -1.0f, 1.0f, 1);
+  const auto grad = random_floats(n, -1.0f, 1.0f, 2);
+  auto exp_avg = random_floats(n, -0.1f, 0.1f, 3);
+  auto exp_avg_sq = random_floats(n, 0.0f, 0.01f, 4);
+  const k::AdamUpdate update{.param = param.data(), .grad = grad.data(), .exp_avg = exp_avg.data(),
+                             .exp_avg_sq = exp_avg_sq.data(), .max_exp_avg_sq = nullptr, .n = n,
+                             .beta1 = 0.9f, .beta2 = 0.999f, .grad_weight = 0.1f,
+                             .grad_sq_weight = 0.001f, .eps = 1e-8f, .weight_decay = 0.0f,
+                             .decoupled_weight_decay = false, .decay_factor = 1.0f,
+                             .maximize = false, .neg_step_size = -1e-3f,
+                             .bias_correction2_sqrt = 0.3f};
+  for (auto _ : state) {
+    Kernel(update);
+    benchmark::DoNotOptimize(param.data());
+    benchmark::ClobberMemory();
+  }
+  set_rate(state, n);
+}
+
 // B x H: the per-step sizes of bench/configs.json (text/long 64x128 class, mid 64x256, sine
 // 990x100, tiny 1x100, large 64x512).
 void gate_sizes(benchmark::internal::Benchmark* b) {
@@ -206,6 +231,8 @@ BENCHMARK_TEMPLATE(pointwise, k::tanh_forward)->Arg(131072);
 BENCHMARK_TEMPLATE(pointwise, k::tanh_forward_reference)->Arg(131072);
 BENCHMARK_TEMPLATE(pointwise, k::exp_forward)->Arg(131072);
 BENCHMARK_TEMPLATE(pointwise, k::exp_forward_reference)->Arg(131072);
+BENCHMARK_TEMPLATE(adam, k::adam_update)->Arg(41301)->Arg(394241);
+BENCHMARK_TEMPLATE(adam, k::adam_update_reference)->Arg(41301);
 
 }  // namespace
 

@@ -103,3 +103,34 @@ TEST_CASE("adam_update keeps a NaN running maximum (torch.maximum propagates NaN
   CHECK(std::isnan(s.param[20]));
   CHECK_FALSE(std::isnan(s.param[21]));
 }
+
+TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the division at every step",
+          "[kernels][adam]") {
+  // The vector loop replaces sqrt(v) / sqrt(1 - beta2^t) by a product and two fmas; its result
+  // must be the correctly rounded quotient, as the scalar twin's division gives, for the divisor
+  // of every step count and second moments from 2^-120 to 2^120, zero and infinity included.
+  std::mt19937 gen(11);
+  std::uniform_real_distribution<float> significand(1.0f, 2.0f);
+  std::uniform_int_distribution<int> exponent(-120, 120);
+  for (const double beta2 : {0.999, 0.99, 0.9999}) {
+    for (int t = 1; t <= 3000; ++t) {
+      State fast = random_state(67, static_cast<std::uint32_t>(t), false);
+      for (float& v : fast.exp_avg_sq) v = std::ldexp(significand(gen), exponent(gen));
+      fast.exp_avg_sq[5] = 0.0f;
+      fast.exp_avg_sq[6] = std::numeric_limits<float>::infinity();
+      State slow = fast;
+      const auto with_step = [&](State& s) {
+        AdamUpdate u = view(s, false, false, 0.0f, false);
+        u.beta2 = static_cast<float>(beta2);
+        u.grad_sq_weight = static_cast<float>(1.0 - beta2);
+        u.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, t)));
+        return u;
+      };
+      tapegrad::kernels::adam_update(with_step(fast));
+      tapegrad::kernels::adam_update_reference(with_step(slow));
+      INFO("beta2 " << beta2 << " t " << t);
+      REQUIRE(same_bits(fast.param, slow.param));
+      REQUIRE(std::isinf(fast.exp_avg_sq[6]));  // the infinite moment took the division's branch
+    }
+  }
+}
