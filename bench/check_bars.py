@@ -125,7 +125,13 @@ def fmt(value, digits=3):
 
 
 def fmt_rounds(values, digits=3):
-    """Median, then the range over rounds when there are several."""
+    """Median, then the range over rounds when there are several.
+
+    >>> fmt_rounds([36.54, 35.7, 37.9])
+    '36.5 (35.7-37.9)'
+    >>> fmt_rounds([1404.2])
+    '1404'
+    """
     text = fmt(median(values), digits)
     if len(values) > 1:
         text += f" ({fmt(min(values), digits)}-{fmt(max(values), digits)})"
@@ -137,7 +143,12 @@ def peak_text(peak):
 
 
 def paired_ratio(numerators, denominators):
-    """Median of the rounds' ratios: each pair ran side by side, so drift between rounds cancels."""
+    """Median of the rounds' ratios: each pair ran side by side, so drift between rounds cancels.
+
+    A machine twice as slow in the second round changes no ratio; the ratio of medians would:
+    >>> paired_ratio([60.0, 120.0, 62.0], [40.0, 80.0, 40.0])
+    1.5
+    """
     return median([a / b for a, b in zip(numerators, denominators)])
 
 

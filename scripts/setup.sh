@@ -10,8 +10,9 @@ set -euo pipefail
 # clang and its runtimes (libclang-rt: AddressSanitizer, UBSan, libFuzzer) are for the second
 # compiler and the sanitizer build of scripts/check.sh. Open MPI (libopenmpi-dev: headers and
 # library; openmpi-bin: mpirun) is for data-parallel training, the optional tapegrad_distributed
-# library, its example and its tests, which run 2-rank jobs on this machine.
-packages=(g++ cmake make pkg-config
+# library, its example and its tests, which run 2-rank jobs on this machine. python3 runs the
+# benchmark scripts (bench/check_bars.py, compare_torch.py) and check_bars.py's doctests in ctest.
+packages=(g++ cmake make pkg-config python3
           libxtensor-dev libxsimd-dev xtl-dev libtbb-dev catch2 libbenchmark-dev
           nlohmann-json3-dev libcli11-dev libfccp-dev gnuplot-nox
           clang libclang-rt-14-dev
