@@ -3,6 +3,7 @@
 // parity is tested through the optimizer (tests/optim, fixtures made by PyTorch 1.13).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -106,23 +107,29 @@ TEST_CASE("adam_update keeps a NaN running maximum (torch.maximum propagates NaN
 
 TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the division at every step",
           "[kernels][adam]") {
-  // The vector loop replaces sqrt(v) / sqrt(1 - beta2^t) by a product and two fmas; its result
-  // must be the correctly rounded quotient, as the scalar twin's division gives, for the divisor
-  // of every step count and second moments from 2^-120 to 2^120, zero and infinity included.
+  // The vector loop computes sqrt(v) / sqrt(1 - beta2^t) from the divisor's reciprocal; it must
+  // give the division's bits, as the scalar twin does, for the divisor of every step count. With
+  // a zero gradient and parameter and eps = -0, the new parameter is step * m / (that quotient),
+  // so its last bits show the quotient's. Moments span 2^-100..2^100; -0 (whose quotient must
+  // stay -0: the step comes out -inf, not +inf) and +0 sit in one vector, infinity in another.
   std::mt19937 gen(11);
   std::uniform_real_distribution<float> significand(1.0f, 2.0f);
-  std::uniform_int_distribution<int> exponent(-120, 120);
+  std::uniform_int_distribution<int> exponent(-100, 100);
   for (const double beta2 : {0.999, 0.99, 0.9999}) {
     for (int t = 1; t <= 3000; ++t) {
       State fast = random_state(67, static_cast<std::uint32_t>(t), false);
+      std::fill(fast.param.begin(), fast.param.end(), 0.0f);
+      std::fill(fast.grad.begin(), fast.grad.end(), 0.0f);
       for (float& v : fast.exp_avg_sq) v = std::ldexp(significand(gen), exponent(gen));
-      fast.exp_avg_sq[5] = 0.0f;
-      fast.exp_avg_sq[6] = std::numeric_limits<float>::infinity();
+      fast.exp_avg_sq[20] = -0.0f;
+      fast.exp_avg_sq[21] = 0.0f;
+      fast.exp_avg_sq[40] = std::numeric_limits<float>::infinity();
       State slow = fast;
       const auto with_step = [&](State& s) {
         AdamUpdate u = view(s, false, false, 0.0f, false);
         u.beta2 = static_cast<float>(beta2);
         u.grad_sq_weight = static_cast<float>(1.0 - beta2);
+        u.eps = -0.0f;
         u.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(beta2, t)));
         return u;
       };
@@ -130,7 +137,50 @@ TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the divisio
       tapegrad::kernels::adam_update_reference(with_step(slow));
       INFO("beta2 " << beta2 << " t " << t);
       REQUIRE(same_bits(fast.param, slow.param));
-      REQUIRE(std::isinf(fast.exp_avg_sq[6]));  // the infinite moment took the division's branch
+      REQUIRE(std::isinf(fast.param[20]));
     }
   }
+}
+
+TEST_CASE("adam_update with an infinite, zero, subnormal or negative divisor matches its twin",
+          "[kernels][adam]") {
+  // Divisors optim::Adam never passes, but the kernel takes: each must give the division's bits.
+  for (const float divisor : {std::numeric_limits<float>::infinity(), 0.0f, -0.0f, 1e-40f,
+                              -0.37f, 3.0e38f, std::numeric_limits<float>::quiet_NaN()}) {
+    INFO("bias_correction2_sqrt " << divisor);
+    State fast = random_state(50, 3, true);
+    State slow = fast;
+    AdamUpdate u_fast = view(fast, false, false, 0.0f, false);
+    AdamUpdate u_slow = view(slow, false, false, 0.0f, false);
+    u_fast.bias_correction2_sqrt = u_slow.bias_correction2_sqrt = divisor;
+    tapegrad::kernels::adam_update(u_fast);
+    tapegrad::kernels::adam_update_reference(u_slow);
+    CHECK(same_bits(fast.param, slow.param));
+  }
+}
+
+TEST_CASE("x times 1/c with Markstein's correction is x / c for every significand of x",
+          "[.][exhaustive][adam]") {
+  // The identity adam_update's vector loop relies on (adam.cpp, SharedDivisor), for the
+  // divisors sqrt(1 - beta2^t) of t <= 300 at five betas, random ones in [0.5, 1) and the
+  // all-ones significand: every float x in [1, 2) (the rounding of x / c depends on x's
+  // significand only, for normal results). ~50 s; run with "[exhaustive]".
+  std::vector<float> divisors{1.0f, std::nextafter(1.0f, 0.0f), std::nextafter(2.0f, 0.0f)};
+  for (int t = 1; t <= 300; ++t)
+    for (const double beta2 : {0.999, 0.99, 0.9, 0.95, 0.9999})
+      divisors.push_back(static_cast<float>(std::sqrt(1.0 - std::pow(beta2, t))));
+  std::mt19937 gen(1);
+  std::uniform_real_distribution<float> unit(0.5f, 1.0f);
+  for (int i = 0; i < 200; ++i) divisors.push_back(unit(gen));
+  std::int64_t wrong = 0;
+  for (const float c : divisors) {
+    const float c_inverse = 1.0f / c;
+    for (float x = 1.0f; x < 2.0f; x = std::nextafter(x, 2.0f)) {
+      const float q = x * c_inverse;
+      const float remainder = std::fma(-q, c, x);
+      const float rounded = std::fma(remainder, c_inverse, q);
+      if (rounded != x / c) ++wrong;
+    }
+  }
+  CHECK(wrong == 0);
 }
