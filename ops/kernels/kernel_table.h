@@ -36,10 +36,11 @@ struct KernelTable {
 #define TAPEGRAD_KERNEL_FIELD(name) decltype(&kernels::name) name;
   TAPEGRAD_KERNEL_FUNCTIONS(TAPEGRAD_KERNEL_FIELD)
 #undef TAPEGRAD_KERNEL_FIELD
-  // matmul_detail::choose_kernel, tile_rows and turns_output, under other names in the builds (matmul.cpp).
+  // matmul_detail::choose_kernel, tile_rows and transposes_output, under other names in the
+  // builds (matmul.cpp).
   decltype(&kernels::matmul_detail::choose_kernel) choose_gemm_kernel;
   decltype(&kernels::matmul_detail::tile_rows) gemm_tile_rows;
-  decltype(&kernels::matmul_detail::turns_output) gemm_turns_output;
+  decltype(&kernels::matmul_detail::transposes_output) gemm_transposes_output;
   // pack_bf16's rounding and layout into `words` (Bf16Panels(K, N)'s storage: the panels are
   // made and freed by the caller, outside the kernel builds).
   void (*pack_bf16_words)(bool transpose_b, std::int64_t K, std::int64_t N, const float* b,

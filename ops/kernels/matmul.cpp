@@ -12,7 +12,8 @@
 // makes after a fill with the bias. The thin paths (matmul_thin.cpp) fix their own order. C is
 // added at the end, not loaded first, so that the FMA chains never wait on C's lines (K <= 128
 // accumulating: 0-12% faster). The dot path (A . B^T, tiny M) splits k over SIMD lanes in an
-// order fixed by K alone. Either way 1 and 2 threads agree bit for bit.
+// order fixed by K alone. Either way 1 and 2 threads agree bit for bit. An A^T . B may be
+// computed transposed (gemm_transposes_output), each element by the same chain.
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/isa_namespace.h"
 #include "ops/kernels/matmul_thin.h"
@@ -24,6 +25,8 @@
 #include <cstring>
 #include <utility>
 #include <xsimd/xsimd.hpp>
+
+#include "autograd/threads.h"
 
 namespace tapegrad::kernels::inline TAPEGRAD_KERNEL_ISA {
 namespace {
@@ -89,14 +92,22 @@ void transpose_4_rows(const float* src, Index ld, Index depth, float* out, Index
     for (Index r = 0; r < 4; ++r) out[k * out_stride + r] = src[r * ld + k];
 }
 
+// dst[j * ld_dst + i] = src[i * ld_src + j] for i < rows, j < cols.
+void transpose_matrix(const float* src, Index ld_src, Index rows, Index cols, float* dst,
+                      Index ld_dst) {
+  Index i = 0;
+  for (; i + 4 <= rows; i += 4) transpose_4_rows(src + i * ld_src, ld_src, cols, dst + i, ld_dst);
+  for (; i < rows; ++i)
+    for (Index j = 0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+}
+
 // Packs `valid` <= width vectors that run along k (rows of src, stride ld) into
 // out[k * width + r], zero-filling r >= valid.
 void pack_k_contiguous(const float* src, Index ld, Index valid, Index width, Index depth,
                        float* out) {
-  Index r = 0;
-  for (; r + 4 <= valid; r += 4) transpose_4_rows(src + r * ld, ld, depth, out + r, width);
-  for (; r < width; ++r)
-    for (Index k = 0; k < depth; ++k) out[k * width + r] = r < valid ? src[r * ld + k] : 0.0f;
+  transpose_matrix(src, ld, valid, depth, out, width);
+  for (Index r = valid; r < width; ++r)
+    for (Index k = 0; k < depth; ++k) out[k * width + r] = 0.0f;
 }
 
 // Same layout when the `valid` values of one k are contiguous (row k of src): a plain copy.
@@ -560,6 +571,7 @@ void dot_tile(const Problem& p, const float* a_rows, Index batches, const Batch&
   // registers and moved one back per load (1 x 100 x 400 ran at 23% of peak). Each column's
   // chain is the same either way.
   constexpr Index kGroup = std::min<Index>(Cols, 8);
+  static_assert(Cols % kGroup == 0, "every column of the tile in some pass");
   const auto pass = [&]<Index First>() {
     for (Index kb = 0; kb < whole; ++kb)
       dot_batch<Rows, Cols, First, kGroup, false>(acc, a_rows, batches, kb, b_rows, kb * kLanes,
@@ -643,9 +655,10 @@ Kernel choose_gemm_kernel(bool transpose_a, bool transpose_b, Index M) {
 Index gemm_tile_rows(Kernel kernel) { return kernel == Kernel::turned ? kBtRows : kTileRows; }
 
 namespace {
-// Register-tile calls over C [M, N] with the packed kernel: row panels times column tiles, a
-// last tile of at most kLanes columns (the narrow kernel: one B load and kTileRows broadcasts
-// per k for half the FMAs) counted as 0.6 of a full one.
+// The packed kernel's time over C [M, N] in full-tile calls: row panels times column tiles, a
+// last tile of at most kLanes columns counted as 0.6 of a full one (the narrow kernel loads one
+// B vector and kTileRows broadcasts per k for half the FMAs: load-bound at ~4.5 cycles per k
+// against the full tile's 8 FMA cycles).
 double tile_calls(Index M, Index N) {
   const Index tail = N % NR;
   const double column_tiles = double(N / NR) + (tail == 0 ? 0.0 : tail <= kLanes ? 0.6 : 1.0);
@@ -653,11 +666,13 @@ double tile_calls(Index M, Index N) {
 }
 }  // namespace
 
-// The turned problem must stay on the packed kernel's chains: both sides wider than the thin
-// paths' few columns, and A^T . B again.
-bool gemm_turns_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K) {
-  return transpose_a && !transpose_b && K >= kTurnMinDepth && std::min(M, N) >= 2 * kTileRows &&
-         M * N <= kTurnMaxArea && tile_calls(N, M) < 0.95 * tile_calls(M, N);
+// Only A^T . B, whose transposed problem is A^T . B again, run by the packed kernel directly
+// (multiply_transposed); M and N of at least two row panels. Transposed when the model saves
+// over 5%, against the few percent the transposes cost.
+bool gemm_transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K) {
+  return transpose_a && !transpose_b && std::min(M, N) >= 2 * kTileRows &&
+         M * N <= kTransposeMaxArea && K >= kTransposeMinDepthPerThread * tapegrad::num_threads() &&
+         tile_calls(N, M) < 0.95 * tile_calls(M, N);
 }
 
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
@@ -683,24 +698,18 @@ void fill_rows(float* c, Index M, Index N, Index ldc, const float* bias) {
   for (Index m = 0; m < M; ++m) std::memcpy(c + m * ldc, bias, bytes);
 }
 
-// dst[j * ld_dst + i] = src[i * ld_src + j] for i < rows, j < cols.
-void transpose_matrix(const float* src, Index ld_src, Index rows, Index cols, float* dst,
-                      Index ld_dst) {
-  Index i = 0;
-  for (; i + 4 <= rows; i += 4) transpose_4_rows(src + i * ld_src, ld_src, cols, dst + i, ld_dst);
-  for (; i < rows; ++i)
-    for (Index j = 0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
-}
-
-void multiply(Problem p);
-
-// C = A^T . B computed as C^T = B^T . A into scratch (gemm_turns_output says when). C is turned
-// in first when accumulating, so that each element's sum c + s per KC block is the same.
-void multiply_turned(const Problem& p) {
-  const auto turned = scratch(p.M * p.N);
-  if (p.accumulate) transpose_matrix(p.c, p.ldc, p.M, p.N, turned.get(), p.M);
-  multiply({true, false, p.accumulate, p.N, p.M, p.K, p.ldb, p.lda, p.M, p.b, p.a, turned.get()});
-  transpose_matrix(turned.get(), p.M, p.N, p.M, p.c, p.ldc);
+// C = A^T . B computed as C^T = B^T . A by the packed kernel into scratch, then transposed into C
+// (gemm_transposes_output says when). When accumulating, C goes into the scratch first, so that
+// each element's sum c + s per KC block is the same.
+void multiply_transposed(const Problem& p) {
+  const auto transposed = scratch(p.M * p.N);
+  if (p.accumulate) transpose_matrix(p.c, p.ldc, p.M, p.N, transposed.get(), p.M);
+  const Problem t{true, false, p.accumulate, p.N, p.M, p.K, p.ldb, p.lda, p.M, p.b, p.a,
+                  transposed.get()};
+  matmul_blocks::run_grid(t.M, t.N, t.K, kTileRows, [&](Index m0, Index m1, Index n0, Index n1) {
+    compute_block(t, m0, m1, n0, n1);
+  });
+  transpose_matrix(transposed.get(), p.M, p.N, p.M, p.c, p.ldc);
 }
 
 // gemm and gemm_bias: p.bias set means p.accumulate is false and C starts from the bias rows.
@@ -717,8 +726,9 @@ void multiply(Problem p) {
                         p.ldc, p.accumulate, p.bias, KC)) {
     return;
   }
-  if (p.bias == nullptr && gemm_turns_output(p.transpose_a, p.transpose_b, p.M, p.N, p.K))
-    return multiply_turned(p);
+  // (gemm_bias adds its row in the first k block's tiles, which a transposed C would not have.)
+  if (p.bias == nullptr && gemm_transposes_output(p.transpose_a, p.transpose_b, p.M, p.N, p.K))
+    return multiply_transposed(p);
   const Kernel kernel = choose_gemm_kernel(p.transpose_a, p.transpose_b, p.M);
   if (kernel == Kernel::dot && p.bias != nullptr) {
     // At most kDotRows rows: the fill is as cheap as adding the row in the tile.

@@ -61,15 +61,18 @@ enum class Kernel { dot, turned, packed };
 Kernel choose_kernel(bool transpose_a, bool transpose_b, Index M);
 Index tile_rows(Kernel kernel);
 // Whether gemm computes an A^T . B (a weight gradient: K = the rows of a batch or sequence, C
-// small) as C^T = B^T . A, the same form, and turns the result back: when N ends in a part-filled
-// register tile and M would fill them (H = 100: 400 x 100 ran at 65% of peak, 100 x 400 at 80%).
-// Each element keeps its chain (fma(a, b, s) = fma(b, a, s); same KC blocks), so the bits do not
-// depend on it.
-bool turns_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K);
-// Products at least this deep may be turned: the two turns of C cost under 1% of them.
-constexpr Index kTurnMinDepth = 2 * KC;
-// C of at most this many floats (4 MB) is turned.
-constexpr Index kTurnMaxArea = Index{1} << 20;
+// small) as C^T = B^T . A with the packed kernel, then transposes the result into C: when N ends
+// in a part-filled register tile and M would fill them (H = 100: 400 x 100 ran at 65% of peak,
+// 100 x 400 at 80%). Each element keeps its chain (fma(a, b, s) = fma(b, a, s); the same KC
+// blocks), so the bits do not depend on it, and it may depend on the thread count.
+bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K);
+// The transposes of C (two when accumulating) run on one thread while the product runs on all:
+// each element of C costs ~1 ns to move and 2K FLOPs to compute, ~20 ns at K = 1024 on one core.
+// So K must be at least this per thread (a few percent of the product; the sine layer's weight
+// gradient, K = 9900, under 1% on two threads).
+constexpr Index kTransposeMinDepthPerThread = 2 * KC;
+// C of at most this many floats (4 MB of scratch) is transposed.
+constexpr Index kTransposeMaxArea = Index{1} << 20;
 
 // Below two tasks' worth of work: serial. Otherwise a multiple of the thread count in tasks
 // (when there is work for that). Each column split repacks A and each row split repacks B, so the

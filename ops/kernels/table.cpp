@@ -16,7 +16,7 @@ TAPEGRAD_KERNEL_FUNCTIONS(TAPEGRAD_KERNEL_DECLARATION)
 #undef TAPEGRAD_KERNEL_DECLARATION
 decltype(matmul_detail::choose_kernel) choose_gemm_kernel;
 decltype(matmul_detail::tile_rows) gemm_tile_rows;
-decltype(matmul_detail::turns_output) gemm_turns_output;
+decltype(matmul_detail::transposes_output) gemm_transposes_output;
 std::remove_pointer_t<decltype(KernelTable::gemm_bf16_panels)> gemm_bf16_panels;
 std::remove_pointer_t<decltype(KernelTable::pack_bf16_words)> pack_bf16_words;
 const CellKernel* find_derived_cell(std::string_view name);  // derived_cells.cpp
@@ -30,7 +30,7 @@ constexpr KernelTable table{.isa = TAPEGRAD_STRINGIFY(TAPEGRAD_KERNEL_ISA),
                             TAPEGRAD_KERNEL_FUNCTIONS(TAPEGRAD_KERNEL_ENTRY)
                             .choose_gemm_kernel = &choose_gemm_kernel,
                             .gemm_tile_rows = &gemm_tile_rows,
-                            .gemm_turns_output = &gemm_turns_output,
+                            .gemm_transposes_output = &gemm_transposes_output,
                             .pack_bf16_words = &pack_bf16_words,
                             .gemm_bf16_panels = &gemm_bf16_panels,
                             .find_derived_cell = &find_derived_cell};

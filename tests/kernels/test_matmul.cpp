@@ -117,6 +117,33 @@ void check_against_reference(bool ta, bool tb, Shape shape, Index pad, bool accu
                   float_tolerance(shape.K)) == "");
 }
 
+// gemm on the first `narrow` columns of wide's op(B) and C, with C's rows `pad` floats longer
+// (holding kCPadding): each element is the same chain as in wide's product, so those columns
+// must have its bits, and the padding must stay as it was.
+void require_leading_columns(const Operands& wide, Index narrow, Index pad, bool accumulate) {
+  const Index M = wide.s.M, K = wide.s.K, ldc = narrow + pad;
+  std::vector<float> b_narrow(static_cast<std::size_t>(narrow * K));
+  for (Index k = 0; k < K; ++k)
+    for (Index n = 0; n < narrow; ++n)
+      b_narrow[static_cast<std::size_t>(wide.transpose_b ? n * K + k : k * narrow + n)] =
+          wide.b_at(k, n);
+  std::vector<float> c_narrow(static_cast<std::size_t>(M * ldc), kCPadding);
+  for (Index m = 0; m < M; ++m)
+    for (Index n = 0; n < narrow; ++n)
+      c_narrow[static_cast<std::size_t>(m * ldc + n)] =
+          wide.c[static_cast<std::size_t>(m * wide.ldc + n)];
+  gemm(wide.transpose_a, wide.transpose_b, M, narrow, K, wide.a.data(), wide.lda,
+       b_narrow.data(), wide.transpose_b ? K : narrow, c_narrow.data(), ldc, accumulate);
+  const std::vector<float> c_full = wide.run(accumulate);
+  INFO(describe(wide, accumulate) << ", its first " << narrow << " columns");
+  for (Index m = 0; m < M; ++m) {
+    REQUIRE(std::memcmp(c_narrow.data() + m * ldc, c_full.data() + m * wide.ldc,
+                        sizeof(float) * static_cast<std::size_t>(narrow)) == 0);
+    for (Index n = narrow; n < ldc; ++n)
+      REQUIRE(c_narrow[static_cast<std::size_t>(m * ldc + n)] == kCPadding);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("gemm matches gemm_reference on awkward sizes and all transposes", "[kernels][matmul]") {
@@ -132,9 +159,13 @@ TEST_CASE("gemm matches gemm_reference on awkward sizes and all transposes", "[k
       // Batch-1 LSTM steps at H = 100 (forward and backward products), and dot tiles (M <= 4)
       // whose K is one vector, less than one, or one and a part.
       {1, 400, 100}, {1, 100, 400}, {1, 20, 16}, {1, 33, 15}, {2, 40, 9}, {4, 15, 33},
-      {3, 9, 17}, {2, 40, 3}};
+      {3, 9, 17}, {2, 40, 3},
+      // A^T.B computed transposed on one thread (matmul_detail::transposes_output)
+      {512, 17, 1100}};
   std::uint64_t seed = 1;
-  for (const Shape& shape : shapes) check_against_reference(ta, tb, shape, 0, accumulate, seed++);
+  tbb::task_arena(1).execute([&] {
+    for (const Shape& shape : shapes) check_against_reference(ta, tb, shape, 0, accumulate, seed++);
+  });
 }
 
 TEST_CASE("gemm crosses the MC and NC cache blocks", "[kernels][matmul]") {
@@ -237,19 +268,30 @@ TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul][two_thr
   struct Case {
     bool ta, tb;
     Shape s;
+    bool transposed = false;  // computed as C^T on 1 and on 2 threads
   };
   // Each is far above the serial cut-off (~4 MFLOP), so with 2 threads gemm splits it into
-  // several blocks (checked on the plan): packed (rows and columns), in-place B, dot products.
+  // several blocks (checked on the plan): packed (rows and columns), in-place B, dot products,
+  // and an A^T.B computed as its transpose.
   const Case c = GENERATE(Case{false, false, {200, 300, 257}}, Case{false, true, {64, 520, 300}},
                           Case{true, false, {150, 200, 300}}, Case{true, true, {96, 130, 520}},
                           Case{false, false, {8, 2000, 700}}, Case{false, true, {3, 2000, 1100}},
-                          Case{true, false, {400, 100, 1100}});  // turned with AVX-512
+                          Case{true, false, {512, 17, 2100}, true});
   Generator gen(5);
   const Operands op(c.ta, c.tb, c.s, 1, gen);
   INFO(describe(op, true));
   namespace detail = tapegrad::kernels::matmul_detail;
   const Index row_unit = detail::tile_rows(detail::choose_kernel(c.ta, c.tb, c.s.M));
-  const auto grid = detail::plan_grid(c.s.M, c.s.N, c.s.K, 2, row_unit);  // the plan gemm makes
+  // the plan gemm makes on 2 threads, for C or, computed transposed, for C^T
+  bool transposed = false, transposed_alone = false;
+  tbb::task_arena(2).execute(
+      [&] { transposed = detail::transposes_output(c.ta, c.tb, c.s.M, c.s.N, c.s.K); });
+  tbb::task_arena(1).execute(
+      [&] { transposed_alone = detail::transposes_output(c.ta, c.tb, c.s.M, c.s.N, c.s.K); });
+  REQUIRE(transposed == c.transposed);
+  REQUIRE(transposed_alone == c.transposed);
+  const auto grid = transposed ? detail::plan_grid(c.s.N, c.s.M, c.s.K, 2, row_unit)
+                               : detail::plan_grid(c.s.M, c.s.N, c.s.K, 2, row_unit);
   REQUIRE(grid.row_blocks * grid.col_blocks >= 4);  // really split on 2 threads
   REQUIRE(detail::plan_grid(c.s.M, c.s.N, c.s.K, 1, row_unit).col_blocks == 1);
   std::vector<float> single, multi;
@@ -295,22 +337,24 @@ TEST_CASE("the turned and the packed A.B^T kernels give the same bits", "[kernel
 TEST_CASE("gemm keeps an infinite element of B infinite in the dot tiles", "[kernels][matmul]") {
   // The dot tiles' last k batch ends at K and overlaps the batch before it; lanes already counted
   // must add nothing, not 0 * inf = NaN. One +inf anywhere in B's row, A all ones: C is +inf.
+  // Rows 3 and 11 of B: with AVX-512 a one-row tile takes 16 rows of B in two passes of 8.
   for (const Index M : {Index{1}, Index{2}, Index{4}})
     for (const Index K : {Index{3}, Index{9}, Index{17}, Index{33}, Index{100}})
-      for (Index position = 0; position < K; ++position) {
-        const Index N = 20;
-        std::vector<float> a(static_cast<std::size_t>(M * K), 1.0f);
-        std::vector<float> b(static_cast<std::size_t>(N * K), 0.5f);
-        std::vector<float> c(static_cast<std::size_t>(M * N), 0.0f);
-        b[static_cast<std::size_t>(3 * K + position)] = INFINITY;  // row 3 of B: column 3 of C
-        gemm(false, true, M, N, K, a.data(), K, b.data(), K, c.data(), N, false);
-        INFO("M " << M << " K " << K << " inf at k = " << position);
-        for (Index m = 0; m < M; ++m) {
-          REQUIRE(std::isinf(c[static_cast<std::size_t>(m * N + 3)]));
-          REQUIRE(c[static_cast<std::size_t>(m * N + 3)] > 0.0f);
-          REQUIRE(c[static_cast<std::size_t>(m * N + 4)] == 0.5f * static_cast<float>(K));
+      for (const Index row : {Index{3}, Index{11}})
+        for (Index position = 0; position < K; ++position) {
+          const Index N = 20;
+          std::vector<float> a(static_cast<std::size_t>(M * K), 1.0f);
+          std::vector<float> b(static_cast<std::size_t>(N * K), 0.5f);
+          std::vector<float> c(static_cast<std::size_t>(M * N), 0.0f);
+          b[static_cast<std::size_t>(row * K + position)] = INFINITY;  // column `row` of C
+          gemm(false, true, M, N, K, a.data(), K, b.data(), K, c.data(), N, false);
+          INFO("M " << M << " K " << K << " inf in row " << row << " at k = " << position);
+          for (Index m = 0; m < M; ++m) {
+            REQUIRE(std::isinf(c[static_cast<std::size_t>(m * N + row)]));
+            REQUIRE(c[static_cast<std::size_t>(m * N + row)] > 0.0f);
+            REQUIRE(c[static_cast<std::size_t>(m * N + row + 1)] == 0.5f * static_cast<float>(K));
+          }
         }
-      }
 }
 
 TEST_CASE("a narrow last column tile gives the bits of a full-width one", "[kernels][matmul]") {
@@ -328,63 +372,35 @@ TEST_CASE("a narrow last column tile gives the bits of a full-width one", "[kern
   const bool accumulate = GENERATE(false, true);
   const Index narrow = GENERATE(100, 112, 113);
   const Index K = GENERATE(300, 600);
-  const Index full = 160;
   Generator gen(23);
-  const Operands wide(c.ta, c.tb, {c.M, full, K}, 0, gen);
-  // The narrow product reads the first 100 columns of the same B, and the same C.
-  std::vector<float> b_narrow(static_cast<std::size_t>(narrow * K));
-  for (Index k = 0; k < K; ++k)
-    for (Index n = 0; n < narrow; ++n)
-      b_narrow[static_cast<std::size_t>(c.tb ? n * K + k : k * narrow + n)] = wide.b_at(k, n);
-  std::vector<float> c_narrow(static_cast<std::size_t>(c.M * narrow));
-  for (Index m = 0; m < c.M; ++m)
-    for (Index n = 0; n < narrow; ++n)
-      c_narrow[static_cast<std::size_t>(m * narrow + n)] =
-          wide.c[static_cast<std::size_t>(m * full + n)];
-  gemm(c.ta, c.tb, c.M, narrow, K, wide.a.data(), wide.lda, b_narrow.data(), c.tb ? K : narrow,
-       c_narrow.data(), narrow, accumulate);
-  const std::vector<float> c_full = wide.run(accumulate);
-  INFO(describe(wide, accumulate));
-  for (Index m = 0; m < c.M; ++m)
-    REQUIRE(std::memcmp(c_narrow.data() + m * narrow, c_full.data() + m * full,
-                        sizeof(float) * static_cast<std::size_t>(narrow)) == 0);
+  const Operands wide(c.ta, c.tb, {c.M, 160, K}, 0, gen);
+  require_leading_columns(wide, narrow, 0, accumulate);
 }
 
-TEST_CASE("an A^T.B computed turned, as C^T = B^T.A, gives the bits of the product itself",
+TEST_CASE("an A^T.B computed transposed, as C^T = B^T.A, gives the bits of the product itself",
           "[kernels][matmul]") {
   // A weight gradient at H = 100 (dgates^T . h: 400 x 100, K = the sequence's rows) is computed
-  // turned, as 100 x 400; so is 512 x 17 on every build (matmul_detail::turns_output). The same
-  // rows of A against 128 columns of B are not turned, and every element is the same chain in
-  // both, so the shared columns must agree bit for bit, accumulating into C (turned in, then back)
-  // or not, with C's row padding untouched. K = 1100 is three KC blocks.
+  // as its transpose, 100 x 400, on one thread with AVX-512; so is 512 x 17 on every build
+  // (matmul_detail::transposes_output). The same rows of A against 128 columns of B are not
+  // transposed, and every element is the same chain in both, so the shared columns must agree
+  // bit for bit, accumulating into C (transposed in, then back) or not, with C's padding
+  // untouched. K = 1100 is three KC blocks; the decision counts threads, so this runs on one.
   namespace detail = tapegrad::kernels::matmul_detail;
   const bool accumulate = GENERATE(false, true);
-  const Index K = 1100, full = 128, pad = 3;
-  int turned = 0;
-  for (const Shape narrow : {Shape{400, 100, K}, Shape{512, 17, K}}) {
-    const Index M = narrow.M, N = narrow.N;
-    INFO("M=" << M << " N=" << N << (accumulate ? " accumulate" : ""));
-    REQUIRE_FALSE(detail::turns_output(true, false, M, full, K));
-    turned += detail::turns_output(true, false, M, N, K) ? 1 : 0;
-    Generator gen(31);
-    const Operands wide(true, false, {M, full, K}, 0, gen);
-    std::vector<float> b_narrow(static_cast<std::size_t>(K * N));
-    for (Index k = 0; k < K; ++k)
-      for (Index n = 0; n < N; ++n) b_narrow[static_cast<std::size_t>(k * N + n)] = wide.b_at(k, n);
-    const Index ldc = N + pad;
-    std::vector<float> c_narrow(static_cast<std::size_t>(M * ldc), kCPadding);
-    for (Index m = 0; m < M; ++m)
-      for (Index n = 0; n < N; ++n) c_narrow[m * ldc + n] = wide.c[m * full + n];
-    gemm(true, false, M, N, K, wide.a.data(), wide.lda, b_narrow.data(), N, c_narrow.data(), ldc,
-         accumulate);
-    const std::vector<float> c_full = wide.run(accumulate);
-    for (Index m = 0; m < M; ++m) {
-      REQUIRE(std::memcmp(c_narrow.data() + m * ldc, c_full.data() + m * full,
-                          sizeof(float) * static_cast<std::size_t>(N)) == 0);
-      for (Index n = N; n < ldc; ++n) REQUIRE(c_narrow[m * ldc + n] == kCPadding);
+  const Index K = 1100, full = 128;
+  int transposed = 0;
+  tbb::task_arena(1).execute([&] {
+    for (const Index M : {Index{400}, Index{512}}) {
+      const Index N = M == 400 ? 100 : 17;
+      INFO("M=" << M << " N=" << N);
+      REQUIRE_FALSE(detail::transposes_output(true, false, M, full, K));
+      transposed += detail::transposes_output(true, false, M, N, K) ? 1 : 0;
+      Generator gen(31);
+      const Operands wide(true, false, {M, full, K}, 0, gen);
+      require_leading_columns(wide, N, 3, accumulate);
     }
-  }
-  REQUIRE(turned >= 1);  // the 512 x 17 one at least, or the test checks nothing new
+  });
+  REQUIRE(transposed >= 1);  // the 512 x 17 one at least, or the test checks nothing new
 }
 
 TEST_CASE("gemm_bias gives the bits of filling C with the bias row, then accumulating",
@@ -393,7 +409,8 @@ TEST_CASE("gemm_bias gives the bits of filling C with the bias row, then accumul
   // plain, 8- and 16-batch wide tiles (37, 2, 1 rows; 16 with transposed A), fused packing, a
   // second KC block and a narrow last sliver (200x100x600), past NC (1030 columns); the turned
   // A.B^T tile (40, 300, 64 rows); the dot tiles (M = 3); and the thin products (K = 1, one row,
-  // N <= 4 with A as stored and transposed).
+  // N <= 4 with A as stored and transposed); and 512x17x1100 with A transposed, which the fill's
+  // gemm computes as its transpose on one thread and gemm_bias never does.
   struct Case {
     bool ta, tb;
     Shape s;
@@ -407,7 +424,7 @@ TEST_CASE("gemm_bias gives the bits of filling C with the bias row, then accumul
       Case{false, true, {3, 50, 37}}, Case{false, true, {990, 400, 1}},
       Case{true, false, {9, 3, 80}}, Case{false, true, {50, 3, 80}},
       Case{false, false, {1, 100, 400}}, Case{false, false, {2000, 1024, 128}},
-      Case{true, true, {64, 33, 7}});
+      Case{true, true, {64, 33, 7}}, Case{true, false, {512, 17, 1100}});
   Generator gen(17);
   Operands op(c.ta, c.tb, c.s, 3, gen);
   // Column 0 of op(B) is zero, so its sums are exactly 0, and its bias is -0: where the tiles add
