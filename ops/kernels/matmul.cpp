@@ -12,8 +12,8 @@
 // makes after a fill with the bias. The thin paths (matmul_thin.cpp) fix their own order. C is
 // added at the end, not loaded first, so that the FMA chains never wait on C's lines (K <= 128
 // accumulating: 0-12% faster). The dot path (A . B^T, tiny M; matmul_dot.cpp) splits k over
-// SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree bit for bit. An A^T . B may be
-// computed transposed (gemm_transposes_output), each element by the same chain.
+// SIMD lanes in an order fixed by K alone. Either way 1 and 2 threads agree bit for bit. An
+// A^T . B may be computed transposed (gemm_transposes_output), each element by the same chain.
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/isa_namespace.h"
 #include "ops/kernels/matmul_thin.h"
@@ -463,7 +463,6 @@ void compute_bt_block(const Problem& p, Index m0, Index m1, Index n0, Index n1) 
   }
 }
 
-
 }  // namespace
 
 // matmul_detail::choose_kernel and tile_rows of this build (dispatch.cpp).
@@ -478,9 +477,9 @@ Index gemm_tile_rows(Kernel kernel) { return kernel == Kernel::turned ? kBtRows 
 
 namespace {
 // The packed kernel's time over C [M, N] in full-tile calls: row panels times column tiles, a
-// last tile of at most kLanes columns counted as 0.6 of a full one (the narrow kernel loads one
-// B vector and kTileRows broadcasts per k for half the FMAs: load-bound at ~4.5 cycles per k
-// against the full tile's 8 FMA cycles).
+// last tile of at most kLanes columns counted as 0.6 of a full one (the narrow kernel has half
+// the full tile's FMAs per k, and its C goes through a local copy; in the sine layer's profile
+// its 4 columns of 100 took ~15% of the product, ~0.55 of a full tile).
 double tile_calls(Index M, Index N) {
   const Index tail = N % NR;
   const double column_tiles = double(N / NR) + (tail == 0 ? 0.0 : tail <= kLanes ? 0.6 : 1.0);

@@ -1,6 +1,7 @@
 #pragma once
-// Private to the matrix-product kernels (matmul.cpp, matmul_bf16.cpp): the two pieces both
-// products need, kept in one place so that their threading and scratch cannot drift apart.
+// Private to the matrix-product kernels (matmul.cpp and matmul_dot.cpp, through
+// matmul_problem.h; matmul_bf16.cpp): the two pieces the float32 and bfloat16 products both
+// need, kept in one place so that their threading and scratch cannot drift apart.
 #include <tbb/blocked_range2d.h>
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>

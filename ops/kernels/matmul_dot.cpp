@@ -1,7 +1,7 @@
 // The dot-product path of the float32 gemm: A . B^T with at most kDotRows rows of A (a batch-1
 // step's h . W_hh^T), where transposing B into slivers would cost more than the product. Each
 // element of C is a sum split over the SIMD lanes along k, the lanes then added by a fixed tree,
-// so its bits depend on K alone, not on tiles, blocks or threads.
+// so its bits depend on K alone, not on tiles, blocks or threads. Letters as in matmul.h.
 #include "ops/kernels/isa_namespace.h"
 #include "ops/kernels/matmul_problem.h"
 

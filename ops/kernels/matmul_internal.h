@@ -67,10 +67,10 @@ Index tile_rows(Kernel kernel);
 // blocks), so the bits do not depend on it, and it may depend on the thread count.
 bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K);
 // The transposes of C (two when accumulating) run on one thread while the product runs on all:
-// each element of C costs ~1 ns to move and 2K FLOPs to compute, ~20 ns at K = 1024 on one core.
-// So K must be at least this per thread (a few percent of the product; the sine layer's weight
-// gradient, K = 9900, under 1% on two threads).
-constexpr Index kTransposeMinDepthPerThread = 2 * KC;
+// each moves an element of C in ~1 ns, which costs 2K FLOPs, ~20 ns at K = 1024 on one core, to
+// compute. So K must be at least this per thread, keeping the transposes under ~5% of the product
+// (the sine layer's weight gradient, K = 9900: ~2% on two threads).
+constexpr Index kTransposeMinDepthPerThread = 4 * KC;
 // C of at most this many floats (4 MB of scratch) is transposed.
 constexpr Index kTransposeMaxArea = Index{1} << 20;
 

@@ -110,8 +110,10 @@ TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the divisio
   // The vector loop computes sqrt(v) / sqrt(1 - beta2^t) from the divisor's reciprocal; it must
   // give the division's bits, as the scalar twin does, for the divisor of every step count. With
   // a zero gradient and parameter and eps = -0, the new parameter is step * m / (that quotient),
-  // so its last bits show the quotient's. Moments span 2^-100..2^100; -0 (whose quotient must
-  // stay -0: the step comes out -inf, not +inf) and +0 sit in one vector, infinity in another.
+  // so its last bits show the quotient's. Moments span 2^-100..2^100. Amsgrad's running maximum
+  // holds them (it is what the division reads): a -0 there is kept (-0 >= +0), and its quotient
+  // must stay -0, so that the step's infinity has the twin's sign; +0 sits in the same vector,
+  // infinity in another.
   std::mt19937 gen(11);
   std::uniform_real_distribution<float> significand(1.0f, 2.0f);
   std::uniform_int_distribution<int> exponent(-100, 100);
@@ -120,13 +122,14 @@ TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the divisio
       State fast = random_state(67, static_cast<std::uint32_t>(t), false);
       std::fill(fast.param.begin(), fast.param.end(), 0.0f);
       std::fill(fast.grad.begin(), fast.grad.end(), 0.0f);
-      for (float& v : fast.exp_avg_sq) v = std::ldexp(significand(gen), exponent(gen));
-      fast.exp_avg_sq[20] = -0.0f;
-      fast.exp_avg_sq[21] = 0.0f;
-      fast.exp_avg_sq[40] = std::numeric_limits<float>::infinity();
+      std::fill(fast.exp_avg_sq.begin(), fast.exp_avg_sq.end(), 0.0f);
+      for (float& v : fast.max_exp_avg_sq) v = std::ldexp(significand(gen), exponent(gen));
+      fast.max_exp_avg_sq[20] = -0.0f;
+      fast.max_exp_avg_sq[21] = 0.0f;
+      fast.max_exp_avg_sq[40] = std::numeric_limits<float>::infinity();
       State slow = fast;
       const auto with_step = [&](State& s) {
-        AdamUpdate u = view(s, false, false, 0.0f, false);
+        AdamUpdate u = view(s, true, false, 0.0f, false);
         u.beta2 = static_cast<float>(beta2);
         u.grad_sq_weight = static_cast<float>(1.0 - beta2);
         u.eps = -0.0f;
@@ -137,7 +140,7 @@ TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the divisio
       tapegrad::kernels::adam_update_reference(with_step(slow));
       INFO("beta2 " << beta2 << " t " << t);
       REQUIRE(same_bits(fast.param, slow.param));
-      REQUIRE(std::isinf(fast.param[20]));
+      REQUIRE(std::isinf(fast.param[20]));  // the -0 reached the division
     }
   }
 }
@@ -145,14 +148,32 @@ TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the divisio
 TEST_CASE("adam_update with an infinite, zero, subnormal or negative divisor matches its twin",
           "[kernels][adam]") {
   // Divisors optim::Adam never passes, but the kernel takes: each must give the division's bits.
+  // 1.5 * 2^90 with eps = 0 makes subnormal quotients, which Markstein's correction rounds the
+  // wrong way at ties.
   for (const float divisor : {std::numeric_limits<float>::infinity(), 0.0f, -0.0f, 1e-40f,
-                              -0.37f, 3.0e38f, std::numeric_limits<float>::quiet_NaN()}) {
+                              -0.37f, 3.0e38f, 0x1.8p90f, 0x1p-70f,
+                              std::numeric_limits<float>::quiet_NaN()}) {
     INFO("bias_correction2_sqrt " << divisor);
-    State fast = random_state(50, 3, true);
+    State fast = random_state(200, 3, true);
+    // second moments from 2^-150 to 2^100 and no gradient to swamp the small ones: quotients
+    // from subnormal to large
+    std::mt19937 gen(5);
+    std::uniform_real_distribution<float> significand(1.0f, 2.0f);
+    std::uniform_int_distribution<int> exponent(-150, 100);
+    for (float& v : fast.exp_avg_sq) v = std::ldexp(significand(gen), exponent(gen));
+    std::fill(fast.grad.begin() + 3, fast.grad.end(), 0.0f);  // keeps the NaN and inf at 1, 2
+    // Ties: with beta2 = 1 the moment stays as set, and sqrt(v) = 3 (2j + 1) 2^-61 over
+    // 1.5 * 2^90 is (2j + 1) 2^-150, halfway between two subnormals.
+    for (int j = 0; j < 8; ++j)
+      fast.exp_avg_sq[static_cast<std::size_t>(100 + j)] =
+          std::ldexp(static_cast<float>(9 * (2 * j + 1) * (2 * j + 1)), -122);
     State slow = fast;
     AdamUpdate u_fast = view(fast, false, false, 0.0f, false);
     AdamUpdate u_slow = view(slow, false, false, 0.0f, false);
     u_fast.bias_correction2_sqrt = u_slow.bias_correction2_sqrt = divisor;
+    u_fast.eps = u_slow.eps = 0.0f;
+    u_fast.beta2 = u_slow.beta2 = 1.0f;
+    u_fast.grad_sq_weight = u_slow.grad_sq_weight = 0.0f;
     tapegrad::kernels::adam_update(u_fast);
     tapegrad::kernels::adam_update_reference(u_slow);
     CHECK(same_bits(fast.param, slow.param));
