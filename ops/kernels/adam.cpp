@@ -48,10 +48,12 @@ constexpr bool kHardwareFma = false;  // fused_multiply_add calls fmaf per lane
 // division rounds, without the divider: the Adam loop waits on it, as it also takes the square
 // root and the step's own division. From c_inverse = 1 / c rounded to nearest, q = x c_inverse is
 // within an ulp of x / c, the remainder x - q c is exact in one fma, and q + remainder * c_inverse
-// rounded once is x / c correctly rounded (Markstein's theorem, when x / c is normal and finite;
-// the hidden test "[.][exhaustive]" checks it for every significand of x). x = sqrt(v) is 0,
-// at least 2^-74.5, infinite or NaN; with 2^-60 <= |c| <= 1 (Adam's c is at least sqrt(1 - beta2))
-// a finite nonzero x / c is normal and finite. Other divisors, a batch with an infinite or NaN x
+// rounded once is x / c correctly rounded (Markstein's theorem, when x / c is normal and finite).
+// For a few divisors the first two fail (c's significand all ones: q can be 1.02 ulp off and the
+// remainder inexact), yet the result is still the division's: the hidden test "[.][exhaustive]"
+// checks every significand of x for such divisors too. x = sqrt(v) is 0, at least 2^-75,
+// infinite or NaN; with 2^-60 <= |c| <= 1 (Adam's c is at least 2^-12) a finite nonzero x / c is
+// normal and finite. Other divisors, a batch with an infinite or NaN x
 // (the remainder would be NaN), and builds without a hardware fma (there the two fmas cost ~10x
 // the division they replace) divide.
 template <class B>

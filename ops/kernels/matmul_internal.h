@@ -62,7 +62,7 @@ Kernel choose_kernel(bool transpose_a, bool transpose_b, Index M);
 Index tile_rows(Kernel kernel);
 // Whether gemm computes an A^T . B (a weight gradient: K = the rows of a batch or sequence, C
 // small) as C^T = B^T . A with the packed kernel, then transposes the result into C: when N ends
-// in a part-filled register tile and M would fill them (H = 100: 400 x 100 ran at 65% of peak,
+// in a part-filled register tile and M would fill them (H = 100: 400 x 100 ran at 67% of peak,
 // 100 x 400 at 80%). Each element keeps its chain (fma(a, b, s) = fma(b, a, s); the same KC
 // blocks), so the bits do not depend on it, and it may depend on the thread count.
 bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K);

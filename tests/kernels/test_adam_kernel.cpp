@@ -123,7 +123,10 @@ TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the divisio
       std::fill(fast.param.begin(), fast.param.end(), 0.0f);
       std::fill(fast.grad.begin(), fast.grad.end(), 0.0f);
       std::fill(fast.exp_avg_sq.begin(), fast.exp_avg_sq.end(), 0.0f);
-      for (float& v : fast.max_exp_avg_sq) v = std::ldexp(significand(gen), exponent(gen));
+      for (float& v : fast.max_exp_avg_sq) {
+        const float fraction = significand(gen);  // two statements: a fixed order of draws
+        v = std::ldexp(fraction, exponent(gen));
+      }
       fast.max_exp_avg_sq[20] = -0.0f;
       fast.max_exp_avg_sq[21] = 0.0f;
       fast.max_exp_avg_sq[40] = std::numeric_limits<float>::infinity();
@@ -148,7 +151,7 @@ TEST_CASE("adam_update divides by sqrt(1 - beta2^t) with the bits of the divisio
 TEST_CASE("adam_update with an infinite, zero, subnormal or negative divisor matches its twin",
           "[kernels][adam]") {
   // Divisors optim::Adam never passes, but the kernel takes: each must give the division's bits.
-  // 1.5 * 2^90 with eps = 0 makes subnormal quotients, which Markstein's correction rounds the
+  // 1.5 * 2^90 with eps = -0 makes subnormal quotients, which Markstein's correction rounds the
   // wrong way at ties.
   for (const float divisor : {std::numeric_limits<float>::infinity(), 0.0f, -0.0f, 1e-40f,
                               -0.37f, 3.0e38f, 0x1.8p90f, 0x1p-70f,
@@ -160,23 +163,33 @@ TEST_CASE("adam_update with an infinite, zero, subnormal or negative divisor mat
     std::mt19937 gen(5);
     std::uniform_real_distribution<float> significand(1.0f, 2.0f);
     std::uniform_int_distribution<int> exponent(-150, 100);
-    for (float& v : fast.exp_avg_sq) v = std::ldexp(significand(gen), exponent(gen));
+    for (float& v : fast.exp_avg_sq) {
+      const float fraction = significand(gen);  // two statements: a fixed order of draws
+      v = std::ldexp(fraction, exponent(gen));
+    }
     std::fill(fast.grad.begin() + 3, fast.grad.end(), 0.0f);  // keeps the NaN and inf at 1, 2
     // Ties: with beta2 = 1 the moment stays as set, and sqrt(v) = 3 (2j + 1) 2^-61 over
-    // 1.5 * 2^90 is (2j + 1) 2^-150, halfway between two subnormals.
-    for (int j = 0; j < 8; ++j)
-      fast.exp_avg_sq[static_cast<std::size_t>(100 + j)] =
-          std::ldexp(static_cast<float>(9 * (2 * j + 1) * (2 * j + 1)), -122);
+    // 1.5 * 2^90 is (2j + 1) 2^-150, halfway between two subnormals. A first moment of 2^-40
+    // keeps step * m / quotient finite (~2^100 / j), so a quotient off by one subnormal shows.
+    for (int j = 0; j < 8; ++j) {
+      const auto k = static_cast<std::size_t>(100 + j);
+      fast.exp_avg_sq[k] = std::ldexp(static_cast<float>(9 * (2 * j + 1) * (2 * j + 1)), -122);
+      fast.exp_avg[k] = 0x1p-40f;
+    }
+    // A zero moment: its quotient by a negative divisor is -0, the denominator with eps = -0
+    // too, and the sign of the step's infinity shows it.
+    fast.exp_avg_sq[110] = 0.0f;
     State slow = fast;
     AdamUpdate u_fast = view(fast, false, false, 0.0f, false);
     AdamUpdate u_slow = view(slow, false, false, 0.0f, false);
     u_fast.bias_correction2_sqrt = u_slow.bias_correction2_sqrt = divisor;
-    u_fast.eps = u_slow.eps = 0.0f;
+    u_fast.eps = u_slow.eps = -0.0f;
     u_fast.beta2 = u_slow.beta2 = 1.0f;
     u_fast.grad_sq_weight = u_slow.grad_sq_weight = 0.0f;
     tapegrad::kernels::adam_update(u_fast);
     tapegrad::kernels::adam_update_reference(u_slow);
     CHECK(same_bits(fast.param, slow.param));
+    if (divisor == 0x1.8p90f) CHECK(std::isfinite(fast.param[101]));  // the ties are visible
   }
 }
 
