@@ -25,7 +25,8 @@ the end; rooflines use the higher of the two (the stricter bar) and quote the sh
 
 --only restricts the configs (ids of configs.json); the tutorial bar runs when `sine` is
 selected, the bf16 bar when `large` is. PyTorch (Debian's python3-torch, run by /usr/bin/python3)
-is optional: without it the torch bars read "not measured". Exits 1 if a measured bar fails.
+is optional: without it, or with only the reference BLAS under it, the torch bars read "not
+measured". Exits 1 if a measured bar fails.
 Measurement progress goes to stderr, the report to stdout.
 """
 import argparse
@@ -258,6 +259,37 @@ def parse_args():
     return args
 
 
+# Debian's python3-torch links libblas.so.3, and without an optimised BLAS installed that
+# alternative is the Netlib reference, 10-30x slower: ratios against it would pass every bar for
+# nothing. Which library provides it is not in the process's maps for sure (liblapack.so.3 may map
+# OpenBLAS beside the reference BLAS), so the probe times a 512^3 product: on one Zen 5 core the
+# reference BLAS ran it at 6 GFLOP/s, OpenBLAS at 90 or more.
+TORCH_BLAS_PROBE = """
+import time, torch
+torch.set_num_threads(1)
+a = torch.randn(512, 512)
+torch.mm(a, a)
+start = time.perf_counter()
+for _ in range(3):
+    torch.mm(a, a)
+print(3 * 2 * 512 ** 3 / (time.perf_counter() - start) / 1e9)
+"""
+TORCH_BLAS_MIN_GFLOPS = 15.0
+
+
+def torch_blas_problem():
+    """None if PyTorch can be measured here, else why its bars are not measured."""
+    probe = subprocess.run(["/usr/bin/python3", "-c", TORCH_BLAS_PROBE],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return "not measured (python3-torch missing)"
+    gflops = float(probe.stdout.strip().splitlines()[-1])
+    if gflops < TORCH_BLAS_MIN_GFLOPS:
+        return (f"not measured (PyTorch's BLAS ran a 512^3 product at {gflops:.1f} GFLOP/s: the "
+                "reference BLAS; apt-get install libopenblas0-pthread)")
+    return None
+
+
 def main():
     args = parse_args()
     started = utc_now()
@@ -286,9 +318,8 @@ def main():
         torch_missing = "not measured (--no-torch)"
     elif torch_script is None:
         torch_missing = "not measured (torch_lstm_bench.py not found in ../shared/bench/)"
-    elif subprocess.run(["/usr/bin/python3", "-c", "import torch"],
-                        capture_output=True).returncode != 0:
-        torch_missing = "not measured (python3-torch missing)"
+    else:
+        torch_missing = torch_blas_problem()
     torch_info = {}
 
     def tapegrad_step(cell, config_id, threads):
