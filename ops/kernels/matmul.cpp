@@ -2,7 +2,8 @@
 // the output. M rows of C, N columns, K the reduction length; MR x NR is the register tile and
 // KC/MC/NC the cache blocks over K, M and N (BLIS names). Tuned on AMD EPYC Zen 4 with
 // -march=native: AVX-512 (16 floats per batch), one 512-bit FMA per cycle with 4-cycle latency
-// (measured peak 112-117 GFLOP/s per core), 32 KB L1d, 1 MB L2 per core.
+// (measured peak 112-117 GFLOP/s per core), 32 KB L1d, 1 MB L2 per core; the tall-and-narrow
+// rule of gemm_transposes_output on Zen 5 (two 512-bit FMAs per cycle, 48 KB L1d, 1 MB L2).
 //
 // In the packed and turned kernels every element of C is, per KC block of k, the float32 chain
 //   s = 0;  for k in the block: s = fma(a_mk, b_kn, s);
@@ -489,18 +490,21 @@ double tile_calls(Index M, Index N) {
 
 // Only A^T . B, whose transposed problem is A^T . B again, run by the packed kernel directly
 // (multiply_transposed); M and N of at least two row panels. Transposed when the tile model saves
-// over 5%, against the few percent the transposes cost, or when C is tall and narrow: A^T's
-// panels are packed in a pass of their own that the FMAs do not hide, and serve only N / NR
-// slivers each, while the transposed problem reads that operand as its B, packed inside the
-// kernel as it computes. On one Zen 5 core, alone, transposes included: an LSTM's d W_ih
-// 1024 x 128 over 3200 rows 134 -> 179 GFLOP/s, its d W_hh 1024 x 256 168 -> 181, 512 x 128
-// 160 -> 179; in the `mid` step the pair took 13.9 -> 13.2 ms. At M = 2N or 3N, or N = 512, the
-// two orders were within 3%.
+// over 5%, against the few percent the transposes cost, or, with AVX-512, when C is tall and
+// narrow: A^T's panels are packed in a pass of their own that the FMAs do not hide, and serve
+// only N / NR slivers each, while the transposed problem reads that operand as its B, packed
+// inside the kernel as it computes. On one Zen 5 core (one thread, K = 3200 rows, each shape
+// alone, transposes included, medians of 20): 1024 x 128 (an LSTM's d W_ih at I = 128, H = 256)
+// 134 -> 179 GFLOP/s, 1024 x 256 (its d W_hh) 168 -> 181, 512 x 128 160 -> 179; at M = 2N or 3N,
+// or N = 512, the two orders were within 3%. With AVX2 the same shapes moved -2% to +5%, with
+// SSE2 -9% to +2%: there the rule is not used. Not measured on Zen 4, nor on two threads (where
+// `mid`'s K = 3200 is below the depth limit anyway).
 bool gemm_transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K) {
   if (!transpose_a || transpose_b || std::min(M, N) < 2 * kTileRows || M * N > kTransposeMaxArea ||
       K < kTransposeMinDepthPerThread * tapegrad::num_threads())
     return false;
-  const bool tall_and_narrow = N <= kTransposeMaxNarrowColumns && M >= 4 * N;
+  const bool tall_and_narrow =
+      kWideRegisters && N <= kTransposeMaxNarrowColumns && M >= kTransposeMinAspect * N;
   return tall_and_narrow || tile_calls(N, M) < 0.95 * tile_calls(M, N);
 }
 

@@ -63,8 +63,9 @@ Index tile_rows(Kernel kernel);
 // Whether gemm computes an A^T . B (a weight gradient: K = the rows of a batch or sequence, C
 // small) as C^T = B^T . A with the packed kernel, then transposes the result into C: when N ends
 // in a part-filled register tile and M would fill them (H = 100: 400 x 100 ran at 67% of peak,
-// 100 x 400 at 80%), or when C is tall and narrow (an LSTM's d W_ih and d W_hh). Each element keeps its chain (fma(a, b, s) = fma(b, a, s); the same KC
-// blocks), so the bits do not depend on it, and it may depend on the thread count.
+// 100 x 400 at 80%), or with AVX-512 when C is tall and narrow (an LSTM's d W_hh and d W_ih
+// with H <= 256 and I <= H). Each element keeps its chain (fma(a, b, s) = fma(b, a, s); the same KC blocks), so
+// the bits do not depend on it, and it may depend on the thread count.
 bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K);
 // The transposes of C (two when accumulating) run on one thread while the product runs on all:
 // each moves an element of C in ~1 ns, which costs 2K FLOPs, ~20 ns at K = 1024 on one core, to
@@ -73,7 +74,9 @@ bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Ind
 constexpr Index kTransposeMinDepthPerThread = 4 * KC;
 // C of at most this many floats (4 MB of scratch) is transposed.
 constexpr Index kTransposeMaxArea = Index{1} << 20;
-// A tall C (M >= 4N) of at most this many columns is transposed (matmul.cpp says why).
+// With AVX-512, a tall C, M >= kTransposeMinAspect * N, of at most kTransposeMaxNarrowColumns
+// columns is transposed (matmul.cpp says why).
+constexpr Index kTransposeMinAspect = 4;
 constexpr Index kTransposeMaxNarrowColumns = 256;
 
 // Below two tasks' worth of work: serial. Otherwise a multiple of the thread count in tasks
