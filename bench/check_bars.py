@@ -25,8 +25,8 @@ the end; rooflines use the higher of the two (the stricter bar) and quote the sh
 
 --only restricts the configs (ids of configs.json); the tutorial bar runs when `sine` is
 selected, the bf16 bar when `large` is. PyTorch (Debian's python3-torch, run by /usr/bin/python3)
-is optional: without it, or with only the reference BLAS under it, the torch bars read "not
-measured". Exits 1 if a measured bar fails.
+is optional: without it, or when its BLAS runs a 512^3 product below 15 GFLOP/s (as Netlib's
+reference BLAS does), the torch bars read "not measured". Exits 1 if a measured bar fails.
 Measurement progress goes to stderr, the report to stdout.
 """
 import argparse
@@ -43,7 +43,8 @@ from statistics import median
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from compare_torch import (  # noqa: E402
-    AVX512_BLAS_UNSET, find_torch_bench, run_tapegrad, run_torch, tapegrad_command, torch_command)
+    AVX512_BLAS_UNSET, find_torch_bench, run_tapegrad, run_torch, tapegrad_command, torch_blas_problem,
+    torch_command)
 
 TORCH_RATIO_BAR = 1.5
 TORCH_RATIO_BAR_STRICT = 2.0
@@ -259,37 +260,6 @@ def parse_args():
     return args
 
 
-# Debian's python3-torch links libblas.so.3, and without an optimised BLAS installed that
-# alternative is the Netlib reference, 10-30x slower: ratios against it would pass every bar for
-# nothing. Which library provides it is not in the process's maps for sure (liblapack.so.3 may map
-# OpenBLAS beside the reference BLAS), so the probe times a 512^3 product: on one Zen 5 core the
-# reference BLAS ran it at 6 GFLOP/s, OpenBLAS at 90 or more.
-TORCH_BLAS_PROBE = """
-import time, torch
-torch.set_num_threads(1)
-a = torch.randn(512, 512)
-torch.mm(a, a)
-start = time.perf_counter()
-for _ in range(3):
-    torch.mm(a, a)
-print(3 * 2 * 512 ** 3 / (time.perf_counter() - start) / 1e9)
-"""
-TORCH_BLAS_MIN_GFLOPS = 15.0
-
-
-def torch_blas_problem():
-    """None if PyTorch can be measured here, else why its bars are not measured."""
-    probe = subprocess.run(["/usr/bin/python3", "-c", TORCH_BLAS_PROBE],
-                           capture_output=True, text=True)
-    if probe.returncode != 0:
-        return "not measured (python3-torch missing)"
-    gflops = float(probe.stdout.strip().splitlines()[-1])
-    if gflops < TORCH_BLAS_MIN_GFLOPS:
-        return (f"not measured (PyTorch's BLAS ran a 512^3 product at {gflops:.1f} GFLOP/s: the "
-                "reference BLAS; apt-get install libopenblas0-pthread)")
-    return None
-
-
 def main():
     args = parse_args()
     started = utc_now()
@@ -313,13 +283,14 @@ def main():
     recorder = Recorder()
     available = list_benchmarks(bench_lstm)
     torch_script = find_torch_bench()
-    torch_missing = None
+    torch_missing, torch_blas_gflops = None, None
     if args.no_torch:
         torch_missing = "not measured (--no-torch)"
     elif torch_script is None:
         torch_missing = "not measured (torch_lstm_bench.py not found in ../shared/bench/)"
     else:
-        torch_missing = torch_blas_problem()
+        torch_missing, torch_blas_gflops = torch_blas_problem(args.blas)
+        torch_missing = torch_missing and f"not measured ({torch_missing})"
     torch_info = {}
 
     def tapegrad_step(cell, config_id, threads):
@@ -443,8 +414,8 @@ def main():
         out(f"- PyTorch: {torch_missing}")
     else:
         out(f"- PyTorch: {torch_info.get('version', '?')}, OpenBLAS core "
-            f"{torch_info.get('blas_core', '?')} (--blas {args.blas}), one thread pinned to one "
-            "core")
+            f"{torch_info.get('blas_core', '?')} (--blas {args.blas}; a 512^3 torch.mm at "
+            f"{torch_blas_gflops:.0f} GFLOP/s), one thread pinned to one core")
     peaks = [p for p in (peak_start, peak_end) if not isinstance(p, str)]
     out(f"- fma_peak (bench_matmul): {peak_text(peak_start)} at the start, "
         f"{peak_text(peak_end)} at the end"

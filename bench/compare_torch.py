@@ -63,6 +63,57 @@ def run_tapegrad(binary, cell, config_id, threads, min_time, warmup_time, modes=
 AVX512_BLAS_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
+# Debian's python3-torch links libblas.so.3. Without an optimised BLAS behind that alternative it
+# is Netlib's reference BLAS, 10-30x slower, and every ratio against torch is meaningless. Which
+# library provides it is not in the process's maps for sure (liblapack.so.3 may map OpenBLAS
+# beside the reference BLAS), so the probe times a 512^3 product, on one thread as the benchmark
+# runs it: on one Zen 5 core the reference BLAS ran it at 6 GFLOP/s, OpenBLAS at 65-70.
+TORCH_BLAS_PROBE = """
+import os, sys, time
+try:
+    import torch
+except ImportError as e:
+    print(f"import torch failed: {e}")
+    sys.exit(3)
+torch.set_num_threads(1)
+a = torch.randn(512, 512)
+torch.mm(a, a)
+start = time.perf_counter()
+for _ in range(3):
+    torch.mm(a, a)
+print(3 * 2 * 512 ** 3 / (time.perf_counter() - start) / 1e9)
+"""
+TORCH_BLAS_MIN_GFLOPS = 15.0
+
+
+def torch_blas_problem(blas="avx512"):
+    """(None, GFLOP/s) if PyTorch's BLAS is fit to compare with, else (why not, GFLOP/s or None)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    if blas == "avx512":
+        for name in AVX512_BLAS_UNSET:
+            env.pop(name, None)
+    try:
+        probe = subprocess.run(["/usr/bin/python3", "-c", TORCH_BLAS_PROBE], capture_output=True,
+                               text=True, env=env, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"the PyTorch probe did not finish: {e}", None
+    lines = probe.stdout.strip().splitlines()
+    if probe.returncode == 3:
+        return f"python3-torch missing ({lines[-1] if lines else 'import failed'})", None
+    try:
+        gflops = float(lines[-1])
+    except (IndexError, ValueError):
+        err = probe.stderr.strip().splitlines()
+        return (f"the PyTorch probe failed (exit {probe.returncode}: "
+                f"{err[-1] if err else 'no output'})"), None
+    if gflops < TORCH_BLAS_MIN_GFLOPS:
+        return (f"PyTorch's BLAS ran a 512^3 product at {gflops:.1f} GFLOP/s, below "
+                f"{TORCH_BLAS_MIN_GFLOPS:.0f}, as Netlib's reference BLAS does: install "
+                "libopenblas0-pthread or point update-alternatives' "
+                "libblas.so.3-x86_64-linux-gnu at it"), gflops
+    return None, gflops
+
+
 def torch_command(script, cell, config_id, threads, blas, budget, blas_threads, warmup_calls,
                   modes=None):
     """torch_lstm_bench.py's command line and environment; modes None leaves its default
@@ -111,6 +162,9 @@ def main():
     script = find_torch_bench()
     if script is None:
         sys.exit("torch_lstm_bench.py not found (expected in ../shared/bench/)")
+    problem, _ = torch_blas_problem(args.blas)
+    if problem:
+        sys.exit(problem)
     binary = os.path.join(args.build, "bench", "bench_lstm")
     with open(args.configs) as f:
         configs = json.load(f)["configs"]
