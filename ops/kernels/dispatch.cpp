@@ -161,8 +161,9 @@ Kernel choose_kernel(bool transpose_a, bool transpose_b, Index M) {
   return active_kernels().choose_gemm_kernel(transpose_a, transpose_b, M);
 }
 Index tile_rows(Kernel kernel) { return active_kernels().gemm_tile_rows(kernel); }
-bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K) {
-  return active_kernels().gemm_transposes_output(transpose_a, transpose_b, M, N, K);
+bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K,
+                       bool accumulate) {
+  return active_kernels().gemm_transposes_output(transpose_a, transpose_b, M, N, K, accumulate);
 }
 }  // namespace matmul_detail
 

@@ -493,19 +493,26 @@ double tile_calls(Index M, Index N) {
 // over 5%, against the few percent the transposes cost, or, with AVX-512, when C is tall and
 // narrow: A^T's panels are packed in a pass of their own that the FMAs do not hide, and serve
 // only N / NR slivers each, while the transposed problem reads that operand as its B, packed
-// inside the kernel as it computes. On one Zen 5 core (one thread, K = 3200 rows, each shape
-// alone, transposes included, medians of 20): 1024 x 128 (an LSTM's d W_ih at I = 128, H = 256)
-// 134 -> 179 GFLOP/s, 1024 x 256 (its d W_hh) 168 -> 181, 512 x 128 160 -> 179; at M = 2N or 3N,
-// or N = 512, the two orders were within 3%. With AVX2 the same shapes moved -2% to +5%, with
-// SSE2 -9% to +2%: there the rule is not used. Not measured on Zen 4, nor on two threads (where
-// `mid`'s K = 3200 is below the depth limit anyway).
-bool gemm_transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K) {
-  if (!transpose_a || transpose_b || std::min(M, N) < 2 * kTileRows || M * N > kTransposeMaxArea ||
-      K < kTransposeMinDepthPerThread * tapegrad::num_threads())
+// inside the kernel as it computes. On one Zen 5 core (one thread, each shape alone, transposes
+// included, medians of 20-50 calls), M x N over K rows, GFLOP/s: 1024 x 32 over 1600 (`b16`'s
+// first d W_ih) 73 -> 148; 2048 x 128 over 800 (`wide`'s d W_ih) 146 -> 181; 1024 x 128 over
+// 3200 (`mid`'s d W_ih) 134 -> 179; 1024 x 256 over 3200 (its d W_hh) 168 -> 181, over 1600
+// 174 -> 184, over 800 even (and 22% slower accumulating: two transposes); on two threads
+// 1024 x 128 over 3200 +5%, 1024 x 256 over 1600 -2%. At M = 2N or 3N, or N = 512, the two
+// orders were within 3%. With AVX2 the shapes over 3200 rows moved -2% to +5%, with SSE2 -9% to
+// +2%: there the rule is not used. Not measured on Zen 4.
+bool gemm_transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K,
+                            bool accumulate) {
+  if (!transpose_a || transpose_b || std::min(M, N) < 2 * kTileRows || M * N > kTransposeMaxArea)
     return false;
-  const bool tall_and_narrow =
-      kWideRegisters && N <= kTransposeMaxNarrowColumns && M >= kTransposeMinAspect * N;
-  return tall_and_narrow || tile_calls(N, M) < 0.95 * tile_calls(M, N);
+  const Index threads = tapegrad::num_threads();
+  // The gain of the tall rule shrinks as N grows and the transposes' cost (two when
+  // accumulating) is C's size against K: K per thread of 4N (8N accumulating), and one KC block.
+  const Index tall_depth = std::max(KC, (accumulate ? 8 : 4) * N);
+  const bool tall_and_narrow = kWideRegisters && N <= kTransposeMaxNarrowColumns &&
+                               M >= kTransposeMinAspect * N && K >= tall_depth * threads;
+  return tall_and_narrow || (K >= kTransposeMinDepthPerThread * threads &&
+                             tile_calls(N, M) < 0.95 * tile_calls(M, N));
 }
 
 void gemm_reference(bool transpose_a, bool transpose_b, std::int64_t M, std::int64_t N,
@@ -560,7 +567,8 @@ void multiply(Problem p) {
     return;
   }
   // (gemm_bias adds its row in the first k block's tiles, which a transposed C would not have.)
-  if (p.bias == nullptr && gemm_transposes_output(p.transpose_a, p.transpose_b, p.M, p.N, p.K))
+  if (p.bias == nullptr && gemm_transposes_output(p.transpose_a, p.transpose_b, p.M, p.N, p.K,
+                                                    p.accumulate))
     return multiply_transposed(p);
   const Kernel kernel = choose_gemm_kernel(p.transpose_a, p.transpose_b, p.M);
   if (kernel == Kernel::dot && p.bias != nullptr) {

@@ -64,13 +64,16 @@ Index tile_rows(Kernel kernel);
 // small) as C^T = B^T . A with the packed kernel, then transposes the result into C: when N ends
 // in a part-filled register tile and M would fill them (H = 100: 400 x 100 ran at 67% of peak,
 // 100 x 400 at 80%), or with AVX-512 when C is tall and narrow (an LSTM's d W_hh and d W_ih
-// with H <= 256 and I <= H). Each element keeps its chain (fma(a, b, s) = fma(b, a, s); the same KC blocks), so
-// the bits do not depend on it, and it may depend on the thread count.
-bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K);
+// with H <= 256 and I <= H). Each element keeps its chain (fma(a, b, s) = fma(b, a, s); the same
+// KC blocks), so the bits do not depend on it, and it may depend on the thread count and on
+// whether C is accumulated into.
+bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K,
+                       bool accumulate);
 // The transposes of C (two when accumulating) run on one thread while the product runs on all:
 // each moves an element of C in ~1 ns, which costs 2K FLOPs, ~20 ns at K = 1024 on one core, to
 // compute. So K must be at least this per thread, keeping the transposes under ~5% of the product
-// (the sine layer's weight gradient, K = 9900: ~2% on two threads).
+// (the sine layer's weight gradient, K = 9900: ~2% on two threads); the tall rule, which gains
+// more, weighs its own limit against N (matmul.cpp).
 constexpr Index kTransposeMinDepthPerThread = 4 * KC;
 // C of at most this many floats (4 MB of scratch) is transposed.
 constexpr Index kTransposeMaxArea = Index{1} << 20;

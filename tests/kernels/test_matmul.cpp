@@ -284,10 +284,11 @@ TEST_CASE("gemm is bit-identical on 1 and 2 threads", "[kernels][matmul][two_thr
   const Index row_unit = detail::tile_rows(detail::choose_kernel(c.ta, c.tb, c.s.M));
   // the plan gemm makes on 2 threads, for C or, computed transposed, for C^T
   bool transposed = false, transposed_alone = false;
-  tbb::task_arena(2).execute(
-      [&] { transposed = detail::transposes_output(c.ta, c.tb, c.s.M, c.s.N, c.s.K); });
-  tbb::task_arena(1).execute(
-      [&] { transposed_alone = detail::transposes_output(c.ta, c.tb, c.s.M, c.s.N, c.s.K); });
+  const auto decide = [&] {
+    return detail::transposes_output(c.ta, c.tb, c.s.M, c.s.N, c.s.K, true);  // op.run(true)
+  };
+  tbb::task_arena(2).execute([&] { transposed = decide(); });
+  tbb::task_arena(1).execute([&] { transposed_alone = decide(); });
   REQUIRE(transposed == c.transposed);
   REQUIRE(transposed_alone == c.transposed);
   const auto grid = transposed ? detail::plan_grid(c.s.N, c.s.M, c.s.K, 2, row_unit)
@@ -396,13 +397,13 @@ TEST_CASE("an A^T.B computed transposed, as C^T = B^T.A, gives the bits of the p
   };
   tbb::task_arena(1).execute([&] {
     // Too wide to be "narrow" (257 > kTransposeMaxNarrowColumns), and tiled alike both ways.
-    REQUIRE_FALSE(detail::transposes_output(true, false, 1100, 257, K));
+    REQUIRE_FALSE(detail::transposes_output(true, false, 1100, 257, K, accumulate));
     for (const Narrow shape :
          {Narrow{400, 100}, Narrow{512, 17}, Narrow{512, 128}, Narrow{600, 150}}) {
       INFO("M=" << shape.M << " N=" << shape.N);
-      REQUIRE_FALSE(detail::transposes_output(true, false, shape.M, full, K));
+      REQUIRE_FALSE(detail::transposes_output(true, false, shape.M, full, K, accumulate));
       if (shape.N == 17 || tapegrad::kernel_isa() == "avx512")
-        REQUIRE(detail::transposes_output(true, false, shape.M, shape.N, K));
+        REQUIRE(detail::transposes_output(true, false, shape.M, shape.N, K, accumulate));
       Generator gen(31);
       const Operands wide(true, false, {shape.M, full, K}, 0, gen);
       require_leading_columns(wide, shape.N, 3, accumulate);
