@@ -191,12 +191,12 @@ void register_all() {
   all.push_back({1, 100, 400, false, true});
   // The sine tutorial's layer (B = 990, H = 100, T = 10): h.W_hh^T, dgates.W_hh, and the weight
   // gradient over all steps, where N = H = 100 is not a whole number of 32-float tiles (with
-  // AVX-512 and up to 4 threads gemm computes that one as 100 x 400: transposes_output).
+  // AVX-512 gemm computes that one as 100 x 400: transposes_output).
   all.push_back({990, 100, 400, false, true});
   all.push_back({990, 400, 100, false, false});
   all.push_back({400, 9900, 100, true, false});
   // `mid`'s weight gradients d W_ih and d W_hh over its 3200 rows: tall and narrow, computed
-  // transposed with AVX-512 on one thread (transposes_output).
+  // transposed with AVX-512 on 1 and 2 threads (transposes_output).
   all.push_back({1024, 3200, 128, true, false});
   all.push_back({1024, 3200, 256, true, false});
   for (const Shape& s : all) {

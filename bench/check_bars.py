@@ -43,8 +43,8 @@ from statistics import median
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from compare_torch import (  # noqa: E402
-    AVX512_BLAS_UNSET, find_torch_bench, run_tapegrad, run_torch, tapegrad_command, torch_blas_problem,
-    torch_command)
+    AVX512_BLAS_UNSET, find_torch_bench, run_tapegrad, run_torch, tapegrad_command,
+    torch_blas_problem, torch_command)
 
 TORCH_RATIO_BAR = 1.5
 TORCH_RATIO_BAR_STRICT = 2.0

@@ -507,7 +507,8 @@ bool gemm_transposes_output(bool transpose_a, bool transpose_b, Index M, Index N
     return false;
   const Index threads = tapegrad::num_threads();
   // The gain of the tall rule shrinks as N grows and the transposes' cost (two when
-  // accumulating) is C's size against K: K per thread of 4N (8N accumulating), and one KC block.
+  // accumulating) is C's size against K: K per thread of 4N and one KC block; 8N when
+  // accumulating, by the two transposes' cost, not measured (no layer accumulates here).
   const Index tall_depth = std::max(KC, (accumulate ? 8 : 4) * N);
   const bool tall_and_narrow = kWideRegisters && N <= kTransposeMaxNarrowColumns &&
                                M >= kTransposeMinAspect * N && K >= tall_depth * threads;

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "autograd/generator.h"
-#include "ops/kernels/isa.h"
 #include "ops/kernels/matmul.h"
 #include "ops/kernels/matmul_internal.h"
 #include "test_util.h"
@@ -383,38 +382,44 @@ TEST_CASE("an A^T.B computed transposed, as C^T = B^T.A, gives the bits of the p
   // Weight gradients (dgates^T . h, K = the sequence's rows) are computed as their transposes on
   // one thread (matmul_detail::transposes_output): 512 x 17 on every level (badly tiled), and
   // with AVX-512 400 x 100 (H = 100), 512 x 128 and 600 x 150 (tall and narrow; the last one's
-  // transposed problem has two row blocks, 150 > MC, the second reusing packed slivers). The
-  // bits are compared on every level either way. The same rows of A
-  // against 160 columns of B are not transposed, and every element is the same chain in both, so
-  // the shared columns must agree bit for bit, accumulating into C (transposed in, then back) or
-  // not, with C's padding untouched. K = 2100 is five KC blocks; the decision counts threads, so
-  // this runs on one.
+  // transposed problem has two row blocks, 150 > MC, the second reusing packed slivers); the
+  // narrower levels say no to those. The same rows of A against 160 columns of B are not
+  // transposed, and every element is the same chain in both, so the shared columns must agree
+  // bit for bit on every level, accumulating into C (transposed in, then back) or not, with C's
+  // padding untouched. K = 2100 is five KC blocks; the decision counts threads, so this runs on
+  // one.
   namespace detail = tapegrad::kernels::matmul_detail;
   const bool accumulate = GENERATE(false, true);
   const Index K = 2100, full = 160;
+  // The tall-and-narrow rule is AVX-512's, the level whose register tile has MR rows.
+  const bool tall_rule = detail::tile_rows(detail::Kernel::packed) == detail::MR;
   struct Narrow {
     Index M, N;
   };
   tbb::task_arena(1).execute([&] {
     // Too wide to be "narrow" (257 > kTransposeMaxNarrowColumns), and tiled alike both ways.
     REQUIRE_FALSE(detail::transposes_output(true, false, 1100, 257, K, accumulate));
-    // The depth a tall C needs grows with N, and doubles when accumulating (two transposes).
-    if (tapegrad::kernel_isa() == "avx512") {
-      REQUIRE(detail::transposes_output(true, false, 1024, 256, 1600, false));
-      REQUIRE_FALSE(detail::transposes_output(true, false, 1024, 256, 1600, true));
-      REQUIRE_FALSE(detail::transposes_output(true, false, 1024, 256, 800, false));
-    }
+    // The depth a tall C needs grows with N, doubles when accumulating (two transposes), and is
+    // at least one KC block.
+    REQUIRE(detail::transposes_output(true, false, 1024, 256, 1600, false) == tall_rule);
+    REQUIRE_FALSE(detail::transposes_output(true, false, 1024, 256, 1600, true));
+    REQUIRE_FALSE(detail::transposes_output(true, false, 1024, 256, 800, false));
+    REQUIRE(detail::transposes_output(true, false, 1024, 32, 512, false) == tall_rule);
+    REQUIRE_FALSE(detail::transposes_output(true, false, 1024, 32, 500, false));
     for (const Narrow shape :
          {Narrow{400, 100}, Narrow{512, 17}, Narrow{512, 128}, Narrow{600, 150}}) {
       INFO("M=" << shape.M << " N=" << shape.N);
       REQUIRE_FALSE(detail::transposes_output(true, false, shape.M, full, K, accumulate));
-      if (shape.N == 17 || tapegrad::kernel_isa() == "avx512")
-        REQUIRE(detail::transposes_output(true, false, shape.M, shape.N, K, accumulate));
+      REQUIRE(detail::transposes_output(true, false, shape.M, shape.N, K, accumulate) ==
+              (shape.N == 17 || tall_rule));
       Generator gen(31);
       const Operands wide(true, false, {shape.M, full, K}, 0, gen);
       require_leading_columns(wide, shape.N, 3, accumulate);
     }
   });
+  // ... and per thread: on two, 1024 x 256 over 1600 rows is 800 each, below 4N.
+  tbb::task_arena(2).execute(
+      [&] { REQUIRE_FALSE(detail::transposes_output(true, false, 1024, 256, 1600, false)); });
 }
 
 TEST_CASE("gemm_bias gives the bits of filling C with the bias row, then accumulating",
