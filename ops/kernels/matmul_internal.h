@@ -64,9 +64,9 @@ Index tile_rows(Kernel kernel);
 // small) as C^T = B^T . A with the packed kernel, then transposes the result into C: when N ends
 // in a part-filled register tile and M would fill them (H = 100: 400 x 100 ran at 67% of peak,
 // 100 x 400 at 80%), or with AVX-512 when C is tall and narrow (an LSTM's d W_hh and d W_ih
-// when their N, H or I, is at most 256 and K is deep enough for it: matmul.cpp). Each element keeps its chain (fma(a, b, s) = fma(b, a, s); the same
-// KC blocks), so the bits do not depend on it, and it may depend on the thread count and on
-// whether C is accumulated into.
+// when their N, H or I, is at most 256 and K is deep enough for it: matmul.cpp). Each element
+// keeps its chain (fma(a, b, s) = fma(b, a, s); the same KC blocks), so the bits do not depend
+// on it, and it may depend on the thread count and on whether C is accumulated into.
 bool transposes_output(bool transpose_a, bool transpose_b, Index M, Index N, Index K,
                        bool accumulate);
 // The transposes of C (two when accumulating) run on one thread while the product runs on all:
